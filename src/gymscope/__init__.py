@@ -1,0 +1,62 @@
+"""gymscope: stackable gymnasium wrappers that record what an environment did.
+
+Wrap an env once and every framework that drives it gets episode statistics,
+a metrics database, videos and training curves. Heavy dependencies (sqlmodel,
+moviepy) are imported only when the wrapper that needs them is first used.
+
+>>> import gymscope
+>>> "EpisodeStatsWrapper" in gymscope.__all__
+True
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+# name -> module that defines it; resolved on first attribute access (PEP 562)
+_LAZY: dict[str, str] = {
+    "EpisodeRecord": "gymscope.episode",
+    "EpisodeTracker": "gymscope.episode",
+    "NonFiniteRewardWarning": "gymscope.episode",
+    "RollingStats": "gymscope.episode",
+    "Ema": "gymscope.episode",
+    "StatsConfig": "gymscope.episode",
+    "EpisodeStatsWrapper": "gymscope.wrappers.stats",
+    "StatsKeyClashError": "gymscope.wrappers.stats",
+    "GymscopeWrapper": "gymscope.wrappers.base",
+    "EpisodeCaptureSchedule": "gymscope.schedule",
+    "RecordState": "gymscope.state",
+    "AnalyticsState": "gymscope.state",
+}
+
+__all__ = sorted([*_LAZY, "__version__"])
+
+if TYPE_CHECKING:
+    from gymscope.episode import (
+        Ema,
+        EpisodeRecord,
+        EpisodeTracker,
+        NonFiniteRewardWarning,
+        RollingStats,
+        StatsConfig,
+    )
+    from gymscope.schedule import EpisodeCaptureSchedule
+    from gymscope.state import AnalyticsState, RecordState
+    from gymscope.wrappers.base import GymscopeWrapper
+    from gymscope.wrappers.stats import EpisodeStatsWrapper, StatsKeyClashError
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'gymscope' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

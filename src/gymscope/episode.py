@@ -1,0 +1,457 @@
+"""Episode accounting shared by every gymscope wrapper in a stack.
+
+An :class:`EpisodeTracker` adds up return, length and wall-clock duration from
+``step()`` results and, when an episode terminates or truncates, hands a frozen
+:class:`EpisodeRecord` to every wrapper that listens to it. Moving statistics
+live in :class:`RollingStats` (mean/std over a window, O(1) per episode) and
+:class:`Ema` (exponential moving average seeded with the first value).
+
+>>> tracker = EpisodeTracker()
+>>> received = []
+>>> tracker.add_listener(received.append)
+>>> tracker.on_reset()
+>>> for reward in (1.0, 2.0, 3.0):
+...     tracker.on_step(reward, False, reward == 3.0, {})
+>>> received[0].episode_return, received[0].length, received[0].truncated
+(6.0, 3, True)
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+import warnings
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any, SupportsFloat
+
+import numpy as np
+
+__all__ = [
+    "Ema",
+    "EpisodeListener",
+    "EpisodeRecord",
+    "EpisodeTracker",
+    "NonFiniteRewardWarning",
+    "RollingStats",
+    "StatsConfig",
+]
+
+logger = logging.getLogger(__name__)
+
+
+class NonFiniteRewardWarning(RuntimeWarning):
+    """An episode's return is NaN or infinite (warned once per episode)."""
+
+
+@dataclass(frozen=True, slots=True)
+class EpisodeRecord:
+    """Everything gymscope knows about one finished episode.
+
+    Attributes:
+        index: Episode number in this stack, counted from 0.
+        episode_return: Sum of the rewards of the episode (may be NaN/inf, see
+            ``nonfinite``).
+        length: Number of ``step()`` calls in the episode.
+        duration_s: Wall-clock seconds from ``reset()`` to the final step.
+        ended_at: Unix time (seconds) at which the episode ended.
+        terminated: The final step returned ``terminated=True``.
+        truncated: The final step returned ``truncated=True``.
+        total_steps: Steps taken by this stack so far, this episode included.
+        window_size: Number of episodes the moving statistics span (at most).
+        moving_mean: Mean return over the last ``window_size`` episodes, or
+            over all episodes so far while fewer have finished.
+        moving_std: Population standard deviation over the same episodes.
+        ema_return: Exponential moving average of returns (first value is the
+            first return).
+        ema_length: Exponential moving average of lengths.
+        alpha: Weight of the newest episode in the EMAs.
+        info: Values captured from the final step's ``info`` (``info_keys``).
+        metrics: Per-episode means of values reported with ``log_metrics``.
+        seed: Seed passed to the ``reset()`` that started the episode, if any.
+        nonfinite: The return is NaN or infinite.
+    """
+
+    index: int
+    episode_return: float
+    length: int
+    duration_s: float
+    ended_at: float
+    terminated: bool
+    truncated: bool
+    total_steps: int
+    window_size: int
+    moving_mean: float
+    moving_std: float
+    ema_return: float
+    ema_length: float
+    alpha: float
+    info: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+    seed: int | None = None
+    nonfinite: bool = False
+
+
+EpisodeListener = Callable[[EpisodeRecord], None]
+
+
+class RollingStats:
+    """Mean and population standard deviation of the last ``window_size`` values.
+
+    O(1) per value: a ring buffer plus a sliding Welford update, re-computed
+    exactly from the buffer once per ``window_size`` values so rounding error
+    cannot build up over millions of episodes. Until the window is full the
+    statistics cover only the values seen so far (no zero padding). Non-finite
+    values are kept out of the running sums and make the result follow
+    NumPy's rules (``mean([1, inf]) == inf``) while they are in the window.
+
+    >>> stats = RollingStats(3)
+    >>> for x in (1.0, 2.0, 3.0, 10.0):
+    ...     stats.push(x)
+    >>> stats.mean, round(stats.std, 6), stats.count
+    (5.0, 3.559026, 3)
+    """
+
+    __slots__ = ("_buf", "_m2", "_mean", "_n_finite", "_next", "count", "window_size")
+
+    def __init__(self, window_size: int) -> None:
+        self.window_size = check_window_size(window_size)
+        self._buf = np.zeros(window_size, dtype=np.float64)
+        self._next = 0
+        self.count = 0
+        self._n_finite = 0
+        self._mean = 0.0
+        self._m2 = 0.0
+
+    def push(self, value: float) -> None:
+        """Add ``value``, dropping the oldest value once the window is full."""
+        slot = self._next
+        if self.count == self.window_size:
+            self._remove(float(self._buf[slot]))
+        else:
+            self.count += 1
+        self._buf[slot] = value
+        self._add(value)
+        self._next = slot + 1
+        if self._next == self.window_size:
+            self._next = 0
+            self._recompute()
+
+    def _add(self, x: float) -> None:
+        if not math.isfinite(x):
+            return
+        self._n_finite += 1
+        delta = x - self._mean
+        self._mean += delta / self._n_finite
+        self._m2 += delta * (x - self._mean)
+
+    def _remove(self, x: float) -> None:
+        if not math.isfinite(x):
+            return
+        if self._n_finite == 1:
+            self._n_finite, self._mean, self._m2 = 0, 0.0, 0.0
+            return
+        old_mean = self._mean
+        self._n_finite -= 1
+        self._mean = old_mean - (x - old_mean) / self._n_finite
+        self._m2 = max(0.0, self._m2 - (x - self._mean) * (x - old_mean))
+
+    def _recompute(self) -> None:
+        values = self.values()
+        finite = values[np.isfinite(values)]
+        self._n_finite = int(finite.size)
+        if finite.size:
+            self._mean = float(finite.mean())
+            self._m2 = float(((finite - self._mean) ** 2).sum())
+        else:
+            self._mean, self._m2 = 0.0, 0.0
+
+    def values(self) -> np.ndarray:
+        """The values in the window, oldest first (a copy)."""
+        if self.count < self.window_size:
+            return self._buf[: self.count].copy()
+        return np.concatenate((self._buf[self._next :], self._buf[: self._next]))
+
+    @property
+    def mean(self) -> float:
+        """Mean of the window; NaN when empty."""
+        if self.count == 0:
+            return math.nan
+        if self._n_finite != self.count:
+            with np.errstate(invalid="ignore"):
+                return float(np.mean(self.values()))
+        return self._mean
+
+    @property
+    def std(self) -> float:
+        """Population standard deviation of the window; NaN when empty."""
+        if self.count == 0:
+            return math.nan
+        if self._n_finite != self.count:
+            with np.errstate(invalid="ignore"):
+                return float(np.std(self.values()))
+        return math.sqrt(self._m2 / self._n_finite)
+
+
+class Ema:
+    """Exponential moving average ``avg = alpha * new + (1 - alpha) * avg``.
+
+    The first value seeds the average, so there is no bias toward zero.
+
+    >>> ema = Ema(0.5)
+    >>> ema.push(10.0); ema.push(0.0)
+    >>> ema.value
+    5.0
+    """
+
+    __slots__ = ("alpha", "value")
+
+    def __init__(self, alpha: float) -> None:
+        self.alpha = check_alpha(alpha)
+        self.value = math.nan
+
+    def push(self, x: float) -> None:
+        """Fold ``x`` into the average."""
+        if self.value != self.value:  # NaN: nothing seen yet (or only NaN so far)
+            self.value = x
+        else:
+            self.value = self.alpha * x + (1.0 - self.alpha) * self.value
+
+
+def check_alpha(alpha: object) -> float:
+    """Validate an EMA weight: a real number with ``0 < alpha <= 1``."""
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)):
+        raise TypeError(
+            f"alpha must be a float in (0, 1], got {alpha!r} ({type(alpha).__name__})"
+        )
+    if not 0.0 < float(alpha) <= 1.0:
+        raise ValueError(
+            f"alpha must be in (0, 1] (weight of the newest episode), got {alpha!r}"
+        )
+    return float(alpha)
+
+
+def check_window_size(window_size: object) -> int:
+    """Validate a moving-statistics window: an int >= 1."""
+    if isinstance(window_size, bool) or not isinstance(window_size, int):
+        raise TypeError(
+            f"window_size must be an int >= 1, got {window_size!r} ({type(window_size).__name__})"
+        )
+    if window_size < 1:
+        raise ValueError(f"window_size must be >= 1, got {window_size!r}")
+    return window_size
+
+
+def check_info_keys(info_keys: object, argument: str = "info_keys") -> tuple[str, ...]:
+    """Validate a collection of info keys to capture; returns them as a tuple."""
+    if isinstance(info_keys, str):
+        raise TypeError(
+            f"{argument} must be a sequence of str, got the single string {info_keys!r}; "
+            f"write {argument}=({info_keys!r},)"
+        )
+    if not isinstance(info_keys, Iterable):
+        raise TypeError(
+            f"{argument} must be a sequence of str, got {info_keys!r} ({type(info_keys).__name__})"
+        )
+    keys = tuple(info_keys)
+    for key in keys:
+        if not isinstance(key, str) or not key:
+            raise TypeError(f"{argument} must hold non-empty str keys, got {key!r} in {keys!r}")
+    return keys
+
+
+@dataclass(frozen=True, slots=True)
+class StatsConfig:
+    """What one listener wants computed: window of the moving stats, EMA weight."""
+
+    window_size: int = 100
+    alpha: float = 0.1
+
+    def __post_init__(self) -> None:
+        check_window_size(self.window_size)
+        check_alpha(self.alpha)
+
+
+class _StatsBank:
+    """Moving statistics for one :class:`StatsConfig`."""
+
+    __slots__ = ("config", "ema_length", "ema_return", "rolling")
+
+    def __init__(self, config: StatsConfig) -> None:
+        self.config = config
+        self.rolling = RollingStats(config.window_size)
+        self.ema_return = Ema(config.alpha)
+        self.ema_length = Ema(config.alpha)
+
+    def push(self, episode_return: float, length: int) -> None:
+        self.rolling.push(episode_return)
+        self.ema_return.push(episode_return)
+        self.ema_length.push(float(length))
+
+
+def _plain(value: Any) -> Any:
+    """A captured info value detached from the env: NumPy scalars become Python
+    scalars, arrays are copied (the env may reuse its buffers)."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.copy()
+    return value
+
+
+class EpisodeTracker:
+    """Turns a stream of ``reset()``/``step()`` results into EpisodeRecords.
+
+    One tracker serves a whole stack of gymscope wrappers: the innermost
+    wrapper of a contiguous gymscope stack feeds it, and every wrapper of the
+    stack is a listener. Per-step work is a state check and two additions;
+    everything else happens when an episode ends.
+
+    Listeners are registered with the statistics they want (window and EMA
+    weight) and the info keys they capture; each receives its own record.
+    """
+
+    def __init__(self) -> None:
+        self._listeners: list[tuple[EpisodeListener, StatsConfig, tuple[str, ...]]] = []
+        self._banks: dict[StatsConfig, _StatsBank] = {}
+        self._capture_keys: tuple[str, ...] = ()
+        self._metric_sums: dict[str, float] = {}
+        self._metric_counts: dict[str, int] = {}
+        self.episode_count = 0
+        self.total_steps = 0
+        self.episode_return: Any = 0.0
+        self.episode_length = 0
+        self.episode_start_time = -1.0
+        self.episode_seed: int | None = None
+        # None: no reset yet; True: an episode is running; False: it ended.
+        self._running: bool | None = None
+
+    # -- listeners -----------------------------------------------------------------
+    def add_listener(
+        self,
+        listener: EpisodeListener,
+        stats: StatsConfig | None = None,
+        info_keys: Iterable[str] = (),
+    ) -> None:
+        """Deliver every finished episode to ``listener``."""
+        config = stats if stats is not None else StatsConfig()
+        keys = check_info_keys(info_keys)
+        if config not in self._banks:
+            self._banks[config] = _StatsBank(config)
+        self._listeners.append((listener, config, keys))
+        self._capture_keys = tuple(
+            dict.fromkeys(k for _, _, ks in self._listeners for k in ks)
+        )
+
+    # -- hot path ------------------------------------------------------------------
+    def on_reset(self, seed: int | None = None) -> None:
+        """Start a new episode (an unfinished one is dropped, as gymnasium does)."""
+        if self._running:
+            logger.debug(
+                "reset() after %d steps of an unfinished episode: not recorded",
+                self.episode_length,
+            )
+        self.episode_return = 0.0
+        self.episode_length = 0
+        self.episode_seed = seed
+        self._metric_sums.clear()
+        self._metric_counts.clear()
+        self._running = True
+        self.episode_start_time = time.perf_counter()
+
+    def on_step(
+        self,
+        reward: SupportsFloat,
+        terminated: bool,
+        truncated: bool,
+        info: Mapping[str, Any],
+    ) -> None:
+        """Account one ``step()`` result; ends the episode when it is over."""
+        if not self._running:
+            self._raise_not_running()
+        self.episode_return += reward
+        self.episode_length += 1
+        if terminated or truncated:
+            self._end(bool(terminated), bool(truncated), info)
+
+    def log_metrics(self, values: Mapping[str, SupportsFloat]) -> None:
+        """Accumulate named values; each record gets their mean over the episode."""
+        sums, counts = self._metric_sums, self._metric_counts
+        for name, value in values.items():
+            sums[name] = sums.get(name, 0.0) + float(value)
+            counts[name] = counts.get(name, 0) + 1
+
+    def _raise_not_running(self) -> None:
+        if self._running is None:
+            raise RuntimeError(
+                "step() was called before reset(): call env.reset() to start an episode"
+            )
+        raise RuntimeError(
+            f"step() was called after episode {self.episode_count - 1} ended "
+            "(terminated or truncated) without reset(): call env.reset() first"
+        )
+
+    # -- episode end ---------------------------------------------------------------
+    def _end(self, terminated: bool, truncated: bool, info: Mapping[str, Any]) -> None:
+        self._running = False
+        duration = time.perf_counter() - self.episode_start_time
+        episode_return = float(self.episode_return)
+        length = self.episode_length
+        self.total_steps += length
+        nonfinite = not math.isfinite(episode_return)
+        index = self.episode_count
+        self.episode_count += 1
+        if nonfinite:
+            warnings.warn(
+                f"episode {index} has a non-finite return ({episode_return}): a reward was "
+                "NaN or infinite; it is recorded as is and flagged (record.nonfinite)",
+                NonFiniteRewardWarning,
+                stacklevel=4,
+            )
+        captured = {k: _plain(info[k]) for k in self._capture_keys if k in info}
+        metrics = {
+            name: total / self._metric_counts[name] for name, total in self._metric_sums.items()
+        }
+        base = EpisodeRecord(
+            index=index,
+            episode_return=episode_return,
+            length=length,
+            duration_s=duration,
+            ended_at=time.time(),
+            terminated=terminated,
+            truncated=truncated,
+            total_steps=self.total_steps,
+            window_size=0,
+            moving_mean=math.nan,
+            moving_std=math.nan,
+            ema_return=math.nan,
+            ema_length=math.nan,
+            alpha=0.0,
+            metrics=metrics,
+            seed=self.episode_seed,
+            nonfinite=nonfinite,
+        )
+        per_config: dict[StatsConfig, EpisodeRecord] = {}
+        for config, bank in self._banks.items():
+            bank.push(episode_return, length)
+            per_config[config] = replace(
+                base,
+                window_size=config.window_size,
+                moving_mean=bank.rolling.mean,
+                moving_std=bank.rolling.std,
+                ema_return=bank.ema_return.value,
+                ema_length=bank.ema_length.value,
+                alpha=config.alpha,
+            )
+        for listener, config, keys in self._listeners:
+            record = per_config[config]
+            if keys:
+                record = replace(
+                    record,
+                    info={k: captured[k] for k in keys if k in captured},
+                    metrics=dict(metrics),
+                )
+            else:
+                record = replace(record, metrics=dict(metrics))
+            listener(record)
