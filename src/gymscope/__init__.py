@@ -32,7 +32,21 @@ _LAZY: dict[str, str] = {
     "AnalyticsState": "gymscope.state",
 }
 
-__all__ = sorted([*_LAZY, "__version__"])
+__all__ = [
+    "AnalyticsState",
+    "Ema",
+    "EpisodeCaptureSchedule",
+    "EpisodeRecord",
+    "EpisodeStatsWrapper",
+    "EpisodeTracker",
+    "GymscopeWrapper",
+    "NonFiniteRewardWarning",
+    "RecordState",
+    "RollingStats",
+    "StatsConfig",
+    "StatsKeyClashError",
+    "__version__",
+]
 
 if TYPE_CHECKING:
     from gymscope.episode import (

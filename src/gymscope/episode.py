@@ -27,6 +27,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, SupportsFloat
 
 import numpy as np
+import numpy.typing as npt
 
 __all__ = [
     "Ema",
@@ -117,7 +118,7 @@ class RollingStats:
 
     def __init__(self, window_size: int) -> None:
         self.window_size = check_window_size(window_size)
-        self._buf = np.zeros(window_size, dtype=np.float64)
+        self._buf: npt.NDArray[np.float64] = np.zeros(self.window_size, dtype=np.float64)
         self._next = 0
         self.count = 0
         self._n_finite = 0
@@ -167,11 +168,14 @@ class RollingStats:
         else:
             self._mean, self._m2 = 0.0, 0.0
 
-    def values(self) -> np.ndarray:
+    def values(self) -> npt.NDArray[np.float64]:
         """The values in the window, oldest first (a copy)."""
+        ordered: npt.NDArray[np.float64]
         if self.count < self.window_size:
-            return self._buf[: self.count].copy()
-        return np.concatenate((self._buf[self._next :], self._buf[: self._next]))
+            ordered = self._buf[: self.count].copy()
+        else:
+            ordered = np.roll(self._buf, -self._next)
+        return ordered
 
     @property
     def mean(self) -> float:
@@ -222,13 +226,9 @@ class Ema:
 def check_alpha(alpha: object) -> float:
     """Validate an EMA weight: a real number with ``0 < alpha <= 1``."""
     if isinstance(alpha, bool) or not isinstance(alpha, (int, float)):
-        raise TypeError(
-            f"alpha must be a float in (0, 1], got {alpha!r} ({type(alpha).__name__})"
-        )
+        raise TypeError(f"alpha must be a float in (0, 1], got {alpha!r} ({type(alpha).__name__})")
     if not 0.0 < float(alpha) <= 1.0:
-        raise ValueError(
-            f"alpha must be in (0, 1] (weight of the newest episode), got {alpha!r}"
-        )
+        raise ValueError(f"alpha must be in (0, 1] (weight of the newest episode), got {alpha!r}")
     return float(alpha)
 
 
@@ -340,9 +340,7 @@ class EpisodeTracker:
         if config not in self._banks:
             self._banks[config] = _StatsBank(config)
         self._listeners.append((listener, config, keys))
-        self._capture_keys = tuple(
-            dict.fromkeys(k for _, _, ks in self._listeners for k in ks)
-        )
+        self._capture_keys = tuple(dict.fromkeys(k for _, _, ks in self._listeners for k in ks))
 
     # -- hot path ------------------------------------------------------------------
     def on_reset(self, seed: int | None = None) -> None:
@@ -369,7 +367,17 @@ class EpisodeTracker:
     ) -> None:
         """Account one ``step()`` result; ends the episode when it is over."""
         if not self._running:
-            self._raise_not_running()
+            self.raise_not_running()
+        self.account(reward, terminated, truncated, info)
+
+    def account(
+        self,
+        reward: SupportsFloat,
+        terminated: bool,
+        truncated: bool,
+        info: Mapping[str, Any],
+    ) -> None:
+        """:meth:`on_step` without the state check, for callers that did it first."""
         self.episode_return += reward
         self.episode_length += 1
         if terminated or truncated:
@@ -382,7 +390,13 @@ class EpisodeTracker:
             sums[name] = sums.get(name, 0.0) + float(value)
             counts[name] = counts.get(name, 0) + 1
 
-    def _raise_not_running(self) -> None:
+    @property
+    def running(self) -> bool:
+        """An episode has been reset and has not ended yet."""
+        return bool(self._running)
+
+    def raise_not_running(self) -> None:
+        """Raise the error for a step() outside an episode."""
         if self._running is None:
             raise RuntimeError(
                 "step() was called before reset(): call env.reset() to start an episode"

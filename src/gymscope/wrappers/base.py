@@ -109,9 +109,14 @@ class GymscopeWrapper(gym.Wrapper[ObsType, ActType, ObsType, ActType]):
 
     def step(self, action: ActType) -> tuple[ObsType, SupportsFloat, bool, bool, dict[str, Any]]:
         """Step the env; the stack's innermost gymscope wrapper accounts the result."""
-        obs, reward, terminated, truncated, info = self.env.step(action)
         if self._gymscope_owner:
-            self._gymscope_tracker.on_step(reward, terminated, truncated, info)
+            tracker = self._gymscope_tracker
+            if not tracker._running:  # checked first: a finished env is not stepped
+                tracker.raise_not_running()
+            obs, reward, terminated, truncated, info = self.env.step(action)
+            tracker.account(reward, terminated, truncated, info)
+        else:
+            obs, reward, terminated, truncated, info = self.env.step(action)
         return obs, reward, terminated, truncated, info
 
     def reset(

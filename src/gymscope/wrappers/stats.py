@@ -74,9 +74,9 @@ class EpisodeStatsWrapper(
         ...     _, _, terminated, truncated, info = env.step(0)
         ...     done = terminated or truncated
         >>> info["episode"]["r"], info["episode"]["l"]
-        (9.0, 9)
+        (11.0, 11)
         >>> env.return_queue
-        deque([9.0], maxlen=100)
+        deque([11.0], maxlen=100)
 
         Arguments are checked up front:
 
@@ -151,9 +151,14 @@ class EpisodeStatsWrapper(
 
     def step(self, action: ActType) -> tuple[ObsType, SupportsFloat, bool, bool, dict[str, Any]]:
         """Step the env; at episode end, add the statistics to ``info``."""
-        obs, reward, terminated, truncated, info = self.env.step(action)
         if self._gymscope_owner:
-            self._gymscope_tracker.on_step(reward, terminated, truncated, info)
+            tracker = self._gymscope_tracker
+            if not tracker._running:  # checked first: a finished env is not stepped
+                tracker.raise_not_running()
+            obs, reward, terminated, truncated, info = self.env.step(action)
+            tracker.account(reward, terminated, truncated, info)
+        else:
+            obs, reward, terminated, truncated, info = self.env.step(action)
         record = self._pending
         if record is not None:
             self._pending = None
@@ -194,4 +199,3 @@ class EpisodeStatsWrapper(
         """Reset the env and start a new episode."""
         self._pending = None
         return super().reset(seed=seed, options=options)
-
