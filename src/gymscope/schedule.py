@@ -21,7 +21,7 @@ import operator
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, SupportsIndex
 
 __all__ = ["SCHEDULE_GRAMMAR", "EpisodeCaptureSchedule"]
 
@@ -40,11 +40,11 @@ def _check_int(name: str, value: object, minimum: int, fix: str) -> int:
 
     NumPy integers are accepted (they implement ``__index__``).
     """
-    if isinstance(value, bool) or not hasattr(type(value), "__index__"):
+    if isinstance(value, bool) or not isinstance(value, SupportsIndex):
         raise TypeError(
             f"{name} must be an int >= {minimum}, got {value!r} ({type(value).__name__}); {fix}"
         )
-    number = operator.index(value)  # type: ignore[call-overload]
+    number = operator.index(value)
     if number < minimum:
         raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}; {fix}")
     return number
@@ -133,10 +133,10 @@ class EpisodeCaptureSchedule:
 
         ``last_n_episodes`` needs to know where the run ends:
 
-        >>> EpisodeCaptureSchedule(last_n_episodes=2)
+        >>> EpisodeCaptureSchedule(last_n_episodes=2)  # doctest: +ELLIPSIS
         Traceback (most recent call last):
             ...
-        ValueError: last_n_episodes=2 needs total_episodes= (the number of episodes in the run) to know where the last 2 start; pass e.g. EpisodeCaptureSchedule(last_n_episodes=2, total_episodes=500)
+        ValueError: last_n_episodes=2 needs total_episodes= (the number of episodes in the run) ...
     """
 
     episode_indices: tuple[int, ...]
@@ -163,9 +163,7 @@ class EpisodeCaptureSchedule:
                 1,
                 "it captures episodes 0, N, 2N, ...; pass None to turn it off",
             )
-        last_n_episodes = _check_int(
-            "last_n_episodes", last_n_episodes, 0, "pass 0 to turn it off"
-        )
+        last_n_episodes = _check_int("last_n_episodes", last_n_episodes, 0, "pass 0 to turn it off")
         if total_episodes is not None:
             total_episodes = _check_int(
                 "total_episodes",
@@ -216,8 +214,8 @@ class EpisodeCaptureSchedule:
         every = self.every_n_episodes
         if every is not None and episode % every == 0:
             return True
-        last = self.last_n_episodes
-        if last and episode >= self.total_episodes - last:  # type: ignore[operator]
+        last, total = self.last_n_episodes, self.total_episodes
+        if last and total is not None and episode >= total - last:
             return True
         return self.cubic and _is_capped_cubic(episode)
 
@@ -312,12 +310,13 @@ class EpisodeCaptureSchedule:
                 and the grammar.
 
         Example:
-            >>> EpisodeCaptureSchedule.parse("every:10, steps:500")
-            EpisodeCaptureSchedule(episode_indices=(), every_n_episodes=10, last_n_episodes=0, total_episodes=None, every_n_steps=500, cubic=False)
-            >>> EpisodeCaptureSchedule.parse("evry:100")
+            >>> schedule = EpisodeCaptureSchedule.parse("every:10, Steps:500")
+            >>> schedule.every_n_episodes, schedule.every_n_steps, str(schedule)
+            (10, 500, 'every:10,steps:500')
+            >>> EpisodeCaptureSchedule.parse("evry:100")  # doctest: +ELLIPSIS
             Traceback (most recent call last):
                 ...
-            ValueError: unknown key 'evry' in 'evry:100'; expected every:N, last:N, at:I;J;..., cubic, total:N, steps:N (comma-separated), or none
+            ValueError: unknown key 'evry' in 'evry:100'; expected every:N, last:N, at:I;J;..., ...
         """
         if not isinstance(text, str):
             raise TypeError(

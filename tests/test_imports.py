@@ -1,0 +1,36 @@
+"""`import gymscope` stays light: heavy packages load only when used."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+HEAVY = ("sqlmodel", "sqlalchemy", "moviepy", "imageio", "PIL", "rich", "tensorboardX")
+
+
+def loaded_after(code: str) -> set[str]:
+    probe = f"{code}\nimport sys\nprint(' '.join(sorted(m.split('.')[0] for m in sys.modules)))"
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout
+    return set(out.split())
+
+
+def test_import_gymscope_loads_nothing_heavy() -> None:
+    loaded = loaded_after("import gymscope")
+    assert not loaded & {*HEAVY, "gymnasium", "numpy"}
+
+
+def test_stats_wrapper_does_not_pull_database_or_video_packages() -> None:
+    loaded = loaded_after("import gymscope\ngymscope.EpisodeStatsWrapper")
+    assert "gymnasium" in loaded
+    assert not loaded & set(HEAVY)
+
+
+def test_unknown_attribute_is_an_attribute_error() -> None:
+    import pytest
+
+    import gymscope
+
+    with pytest.raises(AttributeError, match="no attribute 'Nope'"):
+        gymscope.Nope  # noqa: B018
