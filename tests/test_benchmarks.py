@@ -39,7 +39,7 @@ def test_quick_run_prints_table_summaries_and_import_report(
     header = next(line for line in lines if line.startswith("env "))
     for column in ("variant", "ns/step total", "ns/step added", "added/gymnasium"):
         assert column in header
-    for env_name in ("no-op env", "CartPole-v1"):
+    for env_name in ("no-op env", "no-op no-end", "CartPole-v1"):
         rows = {
             line[len(env_name) :].strip().split("  ")[0]
             for line in lines
@@ -52,11 +52,14 @@ def test_quick_run_prints_table_summaries_and_import_report(
             "EpisodeStatsWrapper x2",
             "RecordEpisodeStatistics x2",
         } <= rows
+    for env_name in ("no-op env", "CartPole-v1"):
         summary = [line for line in lines if line.startswith(f"{env_name}: EpisodeStatsWrapper")]
         assert len(summary) == 1
         assert "RecordEpisodeStatistics adds" in summary[0]
         assert " ratio " in summary[0]
     assert "(target <= 1.0" in next(line for line in lines if line.startswith("no-op env: Ep"))
+    split = next(line for line in lines if line.startswith("split "))
+    assert "ns/episode" in split
 
     sb3_skipped = any("SB3 Monitor skipped" in line for line in lines)
     sb3_rows = any("SB3 Monitor" in line and line.startswith("no-op env ") for line in lines)

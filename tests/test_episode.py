@@ -1,4 +1,4 @@
-"""EpisodeTracker, RollingStats and Ema: exact values and properties."""
+"""EpisodeTracker and RollingStats: exact values and properties."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gymscope.episode import (
-    Ema,
     EpisodeRecord,
     EpisodeTracker,
     NonFiniteRewardWarning,
@@ -119,21 +118,32 @@ def test_rolling_stats_do_not_drift_over_many_values() -> None:
     assert stats.std == pytest.approx(tail.std(), rel=1e-6)
 
 
-# -- Ema --------------------------------------------------------------------------
+# -- EMA ---------------------------------------------------------------------------
 
 
 def test_ema_first_value_is_the_first_sample() -> None:
-    ema = Ema(0.1)
-    ema.push(100.0)
-    assert ema.value == 100.0
-    ema.push(0.0)
-    assert ema.value == pytest.approx(90.0)
+    tracker = EpisodeTracker()
+    got: list[EpisodeRecord] = []
+    tracker.add_listener(got.append, StatsConfig(window_size=5, alpha=0.1))
+    run_episodes(tracker, [[100.0], [0.0]])
+    assert [r.ema_return for r in got] == [100.0, pytest.approx(90.0)]
+    assert [r.ema_length for r in got] == [1.0, 1.0]
+
+
+def test_ema_restarts_after_a_nonfinite_return() -> None:
+    tracker = EpisodeTracker()
+    got: list[EpisodeRecord] = []
+    tracker.add_listener(got.append, StatsConfig(window_size=5, alpha=0.5))
+    with pytest.warns(NonFiniteRewardWarning):
+        run_episodes(tracker, [[2.0], [math.inf]])
+    run_episodes(tracker, [[4.0], [6.0]])
+    assert [r.ema_return for r in got] == [2.0, math.inf, 4.0, 5.0]
 
 
 @pytest.mark.parametrize("alpha", [0.0, 1.5, -0.1])
-def test_ema_rejects_alpha_outside_unit_interval(alpha: float) -> None:
+def test_alpha_outside_unit_interval_is_rejected(alpha: float) -> None:
     with pytest.raises(ValueError, match=r"alpha must be in \(0, 1\]"):
-        Ema(alpha)
+        StatsConfig(10, alpha)
 
 
 def test_stats_config_validates() -> None:

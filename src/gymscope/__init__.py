@@ -22,7 +22,6 @@ _LAZY: dict[str, str] = {
     "EpisodeTracker": "gymscope.episode",
     "NonFiniteRewardWarning": "gymscope.episode",
     "RollingStats": "gymscope.episode",
-    "Ema": "gymscope.episode",
     "StatsConfig": "gymscope.episode",
     "EpisodeStatsWrapper": "gymscope.wrappers.stats",
     "StatsKeyClashError": "gymscope.wrappers.stats",
@@ -34,7 +33,6 @@ _LAZY: dict[str, str] = {
 
 __all__ = [
     "AnalyticsState",
-    "Ema",
     "EpisodeCaptureSchedule",
     "EpisodeRecord",
     "EpisodeStatsWrapper",
@@ -50,7 +48,6 @@ __all__ = [
 
 if TYPE_CHECKING:
     from gymscope.episode import (
-        Ema,
         EpisodeRecord,
         EpisodeTracker,
         NonFiniteRewardWarning,

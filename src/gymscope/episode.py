@@ -3,8 +3,9 @@
 An :class:`EpisodeTracker` adds up return, length and wall-clock duration from
 ``step()`` results and, when an episode terminates or truncates, hands a frozen
 :class:`EpisodeRecord` to every wrapper that listens to it. Moving statistics
-live in :class:`RollingStats` (mean/std over a window, O(1) per episode) and
-:class:`Ema` (exponential moving average seeded with the first value).
+live in :class:`RollingStats` (mean/std over a window, O(1) per episode); the
+exponential moving averages are seeded with the first value, so neither is
+biased toward zero early in a run.
 
 >>> tracker = EpisodeTracker()
 >>> received = []
@@ -23,14 +24,13 @@ import math
 import time
 import warnings
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, SupportsFloat
 
 import numpy as np
 import numpy.typing as npt
 
 __all__ = [
-    "Ema",
     "EpisodeListener",
     "EpisodeRecord",
     "EpisodeTracker",
@@ -41,12 +41,14 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
+_isfinite = math.isfinite  # bound once: called on every episode end
+
 
 class NonFiniteRewardWarning(RuntimeWarning):
     """An episode's return is NaN or infinite (warned once per episode)."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class EpisodeRecord:
     """Everything gymscope knows about one finished episode.
 
@@ -100,12 +102,13 @@ EpisodeListener = Callable[[EpisodeRecord], None]
 class RollingStats:
     """Mean and population standard deviation of the last ``window_size`` values.
 
-    O(1) per value: a ring buffer plus a sliding Welford update, re-computed
-    exactly from the buffer once per ``window_size`` values so rounding error
-    cannot build up over millions of episodes. Until the window is full the
-    statistics cover only the values seen so far (no zero padding). Non-finite
-    values are kept out of the running sums and make the result follow
-    NumPy's rules (``mean([1, inf]) == inf``) while they are in the window.
+    O(1) amortised per value: a ring buffer plus a sliding Welford update,
+    re-computed exactly from the buffer once per ``window_size`` values (and
+    when an outlier leaves the window) so rounding error cannot build up.
+    Until the window is full the statistics cover only the values seen so far
+    (no zero padding). Non-finite values are kept out of the running sums and
+    make the result follow NumPy's rules
+    (``mean([1, inf]) == inf``) while they are in the window.
 
     >>> stats = RollingStats(3)
     >>> for x in (1.0, 2.0, 3.0, 10.0):
@@ -114,11 +117,20 @@ class RollingStats:
     (5.0, 3.559026, 3)
     """
 
-    __slots__ = ("_buf", "_m2", "_mean", "_n_finite", "_next", "count", "window_size")
+    __slots__ = (
+        "_buf",
+        "_m2",
+        "_mean",
+        "_n_finite",
+        "_next",
+        "count",
+        "window_size",
+    )
 
     def __init__(self, window_size: int) -> None:
         self.window_size = check_window_size(window_size)
-        self._buf: npt.NDArray[np.float64] = np.zeros(self.window_size, dtype=np.float64)
+        # A list, not an ndarray: reading and writing one float is ~3x cheaper.
+        self._buf: list[float] = [0.0] * self.window_size
         self._next = 0
         self.count = 0
         self._n_finite = 0
@@ -128,99 +140,78 @@ class RollingStats:
     def push(self, value: float) -> None:
         """Add ``value``, dropping the oldest value once the window is full."""
         slot = self._next
+        buf = self._buf
+        x = value
         if self.count == self.window_size:
-            self._remove(float(self._buf[slot]))
+            old = buf[slot]
+            buf[slot] = x
+            n = self._n_finite
+            if n > 1 and _isfinite(x) and _isfinite(old):
+                # one sliding Welford step: replace ``old`` by ``x``, n unchanged
+                mean = self._mean
+                new_mean = mean + (x - old) / n
+                old_m2 = self._m2
+                m2 = old_m2 + (x - old) * (x - new_mean + old - mean)
+                self._mean = new_mean
+                if m2 * 1e6 < old_m2:
+                    # an outlier left the window: the subtraction cancelled most
+                    # digits, so take the small remainder from the values instead
+                    self._recompute()
+                else:
+                    self._m2 = m2
+            else:  # a non-finite value enters or leaves: rare, count from the values
+                self._recompute()
         else:
+            buf[slot] = x
             self.count += 1
-        self._buf[slot] = value
-        self._add(value)
-        self._next = slot + 1
-        if self._next == self.window_size:
-            self._next = 0
+            self._add(x)
+        slot += 1
+        if slot == self.window_size:
+            slot = 0
             self._recompute()
+        self._next = slot
 
     def _add(self, x: float) -> None:
-        if not math.isfinite(x):
+        if not _isfinite(x):
             return
         self._n_finite += 1
         delta = x - self._mean
         self._mean += delta / self._n_finite
         self._m2 += delta * (x - self._mean)
 
-    def _remove(self, x: float) -> None:
-        if not math.isfinite(x):
-            return
-        if self._n_finite == 1:
-            self._n_finite, self._mean, self._m2 = 0, 0.0, 0.0
-            return
-        old_mean = self._mean
-        self._n_finite -= 1
-        self._mean = old_mean - (x - old_mean) / self._n_finite
-        self._m2 = max(0.0, self._m2 - (x - self._mean) * (x - old_mean))
-
     def _recompute(self) -> None:
-        values = self.values()
-        finite = values[np.isfinite(values)]
-        self._n_finite = int(finite.size)
-        if finite.size:
-            self._mean = float(finite.mean())
-            self._m2 = float(((finite - self._mean) ** 2).sum())
+        finite = [v for v in self._buf[: self.count] if _isfinite(v)]
+        self._n_finite = len(finite)
+        if finite:
+            self._mean = math.fsum(finite) / len(finite)
+            self._m2 = math.fsum((v - self._mean) ** 2 for v in finite)
         else:
             self._mean, self._m2 = 0.0, 0.0
 
     def values(self) -> npt.NDArray[np.float64]:
         """The values in the window, oldest first (a copy)."""
-        ordered: npt.NDArray[np.float64]
         if self.count < self.window_size:
-            ordered = self._buf[: self.count].copy()
-        else:
-            ordered = np.roll(self._buf, -self._next)
-        return ordered
+            return np.array(self._buf[: self.count], dtype=np.float64)
+        return np.array(self._buf[self._next :] + self._buf[: self._next], dtype=np.float64)
 
     @property
     def mean(self) -> float:
         """Mean of the window; NaN when empty."""
-        if self.count == 0:
-            return math.nan
         if self._n_finite != self.count:
-            with np.errstate(invalid="ignore"):
-                return float(np.mean(self.values()))
-        return self._mean
+            return self._numpy_stat(np.mean)
+        return self._mean if self.count else math.nan
 
     @property
     def std(self) -> float:
         """Population standard deviation of the window; NaN when empty."""
-        if self.count == 0:
-            return math.nan
         if self._n_finite != self.count:
-            with np.errstate(invalid="ignore"):
-                return float(np.std(self.values()))
-        return math.sqrt(self._m2 / self._n_finite)
+            return self._numpy_stat(np.std)
+        return math.sqrt(self._m2 / self._n_finite) if self.count else math.nan
 
-
-class Ema:
-    """Exponential moving average ``avg = alpha * new + (1 - alpha) * avg``.
-
-    The first value seeds the average, so there is no bias toward zero.
-
-    >>> ema = Ema(0.5)
-    >>> ema.push(10.0); ema.push(0.0)
-    >>> ema.value
-    5.0
-    """
-
-    __slots__ = ("alpha", "value")
-
-    def __init__(self, alpha: float) -> None:
-        self.alpha = check_alpha(alpha)
-        self.value = math.nan
-
-    def push(self, x: float) -> None:
-        """Fold ``x`` into the average."""
-        if self.value != self.value:  # NaN: nothing seen yet (or only NaN so far)
-            self.value = x
-        else:
-            self.value = self.alpha * x + (1.0 - self.alpha) * self.value
+    def _numpy_stat(self, stat: Callable[[npt.NDArray[np.float64]], Any]) -> float:
+        # Rare path: non-finite values in the window; NumPy's rules decide.
+        with np.errstate(invalid="ignore"):
+            return float(stat(self.values()))
 
 
 def check_alpha(alpha: object) -> float:
@@ -274,20 +265,41 @@ class StatsConfig:
 
 
 class _StatsBank:
-    """Moving statistics for one :class:`StatsConfig`."""
+    """Moving statistics for one :class:`StatsConfig`, updated once per episode.
 
-    __slots__ = ("config", "ema_length", "ema_return", "rolling")
+    The EMA is ``avg = alpha * new + (1 - alpha) * avg``, seeded with the
+    first value (no bias toward zero).
+    """
+
+    __slots__ = ("alpha", "config", "ema_length", "ema_return", "mean", "rolling", "std")
 
     def __init__(self, config: StatsConfig) -> None:
         self.config = config
+        self.alpha = config.alpha
         self.rolling = RollingStats(config.window_size)
-        self.ema_return = Ema(config.alpha)
-        self.ema_length = Ema(config.alpha)
+        self.ema_return = math.nan
+        self.ema_length = math.nan
+        self.mean = math.nan
+        self.std = math.nan
 
     def push(self, episode_return: float, length: int) -> None:
-        self.rolling.push(episode_return)
-        self.ema_return.push(episode_return)
-        self.ema_length.push(float(length))
+        rolling = self.rolling
+        rolling.push(episode_return)
+        if rolling._n_finite == rolling.count:  # the usual case, without properties
+            self.mean = rolling._mean
+            self.std = math.sqrt(rolling._m2 / rolling.count)
+        else:
+            self.mean, self.std = rolling.mean, rolling.std
+        a = self.alpha
+        if self.ema_length != self.ema_length:  # NaN: first episode
+            self.ema_return, self.ema_length = episode_return, float(length)
+        else:
+            ema_r = self.ema_return
+            # a NaN/inf return would poison the EMA for good: restart after one
+            self.ema_return = (
+                a * episode_return + (1.0 - a) * ema_r if _isfinite(ema_r) else episode_return
+            )
+            self.ema_length = a * length + (1.0 - a) * self.ema_length
 
 
 def _plain(value: Any) -> Any:
@@ -298,6 +310,10 @@ def _plain(value: Any) -> Any:
     if isinstance(value, np.ndarray):
         return value.copy()
     return value
+
+
+_new_record = object.__new__
+_set_attr = object.__setattr__
 
 
 class EpisodeTracker:
@@ -313,7 +329,7 @@ class EpisodeTracker:
     """
 
     def __init__(self) -> None:
-        self._listeners: list[tuple[EpisodeListener, StatsConfig, tuple[str, ...]]] = []
+        self._listeners: list[tuple[EpisodeListener, _StatsBank, tuple[str, ...]]] = []
         self._banks: dict[StatsConfig, _StatsBank] = {}
         self._capture_keys: tuple[str, ...] = ()
         self._metric_sums: dict[str, float] = {}
@@ -337,12 +353,24 @@ class EpisodeTracker:
         """Deliver every finished episode to ``listener``."""
         config = stats if stats is not None else StatsConfig()
         keys = check_info_keys(info_keys)
-        if config not in self._banks:
-            self._banks[config] = _StatsBank(config)
-        self._listeners.append((listener, config, keys))
+        bank = self._banks.get(config)
+        if bank is None:
+            bank = self._banks[config] = _StatsBank(config)
+        self._listeners.append((listener, bank, keys))
+        self._capture_keys = tuple(dict.fromkeys(k for _, _, ks in self._listeners for k in ks))
+
+    def remove_listener(self, listener: EpisodeListener) -> None:
+        """Stop delivering episodes to ``listener`` (e.g. a wrapper whose
+        construction failed after it joined the stack)."""
+        self._listeners = [entry for entry in self._listeners if entry[0] != listener]
         self._capture_keys = tuple(dict.fromkeys(k for _, _, ks in self._listeners for k in ks))
 
     # -- hot path ------------------------------------------------------------------
+    @property
+    def running(self) -> bool:
+        """An episode has been reset and has not ended yet."""
+        return bool(self._running)
+
     def on_reset(self, seed: int | None = None) -> None:
         """Start a new episode (an unfinished one is dropped, as gymnasium does)."""
         if self._running:
@@ -353,8 +381,9 @@ class EpisodeTracker:
         self.episode_return = 0.0
         self.episode_length = 0
         self.episode_seed = seed
-        self._metric_sums.clear()
-        self._metric_counts.clear()
+        if self._metric_sums:
+            self._metric_sums.clear()
+            self._metric_counts.clear()
         self._running = True
         self.episode_start_time = time.perf_counter()
 
@@ -368,7 +397,10 @@ class EpisodeTracker:
         """Account one ``step()`` result; ends the episode when it is over."""
         if not self._running:
             self.raise_not_running()
-        self.account(reward, terminated, truncated, info)
+        self.episode_return += reward
+        self.episode_length += 1
+        if terminated or truncated:
+            self.end_episode(terminated, truncated, info)
 
     def account(
         self,
@@ -381,7 +413,7 @@ class EpisodeTracker:
         self.episode_return += reward
         self.episode_length += 1
         if terminated or truncated:
-            self._end(bool(terminated), bool(truncated), info)
+            self.end_episode(terminated, truncated, info)
 
     def log_metrics(self, values: Mapping[str, SupportsFloat]) -> None:
         """Accumulate named values; each record gets their mean over the episode."""
@@ -389,11 +421,6 @@ class EpisodeTracker:
         for name, value in values.items():
             sums[name] = sums.get(name, 0.0) + float(value)
             counts[name] = counts.get(name, 0) + 1
-
-    @property
-    def running(self) -> bool:
-        """An episode has been reset and has not ended yet."""
-        return bool(self._running)
 
     def raise_not_running(self) -> None:
         """Raise the error for a step() outside an episode."""
@@ -407,15 +434,20 @@ class EpisodeTracker:
         )
 
     # -- episode end ---------------------------------------------------------------
-    def _end(self, terminated: bool, truncated: bool, info: Mapping[str, Any]) -> None:
-        self._running = False
+    def end_episode(self, terminated: bool, truncated: bool, info: Mapping[str, Any]) -> None:
+        """Close the running episode and deliver its record to every listener.
+
+        Wrappers call this from their inlined per-step accounting; it expects
+        ``episode_return``/``episode_length`` to include the final step.
+        """
         duration = time.perf_counter() - self.episode_start_time
+        self._running = False
         episode_return = float(self.episode_return)
         length = self.episode_length
         self.total_steps += length
-        nonfinite = not math.isfinite(episode_return)
         index = self.episode_count
-        self.episode_count += 1
+        self.episode_count = index + 1
+        nonfinite = not _isfinite(episode_return)
         if nonfinite:
             warnings.warn(
                 f"episode {index} has a non-finite return ({episode_return}): a reward was "
@@ -423,49 +455,49 @@ class EpisodeTracker:
                 NonFiniteRewardWarning,
                 stacklevel=4,
             )
-        captured = {k: _plain(info[k]) for k in self._capture_keys if k in info}
-        metrics = {
-            name: total / self._metric_counts[name] for name, total in self._metric_sums.items()
-        }
-        base = EpisodeRecord(
-            index=index,
-            episode_return=episode_return,
-            length=length,
-            duration_s=duration,
-            ended_at=time.time(),
-            terminated=terminated,
-            truncated=truncated,
-            total_steps=self.total_steps,
-            window_size=0,
-            moving_mean=math.nan,
-            moving_std=math.nan,
-            ema_return=math.nan,
-            ema_length=math.nan,
-            alpha=0.0,
-            metrics=metrics,
-            seed=self.episode_seed,
-            nonfinite=nonfinite,
+        captured = (
+            {k: _plain(info[k]) for k in self._capture_keys if k in info}
+            if self._capture_keys
+            else None
         )
-        per_config: dict[StatsConfig, EpisodeRecord] = {}
-        for config, bank in self._banks.items():
+        sums = self._metric_sums
+        metrics = (
+            {name: total / self._metric_counts[name] for name, total in sums.items()}
+            if sums
+            else None
+        )
+        for bank in self._banks.values():
             bank.push(episode_return, length)
-            per_config[config] = replace(
-                base,
-                window_size=config.window_size,
-                moving_mean=bank.rolling.mean,
-                moving_std=bank.rolling.std,
-                ema_return=bank.ema_return.value,
-                ema_length=bank.ema_length.value,
-                alpha=config.alpha,
+        ended_at = time.time()
+        terminated, truncated = bool(terminated), bool(truncated)
+        seed, total_steps = self.episode_seed, self.total_steps
+        for listener, bank, keys in self._listeners:
+            record: EpisodeRecord = _new_record(EpisodeRecord)
+            # bypasses the frozen __init__ (one object.__setattr__ per field, ~1.5 us)
+            _set_attr(
+                record,
+                "__dict__",
+                {
+                    "index": index,
+                    "episode_return": episode_return,
+                    "length": length,
+                    "duration_s": duration,
+                    "ended_at": ended_at,
+                    "terminated": terminated,
+                    "truncated": truncated,
+                    "total_steps": total_steps,
+                    "window_size": bank.rolling.window_size,
+                    "moving_mean": bank.mean,
+                    "moving_std": bank.std,
+                    "ema_return": bank.ema_return,
+                    "ema_length": bank.ema_length,
+                    "alpha": bank.alpha,
+                    "info": (
+                        {k: captured[k] for k in keys if k in captured} if keys and captured else {}
+                    ),
+                    "metrics": metrics.copy() if metrics else {},
+                    "seed": seed,
+                    "nonfinite": nonfinite,
+                },
             )
-        for listener, config, keys in self._listeners:
-            record = per_config[config]
-            if keys:
-                record = replace(
-                    record,
-                    info={k: captured[k] for k in keys if k in captured},
-                    metrics=dict(metrics),
-                )
-            else:
-                record = replace(record, metrics=dict(metrics))
             listener(record)

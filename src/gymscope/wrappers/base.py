@@ -15,6 +15,7 @@ finished EpisodeRecord") and, if they hold resources, :meth:`_close_sink`.
 from __future__ import annotations
 
 import atexit
+import logging
 import weakref
 from typing import Any, SupportsFloat
 
@@ -25,7 +26,7 @@ from gymscope.episode import EpisodeRecord, EpisodeTracker, StatsConfig
 
 __all__ = ["GymscopeWrapper", "find_tracker"]
 
-_TRACKER_ATTR = "_gymscope_tracker"
+logger = logging.getLogger(__name__)
 
 
 def find_tracker(env: gym.Env[Any, Any]) -> EpisodeTracker | None:
@@ -34,8 +35,9 @@ def find_tracker(env: gym.Env[Any, Any]) -> EpisodeTracker | None:
     Only the direct wrapper is looked at: a foreign wrapper in between may
     change rewards or episode ends, so sharing stops there.
     """
-    tracker = env.__dict__.get(_TRACKER_ATTR)
-    return tracker if isinstance(tracker, EpisodeTracker) else None
+    # isinstance, not env.__dict__: touching another object's __dict__ makes
+    # CPython (3.11+) materialise it, slowing every later attribute access.
+    return env._gymscope_tracker if isinstance(env, GymscopeWrapper) else None
 
 
 class _ExitCloser:
@@ -55,9 +57,13 @@ class _ExitCloser:
         self._open.discard(wrapper)
 
     def close_all(self) -> None:
-        # Outer wrappers first: closing one closes everything below it.
+        # Outer wrappers first: closing one closes everything below it. One
+        # failing close() must not keep the others from flushing their data.
         for wrapper in sorted(self._open, key=_depth, reverse=True):
-            wrapper.close()
+            try:
+                wrapper.close()
+            except Exception:
+                logger.exception("closing %r at interpreter exit failed", wrapper)
 
 
 def _depth(env: gym.Env[Any, Any]) -> int:
@@ -113,11 +119,15 @@ class GymscopeWrapper(gym.Wrapper[ObsType, ActType, ObsType, ActType]):
             tracker = self._gymscope_tracker
             if not tracker._running:  # checked first: a finished env is not stepped
                 tracker.raise_not_running()
-            obs, reward, terminated, truncated, info = self.env.step(action)
-            tracker.account(reward, terminated, truncated, info)
-        else:
-            obs, reward, terminated, truncated, info = self.env.step(action)
-        return obs, reward, terminated, truncated, info
+            result = self.env.step(action)
+            # EpisodeTracker.account, inlined: this is the per-step hot path, and
+            # the env's tuple is returned as is rather than unpacked and rebuilt
+            tracker.episode_return += result[1]
+            tracker.episode_length += 1
+            if result[2] or result[3]:
+                tracker.end_episode(result[2], result[3], result[4])
+            return result
+        return self.env.step(action)
 
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
@@ -144,7 +154,7 @@ class GymscopeWrapper(gym.Wrapper[ObsType, ActType, ObsType, ActType]):
 
     def close(self) -> None:
         """Flush what this wrapper recorded and close the env. Safe to call twice."""
-        if self.__dict__.get("_closed", True):
+        if getattr(self, "_closed", True):  # closed, or construction failed
             return
         self._closed = True
         _exit_closer.discard(self)

@@ -123,7 +123,7 @@ class EpisodeStatsWrapper(
         config = StatsConfig(check_window_size(window_size), check_alpha(alpha))
         super().__init__(env, stats=config, info_keys=keys)
         self._stats_key = stats_key
-        self._pending: EpisodeRecord | None = None
+        self._pending: dict[str, Any] | None = None
         self.episode_count = 0
         self.time_queue: deque[float] = deque(maxlen=buffer_length)
         self.return_queue: deque[float] = deque(maxlen=buffer_length)
@@ -155,15 +155,29 @@ class EpisodeStatsWrapper(
             tracker = self._gymscope_tracker
             if not tracker._running:  # checked first: a finished env is not stepped
                 tracker.raise_not_running()
-            obs, reward, terminated, truncated, info = self.env.step(action)
-            tracker.account(reward, terminated, truncated, info)
-        else:
-            obs, reward, terminated, truncated, info = self.env.step(action)
-        record = self._pending
-        if record is not None:
-            self._pending = None
-            self._write_info(info, record)
-        return obs, reward, terminated, truncated, info
+            result = self.env.step(action)
+            # EpisodeTracker.account, inlined: this is the per-step hot path, and
+            # the env's tuple is returned as is rather than unpacked and rebuilt
+            tracker.episode_return += result[1]
+            tracker.episode_length += 1
+            if result[2] or result[3]:
+                tracker.end_episode(result[2], result[3], result[4])
+                self._write_info(result[4])
+            return result
+        result = self.env.step(action)
+        if result[2] or result[3]:  # the shared tracker below ended the episode
+            self._write_info(result[4])
+        return result
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[ObsType, dict[str, Any]]:
+        """Reset the env and start a new episode."""
+        self._pending = None
+        obs, info = self.env.reset(seed=seed, options=options)
+        if self._gymscope_owner:
+            self._gymscope_tracker.on_reset(seed)
+        return obs, info
 
     def _on_episode(self, record: EpisodeRecord) -> None:
         duration = round(record.duration_s, 6)
@@ -171,31 +185,32 @@ class EpisodeStatsWrapper(
         self.return_queue.append(record.episode_return)
         self.length_queue.append(record.length)
         self.episode_count += 1
-        self._pending = record
-
-    def _write_info(self, info: dict[str, Any], record: EpisodeRecord) -> None:
-        if self._stats_key in info:
-            raise StatsKeyClashError(
-                f"info[{self._stats_key!r}] is already set by another wrapper "
-                f"(value {info[self._stats_key]!r}); EpisodeStatsWrapper would overwrite it. "
-                f"Pass a different key, e.g. EpisodeStatsWrapper(env, stats_key="
-                f"'{self._stats_key}_stats'), or remove the other statistics wrapper"
-            )
-        stats: dict[str, Any] = {
+        stats = {
             "r": record.episode_return,
             "l": record.length,
-            "t": round(record.duration_s, 6),
+            "t": duration,
             "r_mean": record.moving_mean,
             "r_std": record.moving_std,
             "r_ema": record.ema_return,
             "l_ema": record.ema_length,
         }
-        stats.update(record.info)
+        if record.info:
+            stats.update(record.info)
+        self._pending = stats
+
+    def _write_info(self, info: dict[str, Any]) -> None:
+        stats = self._pending
+        if stats is None:
+            return
+        if self._stats_key in info:
+            self._raise_clash(info)
+        self._pending = None
         info[self._stats_key] = stats
 
-    def reset(
-        self, *, seed: int | None = None, options: dict[str, Any] | None = None
-    ) -> tuple[ObsType, dict[str, Any]]:
-        """Reset the env and start a new episode."""
-        self._pending = None
-        return super().reset(seed=seed, options=options)
+    def _raise_clash(self, info: dict[str, Any]) -> None:
+        raise StatsKeyClashError(
+            f"info[{self._stats_key!r}] is already set by another wrapper "
+            f"(value {info[self._stats_key]!r}); EpisodeStatsWrapper would overwrite it. "
+            f"Pass a different key, e.g. EpisodeStatsWrapper(env, stats_key="
+            f"'{self._stats_key}_stats'), or remove the other statistics wrapper"
+        )
