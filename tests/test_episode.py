@@ -288,3 +288,18 @@ def test_public_names_are_exactly_the_intended_ones() -> None:
     assert set(gymscope.__all__) == {*gymscope._LAZY, "__version__"}
     for name in gymscope.__all__:
         assert getattr(gymscope, name) is not None
+
+
+def test_a_failing_listener_does_not_starve_the_others() -> None:
+    tracker = EpisodeTracker()
+    got: list[EpisodeRecord] = []
+
+    def broken(record: EpisodeRecord) -> None:
+        raise OSError("disk full")
+
+    tracker.add_listener(broken)
+    tracker.add_listener(got.append)
+    tracker.on_reset()
+    with pytest.raises(OSError, match="disk full"):
+        tracker.on_step(1.0, True, False, {})
+    assert [r.episode_return for r in got] == [1.0]

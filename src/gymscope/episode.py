@@ -471,6 +471,7 @@ class EpisodeTracker:
         ended_at = time.time()
         terminated, truncated = bool(terminated), bool(truncated)
         seed, total_steps = self.episode_seed, self.total_steps
+        error: BaseException | None = None
         for listener, bank, keys in self._listeners:
             record: EpisodeRecord = _new_record(EpisodeRecord)
             # bypasses the frozen __init__ (one object.__setattr__ per field, ~1.5 us)
@@ -500,4 +501,10 @@ class EpisodeTracker:
                     "nonfinite": nonfinite,
                 },
             )
-            listener(record)
+            try:
+                listener(record)
+            except BaseException as exc:  # every listener still gets the episode
+                if error is None:
+                    error = exc
+        if error is not None:
+            raise error
