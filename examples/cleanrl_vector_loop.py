@@ -32,10 +32,10 @@ def make_env(env_id: str, seed: int) -> Callable[[], gym.Env[Any, Any]]:
 def main(total_steps: int = 4_000, num_envs: int = 4, seed: int = 1) -> list[dict[str, float]]:
     envs = gym.vector.SyncVectorEnv([make_env("CartPole-v1", seed + i) for i in range(num_envs)])
     finished: list[dict[str, float]] = []
-    obs, _ = envs.reset(seed=seed)
+    envs.reset(seed=seed)
     for global_step in range(0, total_steps, num_envs):
         actions = envs.action_space.sample()  # your policy here
-        obs, rewards, terminations, truncations, infos = envs.step(actions)
+        *_, infos = envs.step(actions)
         if "episode" in infos:  # exactly CleanRL's check
             for i in np.flatnonzero(infos["_episode"]):
                 ep = {k: float(v[i]) for k, v in infos["episode"].items() if not k.startswith("_")}

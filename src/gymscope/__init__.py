@@ -25,6 +25,9 @@ _LAZY: dict[str, str] = {
     "StatsConfig": "gymscope.episode",
     "EpisodeStatsWrapper": "gymscope.wrappers.stats",
     "StatsKeyClashError": "gymscope.wrappers.stats",
+    "SQLiteLoggerWrapper": "gymscope.wrappers.sqlite_logger",
+    "ScheduledRecordVideo": "gymscope.wrappers.video",
+    "VideoEncoderError": "gymscope.wrappers.video",
     "GymscopeWrapper": "gymscope.wrappers.base",
     "EpisodeCaptureSchedule": "gymscope.schedule",
     "RecordState": "gymscope.state",
@@ -41,8 +44,11 @@ __all__ = [
     "NonFiniteRewardWarning",
     "RecordState",
     "RollingStats",
+    "SQLiteLoggerWrapper",
+    "ScheduledRecordVideo",
     "StatsConfig",
     "StatsKeyClashError",
+    "VideoEncoderError",
     "__version__",
 ]
 
@@ -57,7 +63,9 @@ if TYPE_CHECKING:
     from gymscope.schedule import EpisodeCaptureSchedule
     from gymscope.state import AnalyticsState, RecordState
     from gymscope.wrappers.base import GymscopeWrapper
+    from gymscope.wrappers.sqlite_logger import SQLiteLoggerWrapper
     from gymscope.wrappers.stats import EpisodeStatsWrapper, StatsKeyClashError
+    from gymscope.wrappers.video import ScheduledRecordVideo, VideoEncoderError
 
 
 def __getattr__(name: str) -> Any:

@@ -1,0 +1,551 @@
+"""Time and memory of recording videos: gymnasium RecordVideo vs ScheduledRecordVideo.
+
+The env is CartPole-v1's own renderer (600x400 RGB frames drawn with pygame)
+in episodes of exactly L steps (:class:`FixedLengthCartPole` restarts the pole
+when it falls and truncates at L steps), for L = 100, 500 and 2000. Every
+episode is recorded, so a video holds L + 1 frames (the reset frame and one
+per step). Variants:
+
+- ``render only``: calls ``render()`` where the recorders do and drops the
+  frame: the reference every ratio is taken against;
+- ``RecordVideo``: ``gymnasium.wrappers.RecordVideo`` (frames kept in a list,
+  encoded by moviepy when the next episode starts, here at ``reset()``);
+- ``ScheduledRecordVideo``: gymscope's wrapper (frames streamed to ffmpeg,
+  the file finished on a background thread after the truncating step);
+- ``imageio streaming``: the simplest streaming writer, imageio-ffmpeg's
+  ``write_frames`` fed one frame per step and closed on the truncating step,
+  for reference.
+
+Timing (one process). For each L, every round runs one episode of every
+variant in a rotated order (so no variant always runs first or last) after
+one untimed warm-up round. A variant keeps its wrapper across rounds, as a
+training run would. The wall time of an episode is ``reset()`` plus L
+``step()`` calls plus, for ScheduledRecordVideo, the wait for its background
+finaliser (``flush()``): counting that wait is conservative (training would
+overlap it with the next episode), and it keeps one variant's encoder from
+running while the next variant is timed. RecordVideo encodes the previous
+episode inside ``reset()``, so each timed round pays for exactly one video.
+The CPU columns split the work between the Python process (rendering,
+piping frames; ``RUSAGE_SELF``) and the encoder processes
+(``RUSAGE_CHILDREN``): on a machine whose other cores are busy, the
+encoder's CPU time adds to the wall time instead of overlapping it.
+The **stall** is the time spent inside the call that finalises a video:
+RecordVideo's ``reset()``, the truncating ``step()`` for the others. Tables
+show medians over rounds.
+
+Memory (a fresh interpreter per measurement, so that one variant's heap --
+RecordVideo's frame list above all -- cannot hide or inflate another's). The
+child builds the env and the variant, records one short untimed episode (so
+imports, pygame and the encoder machinery are warm), runs ``gc.collect()``,
+resets the kernel's peak-RSS counter (``echo 5 > /proc/self/clear_refs``)
+and notes its RSS. It then records one episode of L frames and finalises the
+video. **Python growth** is the peak RSS (``VmHWM``) minus that baseline.
+The encoder is a separate process: a sampler thread reads ``VmHWM`` of every
+child process running ffmpeg (``/proc/self/task/*/children``, after exec:
+before it, a vfork()ed child shows its parent's memory) every 5 ms and keeps
+the largest, reported as **encoder peak RSS** (its whole RSS, since it starts
+from nothing). ``ru_maxrss`` of ``getrusage(RUSAGE_CHILDREN)`` is not used: a
+child inherits its parent's peak RSS across fork/exec, so it would report the
+Python process's frame list as ffmpeg's. Linux only (``/proc``).
+
+The same is done for a GIF of 200 frames: ScheduledRecordVideo with
+``format="gif"`` against Pillow writing a GIF with every frame in memory
+(what a hand-written recorder does: ``Image.save(save_all=True,
+append_images=frames)``).
+
+Run with ``uv run python benchmarks/video.py`` (``--help`` for knobs;
+``--quick`` is a smoke run whose numbers mean nothing).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import gc
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium.envs.classic_control.cartpole import CartPoleEnv
+
+from gymscope.wrappers.video import ScheduledRecordVideo
+
+RENDER_ONLY = "render only"
+GYMNASIUM = "RecordVideo"
+OURS = "ScheduledRecordVideo"
+IMAGEIO = "imageio streaming"
+VARIANTS = (RENDER_ONLY, GYMNASIUM, OURS, IMAGEIO)
+OURS_GIF = "ScheduledRecordVideo gif"
+PILLOW_GIF = "Pillow gif (all frames)"
+
+FPS = 50
+TARGETS = {
+    "python_growth_mb_2000": 10.0,
+    "ratio_500": 2.0,
+    "stall_ms_500": 100.0,
+    "gif_growth_mb_200": 60.0,
+}
+
+
+class FixedLengthCartPole(gym.Env[np.ndarray, int]):
+    """CartPole's dynamics and 600x400 renderer in episodes of exactly ``length`` steps."""
+
+    metadata: dict[str, Any] = {"render_modes": ["rgb_array"], "render_fps": FPS}  # noqa: RUF012
+
+    def __init__(self, length: int) -> None:
+        self._inner = CartPoleEnv(render_mode="rgb_array")
+        self.render_mode = "rgb_array"
+        self.observation_space = self._inner.observation_space
+        self.action_space = self._inner.action_space
+        self.length = length
+        self._t = 0
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        super().reset(seed=seed)
+        self._t = 0
+        return self._inner.reset(seed=seed)
+
+    def step(self, action: int) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        obs, reward, terminated, _, info = self._inner.step(action)
+        if terminated:  # the pole fell: put it back up, the episode goes on
+            obs, _ = self._inner.reset()
+        self._t += 1
+        return obs, float(reward), False, self._t >= self.length, info
+
+    def render(self) -> np.ndarray:
+        return np.asarray(self._inner.render())
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+class RenderOnly(gym.Wrapper[np.ndarray, int, np.ndarray, int]):
+    """Renders where the recorders do (reset and every step) and drops the frame."""
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        out = self.env.reset(seed=seed, options=options)
+        self.env.render()
+        return out
+
+    def step(self, action: int) -> tuple[np.ndarray, Any, bool, bool, dict[str, Any]]:
+        out = self.env.step(action)
+        self.env.render()
+        return out
+
+
+class ImageioStreaming(gym.Wrapper[np.ndarray, int, np.ndarray, int]):
+    """The simplest streaming recorder: imageio-ffmpeg's write_frames, closed at episode end."""
+
+    def __init__(self, env: gym.Env[np.ndarray, int], folder: str) -> None:
+        super().__init__(env)
+        self._folder = folder
+        self._episode = -1
+        self._writer: Any = None
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        import imageio_ffmpeg
+
+        out = self.env.reset(seed=seed, options=options)
+        self._episode += 1
+        frame = self.env.render()
+        assert isinstance(frame, np.ndarray)
+        height, width = frame.shape[:2]
+        path = os.path.join(self._folder, f"imageio-episode-{self._episode}.mp4")
+        self._writer = imageio_ffmpeg.write_frames(
+            path, (width, height), fps=FPS, macro_block_size=8, ffmpeg_log_level="error"
+        )
+        self._writer.send(None)
+        self._writer.send(frame)
+        return out
+
+    def step(self, action: int) -> tuple[np.ndarray, Any, bool, bool, dict[str, Any]]:
+        out = self.env.step(action)
+        self._writer.send(self.env.render())
+        if out[2] or out[3]:
+            self._writer.close()
+            self._writer = None
+        return out
+
+
+def make_variant(name: str, length: int, folder: str) -> gym.Env[Any, Any]:
+    """A fresh env wrapped for ``name``, writing into ``folder``."""
+    env = FixedLengthCartPole(length)
+    always: Callable[[int], bool] = lambda episode: True  # noqa: E731
+    if name == RENDER_ONLY:
+        return RenderOnly(env)
+    if name == GYMNASIUM:
+        # A folder that does not exist yet: RecordVideo warns about existing ones.
+        return gym.wrappers.RecordVideo(
+            env, os.path.join(folder, "gymnasium"), episode_trigger=always
+        )
+    if name == OURS:
+        return ScheduledRecordVideo(env, os.path.join(folder, "gymscope"), episode_trigger=always)
+    if name == IMAGEIO:
+        os.makedirs(os.path.join(folder, "imageio"), exist_ok=True)
+        return ImageioStreaming(env, os.path.join(folder, "imageio"))
+    if name == OURS_GIF:
+        return ScheduledRecordVideo(
+            env, os.path.join(folder, "gif"), episode_trigger=always, format="gif"
+        )
+    raise ValueError(f"unknown variant {name!r}")
+
+
+# -- timing ---------------------------------------------------------------------------
+
+
+def _cpu_s(who: int) -> float:
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
+
+
+def measure_times(lengths: Sequence[int], rounds: int) -> dict[int, dict[str, dict[str, float]]]:
+    """Per length and variant: medians of wall s/episode, reset s, last-step s, CPU s."""
+    results: dict[int, dict[str, dict[str, float]]] = {}
+    with tempfile.TemporaryDirectory(prefix="gymscope-video-bench-") as root:
+        for length in lengths:
+            folder = os.path.join(root, str(length))
+            envs = {name: make_variant(name, length, folder) for name in VARIANTS}
+            keys = ("wall", "reset", "last", "python_cpu", "encoder_cpu")
+            samples: dict[str, dict[str, list[float]]] = {
+                name: {key: [] for key in keys} for name in VARIANTS
+            }
+            for r in range(rounds + 1):
+                shift = r % len(VARIANTS)
+                for name in VARIANTS[shift:] + VARIANTS[:shift]:
+                    gc.collect()
+                    python_cpu = _cpu_s(resource.RUSAGE_SELF)
+                    encoder_cpu = _cpu_s(resource.RUSAGE_CHILDREN)  # waited-for children
+                    wall, reset, last = timed_episode(envs[name], length)
+                    if r == 0:  # warm-up (and gives RecordVideo a video to finish)
+                        continue
+                    row = samples[name]
+                    row["wall"].append(wall)
+                    row["reset"].append(reset)
+                    row["last"].append(last)
+                    row["python_cpu"].append(_cpu_s(resource.RUSAGE_SELF) - python_cpu)
+                    row["encoder_cpu"].append(_cpu_s(resource.RUSAGE_CHILDREN) - encoder_cpu)
+            for env in envs.values():
+                env.close()
+            results[length] = {
+                name: {
+                    **{key: statistics.median(values) for key, values in row.items()},
+                    "wall_min": min(row["wall"]),
+                    "wall_max": max(row["wall"]),
+                }
+                for name, row in samples.items()
+            }
+    return results
+
+
+def timed_episode(env: gym.Env[Any, Any], length: int) -> tuple[float, float, float]:
+    """``(wall s, reset() s, truncating step() s)`` of one recorded episode."""
+    step = env.step
+    start = time.perf_counter()
+    env.reset()
+    after_reset = time.perf_counter()
+    for _ in range(length - 1):
+        step(0)
+    before_last = time.perf_counter()
+    _, _, _, truncated, _ = step(1)
+    after_last = time.perf_counter()
+    if not truncated:
+        raise RuntimeError("FixedLengthCartPole did not truncate where expected")
+    if isinstance(env, ScheduledRecordVideo):
+        env.flush()  # counted: the file is on disk before the next variant runs
+    end = time.perf_counter()
+    return end - start, after_reset - start, after_last - before_last
+
+
+def stall_s(name: str, row: dict[str, float]) -> float | None:
+    """Time inside the call that finalises the video, for a recording variant."""
+    if name == GYMNASIUM:
+        return row["reset"]
+    if name in (OURS, IMAGEIO):
+        return row["last"]
+    return None
+
+
+# -- memory (fresh interpreter per measurement) -------------------------------------------
+
+
+def _status_kb(pid: int | str, field: str) -> int:
+    with open(f"/proc/{pid}/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise KeyError(field)
+
+
+def _children() -> list[int]:
+    pids: list[int] = []
+    for task in os.listdir("/proc/self/task"):
+        with contextlib.suppress(OSError), open(f"/proc/self/task/{task}/children") as f:
+            pids.extend(int(p) for p in f.read().split())
+    return pids
+
+
+class ChildPeakSampler:
+    """Largest VmHWM seen among this process's children while running."""
+
+    def __init__(self, period_s: float = 0.005) -> None:
+        self.peak_kb = 0
+        self._period = period_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            for pid in _children():
+                with contextlib.suppress(OSError, KeyError, ValueError):
+                    # Only after exec: until then a vfork()ed child reports
+                    # its parent's memory as its own.
+                    with open(f"/proc/{pid}/comm", encoding="utf-8") as comm:
+                        if "ffmpeg" not in comm.read():
+                            continue
+                    self.peak_kb = max(self.peak_kb, _status_kb(pid, "VmHWM"))
+            self._stop.wait(self._period)
+
+    def __enter__(self) -> ChildPeakSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def _reset_peak() -> bool:
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        return False
+    return True
+
+
+def _pillow_gif(env: gym.Env[Any, Any], length: int, path: str) -> None:
+    from PIL import Image
+
+    frames = []
+    env.reset()
+    frames.append(Image.fromarray(env.render()))  # type: ignore[arg-type]
+    for _ in range(length):
+        env.step(0)
+        frames.append(Image.fromarray(env.render()))  # type: ignore[arg-type]
+    frames[0].save(
+        path, save_all=True, append_images=frames[1:], duration=1000 / FPS, loop=0, optimize=False
+    )
+
+
+def memory_probe(name: str, length: int) -> dict[str, Any]:
+    """Runs in a fresh interpreter: peak growth of one recorded episode of ``length``."""
+    with tempfile.TemporaryDirectory(prefix="gymscope-video-mem-") as root:
+        if name == PILLOW_GIF:
+            env: gym.Env[Any, Any] = RenderOnly(FixedLengthCartPole(length))
+            _pillow_gif(env, 5, os.path.join(root, "warm.gif"))
+        else:
+            env = make_variant(name, length, root)
+            env.reset()
+            for _ in range(5):
+                env.step(0)
+            if isinstance(env, gym.wrappers.RecordVideo) and env.recording:
+                env.stop_recording()
+            elif isinstance(env, ImageioStreaming):
+                env._writer.close()
+        gc.collect()
+        exact = _reset_peak()
+        baseline_kb = _status_kb("self", "VmRSS") if exact else _status_kb("self", "VmHWM")
+        with ChildPeakSampler() as sampler:
+            if name == PILLOW_GIF:
+                _pillow_gif(env, length - 1, os.path.join(root, "pillow.gif"))
+            else:
+                timed_episode(env, length)
+                if isinstance(env, gym.wrappers.RecordVideo) and not isinstance(
+                    env, ScheduledRecordVideo
+                ):
+                    env.stop_recording()  # what its next reset() would do
+                env.close()
+        peak_kb = _status_kb("self", "VmHWM")
+    return {
+        "python_growth_mb": max(0, peak_kb - baseline_kb) / 1024,
+        "encoder_peak_mb": sampler.peak_kb / 1024 if sampler.peak_kb else None,
+        "exact": exact,
+    }
+
+
+def measure_memory(name: str, length: int) -> dict[str, Any]:
+    out = subprocess.run(
+        [sys.executable, __file__, "--memory-probe", name, str(length)],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "SDL_VIDEODRIVER": "dummy"},
+    ).stdout
+    result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
+    return result
+
+
+# -- report -------------------------------------------------------------------------------
+
+
+def _mb(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+def time_table(times: dict[int, dict[str, dict[str, float]]]) -> list[str]:
+    header = (
+        f"{'frames':>6}  {'variant':<22} {'ms/episode':>10} {'min..max':>13} "
+        f"{'/render only':>12} {'stall ms':>9} {'Python CPU':>10} {'encoder CPU':>11}"
+    )
+    lines = [header, "-" * len(header)]
+    for length, rows in times.items():
+        reference = rows[RENDER_ONLY]["wall"]
+        frames = length + 1
+        for name in VARIANTS:
+            row = rows[name]
+            stall = stall_s(name, row)
+            span = f"{row['wall_min'] * 1e3:.0f}..{row['wall_max'] * 1e3:.0f}"
+            lines.append(
+                f"{frames:>6}  {name:<22} {row['wall'] * 1e3:>10.1f} {span:>13} "
+                f"{row['wall'] / reference:>12.2f} "
+                f"{'-' if stall is None else f'{stall * 1e3:.1f}':>9} "
+                f"{row['python_cpu'] / frames * 1e3:>10.2f} "
+                f"{row['encoder_cpu'] / frames * 1e3:>11.2f}"
+            )
+    lines.append("(CPU columns: ms per frame, medians; encoder = ffmpeg subprocesses)")
+    return lines
+
+
+def memory_table(memory: dict[tuple[str, int], dict[str, Any]]) -> list[str]:
+    header = f"{'frames':>6}  {'variant':<24} {'Python growth MB':>16} {'encoder peak MB':>15}"
+    lines = [header, "-" * len(header)]
+    for (name, length), row in memory.items():
+        note = "" if row["exact"] else "  (peak not resettable: approximate)"
+        lines.append(
+            f"{length + 1:>6}  {name:<24} {_mb(row['python_growth_mb']):>16} "
+            f"{_mb(row['encoder_peak_mb']):>15}{note}"
+        )
+    return lines
+
+
+def target_lines(
+    times: dict[int, dict[str, dict[str, float]]],
+    memory: dict[tuple[str, int], dict[str, Any]],
+    lengths: Sequence[int],
+    gif_length: int,
+) -> list[str]:
+    def verdict(value: float, limit: float) -> str:
+        return "met" if value <= limit else "NOT met"
+
+    big, mid = max(lengths), sorted(lengths)[len(lengths) // 2]
+    lines = []
+    growth = memory[(OURS, big)]["python_growth_mb"]
+    theirs = memory[(GYMNASIUM, big)]["python_growth_mb"]
+    limit = TARGETS["python_growth_mb_2000"]
+    lines.append(
+        f"Python peak RSS growth at {big + 1} frames: {OURS} {growth:.1f} MB, {GYMNASIUM} "
+        f"{theirs:.1f} MB (target <= {limit:.0f} MB: {verdict(growth, limit)})"
+    )
+    rows = times[mid]
+    ratio = rows[OURS]["wall"] / rows[RENDER_ONLY]["wall"]
+    ratio_theirs = rows[GYMNASIUM]["wall"] / rows[RENDER_ONLY]["wall"]
+    ratio_imageio = rows[IMAGEIO]["wall"] / rows[RENDER_ONLY]["wall"]
+    limit = TARGETS["ratio_500"]
+    lines.append(
+        f"time / render only at {mid + 1} frames: {OURS} {ratio:.2f}, {GYMNASIUM} "
+        f"{ratio_theirs:.2f}, {IMAGEIO} {ratio_imageio:.2f} (target <= {limit:.1f}: "
+        f"{verdict(ratio, limit)})"
+    )
+    ours_stall = stall_s(OURS, rows[OURS]) or 0.0
+    theirs_stall = stall_s(GYMNASIUM, rows[GYMNASIUM]) or 0.0
+    limit = TARGETS["stall_ms_500"]
+    lines.append(
+        f"finalisation stall at {mid + 1} frames: {OURS} {ours_stall * 1e3:.1f} ms, "
+        f"{GYMNASIUM} {theirs_stall * 1e3:.1f} ms (target <= {limit:.0f} ms: "
+        f"{verdict(ours_stall * 1e3, limit)})"
+    )
+    gif = memory[(OURS_GIF, gif_length)]["python_growth_mb"]
+    pillow = memory[(PILLOW_GIF, gif_length)]["python_growth_mb"]
+    limit = TARGETS["gif_growth_mb_200"]
+    lines.append(
+        f"GIF of {gif_length + 1} frames, Python peak RSS growth: {OURS} {gif:.1f} MB, "
+        f"Pillow {pillow:.1f} MB (target <= {limit:.0f} MB: {verdict(gif, limit)})"
+    )
+    return lines
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=5, help="timed interleaved rounds")
+    parser.add_argument(
+        "--lengths", type=int, nargs="+", default=[100, 500, 2000], help="steps per episode"
+    )
+    parser.add_argument("--gif-length", type=int, default=199, help="steps of the GIF episode")
+    parser.add_argument(
+        "--quick", action="store_true", help="smoke run: short episodes, 1 round (meaningless)"
+    )
+    parser.add_argument(
+        "--memory-probe", nargs=2, metavar=("VARIANT", "LENGTH"), help=argparse.SUPPRESS
+    )
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.rounds, args.lengths, args.gif_length = 1, [10, 20], 9
+    if args.rounds < 1 or min(args.lengths) < 2 or args.gif_length < 2:
+        parser.error("--rounds must be >= 1, --lengths and --gif-length >= 2")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = parse_args(argv)
+    if args.memory_probe:
+        name, length = args.memory_probe
+        print(json.dumps(memory_probe(name, int(length))))
+        return
+    if not sys.platform.startswith("linux"):
+        raise SystemExit("benchmarks/video.py reads /proc: it runs on Linux only")
+    os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+    print(
+        f"python {sys.version.split()[0]}, gymnasium {gym.__version__}, {os.cpu_count()} CPUs "
+        f"(load average {os.getloadavg()[0]:.2f}); CartPole 600x400 RGB at {FPS} fps, every "
+        f"episode recorded; {args.rounds} interleaved round(s), medians"
+    )
+    times = measure_times(args.lengths, args.rounds)
+    print()
+    print("time per episode (reset + steps; ScheduledRecordVideo also waits for its file):")
+    for line in time_table(times):
+        print(line)
+
+    memory: dict[tuple[str, int], dict[str, Any]] = {}
+    for length in args.lengths:
+        for name in (GYMNASIUM, OURS, IMAGEIO):
+            memory[(name, length)] = measure_memory(name, length)
+    for name in (OURS_GIF, PILLOW_GIF):
+        memory[(name, args.gif_length)] = measure_memory(name, args.gif_length)
+    print()
+    print("peak RSS, fresh interpreter per row (growth over a warmed-up baseline):")
+    for line in memory_table(memory):
+        print(line)
+    print()
+    for line in target_lines(times, memory, args.lengths, args.gif_length):
+        print(line)
+    print(f"load average at the end: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
+
+
+if __name__ == "__main__":
+    main()

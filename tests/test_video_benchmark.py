@@ -1,0 +1,71 @@
+"""Smoke test of benchmarks/video.py: it runs and prints its report.
+
+Only the shape of the output is checked; timings and memory figures are never
+asserted here (STYLE.md: performance claims live in benchmarks/, not in
+timed tests).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+BENCHMARK = Path(__file__).resolve().parents[1] / "benchmarks" / "video.py"
+
+
+def load_benchmark() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("video_benchmark", BENCHMARK)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        del sys.modules[spec.name]
+    return module
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the benchmark reads /proc")
+def test_quick_run_prints_time_memory_and_targets(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SDL_VIDEODRIVER", "dummy")
+    load_benchmark().main(["--quick"])
+    lines = capsys.readouterr().out.splitlines()
+
+    header = next(line for line in lines if line.lstrip().startswith("frames  variant"))
+    for column in ("ms/episode", "/render only", "stall ms"):
+        assert column in header
+    for variant in ("render only", "RecordVideo", "ScheduledRecordVideo", "imageio streaming"):
+        rows = [line for line in lines if f"  {variant} " in line and "MB" not in line]
+        assert len(rows) >= 2, variant  # one per episode length, in the time table
+
+    memory_header = next(line for line in lines if "Python growth MB" in line)
+    assert "encoder peak MB" in memory_header
+    for variant in ("ScheduledRecordVideo gif", "Pillow gif (all frames)"):
+        assert any(f"  {variant} " in line for line in lines), variant
+
+    targets = [line for line in lines if "(target <=" in line]
+    assert [line.split(":")[0].split(" at ")[0].split(" of ")[0] for line in targets] == [
+        "Python peak RSS growth",
+        "time / render only",
+        "finalisation stall",
+        "GIF",
+    ]
+    assert all(line.endswith(("met)", "NOT met)")) for line in targets)
+
+
+def test_fixed_length_cartpole_truncates_exactly() -> None:
+    env = load_benchmark().FixedLengthCartPole(30)
+    env.reset(seed=0)
+    ends = [env.step(0)[3] for _ in range(30)]
+    assert ends == [False] * 29 + [True]
+    frame = env.render()
+    assert frame.shape == (400, 600, 3)
+    env.close()
