@@ -1,0 +1,110 @@
+"""Small file helpers shared by the writers: atomic writes and safe names.
+
+A file written with :func:`atomic_write_bytes` appears under its final name
+only once it is complete: the data goes to a temporary file in the same
+folder, which ``os.replace`` then renames over the target (atomic on POSIX and
+Windows). A reader never sees a half-written chart or history, and a crash
+leaves at worst a stray ``.*.tmp`` file. There is no ``fsync``: the files are
+safe against the process dying, not against the machine losing power.
+
+>>> safe_name("../../etc/passwd")
+'etc_passwd'
+>>> safe_name("loss/actor (mean)")
+'loss_actor_mean'
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable
+from pathlib import Path
+
+__all__ = [
+    "append_bytes",
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "check_writable_dir",
+    "safe_name",
+]
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+_MAX_NAME = 80
+# Names Windows refuses as file stems, whatever the extension.
+_RESERVED = frozenset(
+    ["con", "prn", "aux", "nul"] + [f"com{i}" for i in range(10)] + [f"lpt{i}" for i in range(10)]
+)
+
+
+def safe_name(name: str, fallback: str = "series") -> str:
+    """``name`` reduced to a file-name fragment that cannot leave its folder.
+
+    Runs of characters other than ASCII letters, digits, ``_``, ``.`` and
+    ``-`` become ``_``; leading and trailing ``._-`` are stripped (no ``..``,
+    no hidden files), the result is at most 80 characters, and an empty or
+    reserved result becomes ``fallback``.
+    """
+    cleaned = _UNSAFE.sub("_", name).strip("._-")[:_MAX_NAME].rstrip("._-")
+    if not cleaned or cleaned.lower() in _RESERVED:
+        return fallback
+    return cleaned
+
+
+def atomic_write_bytes(path: Path, data: bytes | Iterable[bytes]) -> None:
+    """Write ``data`` (bytes, or chunks of bytes written one after the other)
+    to ``path`` so that ``path`` is never seen half-written."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
+    try:
+        # os.open with 0o666 so the final file gets the usual umask-based
+        # permissions (tempfile would make it 0o600).
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+        with os.fdopen(fd, "wb") as f:
+            if isinstance(data, (bytes, bytearray, memoryview)):
+                f.write(data)
+            else:
+                f.writelines(data)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """:func:`atomic_write_bytes` for UTF-8 text."""
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def append_bytes(path: Path, data: bytes) -> None:
+    """Append ``data`` to ``path`` in one ``write`` call (``O_APPEND``).
+
+    Used for append-only logs whose every chunk ends with a newline: a crash
+    can cut at most the last line short, and readers skip such a line.
+    """
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_BINARY", 0), 0o666)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+    finally:
+        os.close(fd)
+
+
+def check_writable_dir(path: Path, argument: str) -> Path:
+    """Create ``path`` if needed and check that files can be created in it.
+
+    Raises an ``OSError`` of the original kind (``PermissionError``,
+    ``NotADirectoryError``, ...) whose message names the argument and the fix.
+    """
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / f".gymscope-write-test-{os.getpid()}-{os.urandom(4).hex()}"
+        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        os.close(fd)
+        probe.unlink()
+    except OSError as exc:
+        raise type(exc)(
+            exc.errno,
+            f"{argument} {str(path)!r} is not a writable directory ({exc.strerror or exc}); "
+            "pass a directory this process can create files in",
+        ) from exc
+    return path

@@ -1,0 +1,47 @@
+"""Line charts as SVG and PNG, without a plotting library.
+
+Describe a chart with :class:`LineChart` and :class:`Series`, lay it out once
+with :func:`layout_chart`, and paint the layout with :func:`render_svg` and
+:func:`render_png` — or do all of it with :func:`write_chart`, which writes
+``stem.svg`` and ``stem.png`` atomically. Long series are downsampled per
+pixel column (:func:`minmax_downsample`), so the files and the drawing time
+are bounded by the chart's width whatever the number of points.
+
+>>> import numpy as np
+>>> from gymscope.charts import LineChart, Series, layout_chart, render_svg
+>>> rewards = np.array([1.0, 3.0, np.nan, 4.0, 6.0])
+>>> chart = LineChart("Return <per> episode", [Series(rewards, "return")])
+>>> svg = render_svg(layout_chart(chart))
+>>> "Return &lt;per&gt; episode" in svg, svg.count("<polyline")
+(True, 2)
+
+:func:`plot_experiment` draws the same charts from the metrics database
+(it imports SQLModel when called, not when this package is imported).
+"""
+
+from __future__ import annotations
+
+from gymscope.charts.downsample import minmax_downsample
+from gymscope.charts.experiment import plot_experiment
+from gymscope.charts.layout import PALETTE, ChartLayout, LineChart, Series, layout_chart
+from gymscope.charts.png import render_png, render_png_image
+from gymscope.charts.svg import render_svg
+from gymscope.charts.ticks import Ticks, format_ticks, nice_ticks
+from gymscope.charts.write import write_chart
+
+__all__ = [
+    "PALETTE",
+    "ChartLayout",
+    "LineChart",
+    "Series",
+    "Ticks",
+    "format_ticks",
+    "layout_chart",
+    "minmax_downsample",
+    "nice_ticks",
+    "plot_experiment",
+    "render_png",
+    "render_png_image",
+    "render_svg",
+    "write_chart",
+]
