@@ -314,3 +314,49 @@ def test_summary_never_wraps_output_paths() -> None:
     console = Console(record=True, width=40, file=io.StringIO())
     console.print(render_summary(_result(out_dir=long_dir)), crop=False)
     assert f"Output folder       {long_dir}\n" in console.export_text()
+
+
+def test_demo_records_database_videos_and_curves(tmp_path: Path) -> None:
+    import json
+    import sqlite3
+
+    result = run_demo("CartPole-v1", 40, tmp_path, seed=0)
+    with sqlite3.connect(tmp_path / "metrics.db") as db:
+        rows = db.execute(
+            "SELECT episode_num, reward, length, reward_moving_avg FROM episode"
+            " ORDER BY episode_num"
+        ).fetchall()
+        (agent,) = db.execute("SELECT agent FROM experiment").fetchone()
+    assert [r[0] for r in rows] == list(range(40))
+    assert [r[1] for r in rows] == list(result.returns)
+    assert sum(r[2] for r in rows) == result.total_steps
+    assert np.allclose([r[3] for r in rows], result.moving_means)
+    assert agent == "CrossEntropyAgent"
+
+    videos = tmp_path / "videos"
+    # episode 0, every 40 // 5 = 8th, and the last one
+    expected = {f"CartPole-v1-episode-{i}.mp4" for i in (0, 8, 16, 24, 32, 39)}
+    assert {p.name for p in videos.glob("*.mp4")} == expected
+    assert [p.name for p in videos.glob("*.gif")] == ["CartPole-v1-episode-39.gif"]
+    sidecar = json.loads((videos / "CartPole-v1-episode-39.mp4.json").read_text())
+    assert sidecar["return"] == result.returns[39]
+
+    history = json.loads((tmp_path / "curves" / "CartPole-v1_history.json").read_text())
+    assert history["summary"]["episodes"] == 40
+    assert (tmp_path / "curves" / "CartPole-v1_reward_curve.png").stat().st_size > 1000
+    assert set(result.outputs) == {
+        "Metrics database",
+        "Videos (6 MP4)",
+        "GIF",
+        "Reward curve",
+    }
+
+
+def test_rerun_into_the_same_folder_adds_a_run_and_replaces_videos(tmp_path: Path) -> None:
+    import sqlite3
+
+    run_demo("CartPole-v1", 6, tmp_path, seed=0)
+    run_demo("CartPole-v1", 6, tmp_path, seed=1)  # no warning (filterwarnings=error)
+    with sqlite3.connect(tmp_path / "metrics.db") as db:
+        assert db.execute("SELECT COUNT(*) FROM experiment").fetchone() == (2,)
+        assert db.execute("SELECT COUNT(*) FROM episode").fetchone() == (12,)

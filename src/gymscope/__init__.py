@@ -27,6 +27,8 @@ _LAZY: dict[str, str] = {
     "StatsKeyClashError": "gymscope.wrappers.stats",
     "SQLiteLoggerWrapper": "gymscope.wrappers.sqlite_logger",
     "ScheduledRecordVideo": "gymscope.wrappers.video",
+    "CurveRecorderWrapper": "gymscope.wrappers.curves",
+    "plot_experiment": "gymscope.charts",
     "VideoEncoderError": "gymscope.wrappers.video",
     "GymscopeWrapper": "gymscope.wrappers.base",
     "EpisodeCaptureSchedule": "gymscope.schedule",
@@ -36,6 +38,7 @@ _LAZY: dict[str, str] = {
 
 __all__ = [
     "AnalyticsState",
+    "CurveRecorderWrapper",
     "EpisodeCaptureSchedule",
     "EpisodeRecord",
     "EpisodeStatsWrapper",
@@ -50,9 +53,11 @@ __all__ = [
     "StatsKeyClashError",
     "VideoEncoderError",
     "__version__",
+    "plot_experiment",
 ]
 
 if TYPE_CHECKING:
+    from gymscope.charts import plot_experiment
     from gymscope.episode import (
         EpisodeRecord,
         EpisodeTracker,
@@ -63,6 +68,7 @@ if TYPE_CHECKING:
     from gymscope.schedule import EpisodeCaptureSchedule
     from gymscope.state import AnalyticsState, RecordState
     from gymscope.wrappers.base import GymscopeWrapper
+    from gymscope.wrappers.curves import CurveRecorderWrapper
     from gymscope.wrappers.sqlite_logger import SQLiteLoggerWrapper
     from gymscope.wrappers.stats import EpisodeStatsWrapper, StatsKeyClashError
     from gymscope.wrappers.video import ScheduledRecordVideo, VideoEncoderError

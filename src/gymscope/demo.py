@@ -31,6 +31,7 @@ import math
 import os
 import tempfile
 import time
+import warnings
 from collections.abc import Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -41,7 +42,11 @@ import gymnasium as gym
 import numpy as np
 import numpy.typing as npt
 
+from gymscope.schedule import EpisodeCaptureSchedule
+from gymscope.wrappers.curves import CurveRecorderWrapper
+from gymscope.wrappers.sqlite_logger import SQLiteLoggerWrapper
 from gymscope.wrappers.stats import EpisodeStatsWrapper
+from gymscope.wrappers.video import ScheduledRecordVideo
 
 if TYPE_CHECKING:
     from rich.console import Console, RenderableType
@@ -55,6 +60,7 @@ __all__ = [
     "DemoResult",
     "LinearPolicy",
     "build_env",
+    "demo_paths",
     "prepare_out_dir",
     "render_summary",
     "run_demo",
@@ -256,13 +262,53 @@ def _describe_space(space: gym.Space[Any]) -> str:
     return type(space).__name__
 
 
-def _make(env_id: str) -> gym.Env[Any, Any]:
+def _make(env_id: str, render_mode: str | None = None) -> gym.Env[Any, Any]:
     try:
-        return gym.make(env_id)
+        if render_mode is None:  # not every env takes a render_mode argument
+            return gym.make(env_id)
+        return gym.make(env_id, render_mode=render_mode)
     except gym.error.UnregisteredEnv as exc:
         raise DemoError(f"unknown environment {env_id!r}: {_one_line(str(exc))}") from exc
     except (gym.error.Error, ImportError) as exc:
         raise DemoError(f"cannot make environment {env_id!r}: {_one_line(str(exc))}") from exc
+
+
+def _renders_rgb(env_id: str) -> bool:
+    """Whether ``env_id`` can draw ``rgb_array`` frames here (CartPole needs
+    pygame, which the ``classic-control`` extra installs)."""
+    try:
+        probe = gym.make(env_id, render_mode="rgb_array")
+    except Exception:  # no rgb_array mode, or the env cannot be made that way
+        return False
+    try:
+        probe.reset(seed=0)
+        frame = probe.render()
+        return isinstance(frame, np.ndarray) and frame.ndim == 3
+    except Exception as exc:
+        logger.info("%s cannot render rgb_array frames (%s): no videos", env_id, exc)
+        return False
+    finally:
+        probe.close()
+
+
+def demo_paths(out_dir: str | os.PathLike[str]) -> dict[str, Path]:
+    """Where the demo's recording wrappers write, by what they hold."""
+    root = Path(out_dir).expanduser().resolve()
+    return {
+        "Metrics database": root / "metrics.db",
+        "Videos": root / "videos",
+        "Curves": root / "curves",
+    }
+
+
+def video_schedule(episodes: int) -> EpisodeCaptureSchedule:
+    """Episode 0, about five evenly spaced episodes and the last one."""
+    return EpisodeCaptureSchedule(
+        episode_indices=(0,),
+        every_n_episodes=max(1, episodes // 5),
+        last_n_episodes=1,
+        total_episodes=episodes,
+    )
 
 
 def build_env(
@@ -270,28 +316,40 @@ def build_env(
     out_dir: str | os.PathLike[str],
     seed: int,
     *,
+    episodes: int = 500,
     window_size: int = MOVING_WINDOW,
+    record: bool = True,
+    config: dict[str, Any] | None = None,
 ) -> gym.Env[Any, Any]:
     """Make ``env_id`` and wrap it in the demo's recording stack.
 
     This is the only place the demo's wrappers are chosen: everything the demo
-    records (into ``out_dir``) is recorded because a wrapper here sees it.
-    The outermost wrapper is an :class:`~gymscope.EpisodeStatsWrapper` writing
-    ``info["episode"]`` with a moving mean over ``window_size`` episodes.
+    records (into ``out_dir``) is recorded because a wrapper here sees it. The
+    stack, innermost first: MP4 videos of episode 0, every ``episodes // 5``-th
+    and the last episode, a GIF of the last episode (both only when the env
+    can render ``rgb_array`` frames), every episode into ``metrics.db``,
+    reward/length curves into ``curves/`` (saved on close), and
+    :class:`~gymscope.EpisodeStatsWrapper` outermost, writing
+    ``info["episode"]`` with a moving mean over ``window_size`` episodes. All
+    are gymscope wrappers, so they share one episode tracker.
 
     Args:
         env_id: A registered gymnasium id with a ``Box`` observation space
             and a ``Discrete`` action space.
         out_dir: Folder for the run's outputs (created if missing).
         seed: Seeds the action and observation spaces (the caller seeds resets).
+        episodes: Episodes the run will play (places the "last episode" video).
         window_size: Episodes spanned by the moving statistics.
+        record: Add the database and video wrappers (False: statistics only).
+        config: Stored with the run's experiment row in the database.
 
     Raises:
         DemoError: Unknown env id, env that cannot be made, unsupported spaces,
             or an output folder that cannot be written.
     """
     prepare_out_dir(out_dir)
-    env = _make(env_id)
+    videos = record and _renders_rgb(env_id)
+    env = _make(env_id, render_mode="rgb_array" if videos else None)
     obs_space, act_space = env.observation_space, env.action_space
     if not isinstance(obs_space, gym.spaces.Box) or not isinstance(act_space, gym.spaces.Discrete):
         env.close()
@@ -309,7 +367,33 @@ def build_env(
         env = gym.wrappers.TimeLimit(env, FALLBACK_MAX_EPISODE_STEPS)
     env.action_space.seed(seed)
     env.observation_space.seed(seed)
-    # Recording wrappers that write into out_dir join the stack here.
+    if record:
+        paths = demo_paths(out_dir)
+        prefix = env_id.replace("/", "_")
+        if videos:
+            with warnings.catch_warnings():
+                # a re-run into the same folder replaces the demo's own videos
+                warnings.filterwarnings("ignore", message=".* already holds .* video")
+                env = ScheduledRecordVideo(
+                    env, paths["Videos"], schedule=video_schedule(episodes), name_prefix=prefix
+                )
+                env = ScheduledRecordVideo(
+                    env,
+                    paths["Videos"],
+                    schedule=EpisodeCaptureSchedule(last_n_episodes=1, total_episodes=episodes),
+                    name_prefix=prefix,
+                    format="gif",
+                    scale=0.5,
+                    max_frames=300,
+                )
+        env = SQLiteLoggerWrapper(
+            env,
+            paths["Metrics database"],
+            agent="CrossEntropyAgent",
+            config=config,
+            window_size=window_size,
+        )
+        env = CurveRecorderWrapper(env, paths["Curves"], prefix=prefix, window_size=window_size)
     return EpisodeStatsWrapper(env, stats_key=STATS_KEY, window_size=window_size)
 
 
@@ -432,7 +516,8 @@ def run_demo(
     """
     episodes = _check_int("episodes", episodes, 1)
     seed = _check_int("seed", seed, 0)
-    env = build_env(env_id, out_dir, seed)
+    config = {"env": env_id, "seed": seed, "episodes": episodes, "agent": "CrossEntropyAgent"}
+    env = build_env(env_id, out_dir, seed, episodes=episodes, config=config)
     out_path = Path(out_dir).expanduser().resolve()
     start = time.perf_counter()
     returns: list[float] = []
@@ -476,6 +561,7 @@ def run_demo(
     finally:
         env.close()
     return DemoResult(
+        outputs=_written_outputs(out_path),
         env_id=env_id,
         seed=seed,
         episodes=len(returns),
@@ -488,6 +574,34 @@ def run_demo(
         wall_time_s=time.perf_counter() - start,
         out_dir=out_path,
         agent=agent,
+    )
+
+
+def _written_outputs(out_dir: Path) -> dict[str, Path]:
+    """What the recording wrappers left in ``out_dir``, labelled for the summary."""
+    paths = demo_paths(out_dir)
+    outputs: dict[str, Path] = {}
+    if paths["Metrics database"].is_file():
+        outputs["Metrics database"] = paths["Metrics database"]
+    if paths["Videos"].is_dir():
+        mp4s = sorted(paths["Videos"].glob("*.mp4"))
+        gifs = sorted(paths["Videos"].glob("*.gif"))
+        if mp4s:
+            outputs[f"Videos ({len(mp4s)} MP4)"] = paths["Videos"]
+        for gif in gifs:
+            outputs["GIF"] = gif
+    curves = sorted(paths["Curves"].glob("*_reward_curve.png"))
+    if curves:
+        outputs["Reward curve"] = curves[0]
+    return outputs
+
+
+def query_hint(db: Path) -> str:
+    """A copyable command that reads the last episodes from the metrics database."""
+    sql = "SELECT episode_num, reward, reward_moving_avg FROM episode ORDER BY id DESC LIMIT 5"
+    return (
+        f'python -c "import sqlite3; '
+        f"print(*sqlite3.connect(r'{db}').execute('{sql}'), sep=chr(10))\""
     )
 
 
@@ -543,4 +657,14 @@ def render_summary(result: DemoResult, *, unicode: bool = True) -> RenderableTyp
         for label, path in outputs.items()
     ]
     title = Text.assemble(("gymscope demo", "bold"), f": {result.env_id}, seed {result.seed}")
-    return Group(title, grid, *paths)
+    db = result.outputs.get("Metrics database")
+    if db is None:
+        return Group(title, grid, *paths)
+    hint = Text.assemble(
+        ("Query the database", "bold"),
+        " (tables experiment and episode, velora's columns), e.g.:\n  ",
+        query_hint(db),
+        no_wrap=True,
+        overflow="ignore",
+    )
+    return Group(title, grid, *paths, hint)
