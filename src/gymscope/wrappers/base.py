@@ -126,8 +126,12 @@ class GymscopeWrapper(gym.Wrapper[ObsType, ActType, ObsType, ActType]):
             tracker.episode_length += 1
             if result[2] or result[3]:
                 tracker.end_episode(result[2], result[3], result[4])
+                self._on_final_step(result[4])
             return result
-        return self.env.step(action)
+        result = self.env.step(action)
+        if result[2] or result[3]:  # the shared tracker below ended the episode
+            self._on_final_step(result[4])
+        return result
 
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
@@ -148,6 +152,10 @@ class GymscopeWrapper(gym.Wrapper[ObsType, ActType, ObsType, ActType]):
 
     def _on_episode(self, record: EpisodeRecord) -> None:
         """Handle a finished episode (called once per episode)."""
+
+    def _on_final_step(self, info: dict[str, Any]) -> None:
+        """Called with the info of the step that ended an episode, once every
+        listener of the stack has the record (e.g. to add statistics to it)."""
 
     def _close_sink(self) -> None:
         """Flush and release what the wrapper holds (called once, by close())."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Sequence
-from typing import Any, SupportsFloat
+from typing import Any
 
 import gymnasium as gym
 from gymnasium.core import ActType, ObsType
@@ -149,26 +149,6 @@ class EpisodeStatsWrapper(
         """``time.perf_counter()`` at the start of the running episode."""
         return self._gymscope_tracker.episode_start_time
 
-    def step(self, action: ActType) -> tuple[ObsType, SupportsFloat, bool, bool, dict[str, Any]]:
-        """Step the env; at episode end, add the statistics to ``info``."""
-        if self._gymscope_owner:
-            tracker = self._gymscope_tracker
-            if not tracker._running:  # checked first: a finished env is not stepped
-                tracker.raise_not_running()
-            result = self.env.step(action)
-            # EpisodeTracker.account, inlined: this is the per-step hot path, and
-            # the env's tuple is returned as is rather than unpacked and rebuilt
-            tracker.episode_return += result[1]
-            tracker.episode_length += 1
-            if result[2] or result[3]:
-                tracker.end_episode(result[2], result[3], result[4])
-                self._write_info(result[4])
-            return result
-        result = self.env.step(action)
-        if result[2] or result[3]:  # the shared tracker below ended the episode
-            self._write_info(result[4])
-        return result
-
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[ObsType, dict[str, Any]]:
@@ -198,7 +178,7 @@ class EpisodeStatsWrapper(
             stats.update(record.info)
         self._pending = stats
 
-    def _write_info(self, info: dict[str, Any]) -> None:
+    def _on_final_step(self, info: dict[str, Any]) -> None:
         stats = self._pending
         if stats is None:
             return
