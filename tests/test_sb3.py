@@ -6,16 +6,20 @@ need them.
 
 from __future__ import annotations
 
+import sqlite3
 import warnings
+from contextlib import closing
+from pathlib import Path
 
 import gymnasium as gym
 import pytest
 
 sb3 = pytest.importorskip("stable_baselines3")
 
+from stable_baselines3.common.monitor import Monitor  # noqa: E402
 from stable_baselines3.common.vec_env import DummyVecEnv  # noqa: E402
 
-from gymscope import EpisodeStatsWrapper  # noqa: E402
+from gymscope import EpisodeStatsWrapper, SQLiteLoggerWrapper  # noqa: E402
 
 
 class _Collect(gym.Wrapper[object, object, object, object]):
@@ -45,3 +49,45 @@ def test_sb3_ep_info_buffer_equals_our_stats() -> None:
     assert len(seen) == min(len(ours), 100) > 30  # buffer maxlen is 100
     assert seen == ours[-len(seen) :]  # same dicts, same order: r, l, t and our extra keys
     assert all(type(ep["r"]) is float and type(ep["l"]) is int for ep in seen)
+
+
+def test_sb3_episode_rewards_equal_the_database_rows(tmp_path: Path) -> None:
+    db = tmp_path / "metrics.db"
+    n_envs = 3
+
+    def make(worker: int) -> Monitor:
+        env = SQLiteLoggerWrapper(
+            gym.make("CartPole-v1"), db, "sb3-a2c", agent="A2C", worker=worker
+        )
+        return Monitor(env)  # SB3's own episode records, to compare against
+
+    vec = DummyVecEnv([lambda i=i: make(i) for i in range(n_envs)])
+    with warnings.catch_warnings():
+        # SB3/torch deprecation chatter is theirs, not ours
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", UserWarning)
+        model = sb3.A2C("MlpPolicy", vec, n_steps=8, seed=0, device="cpu")
+        model.learn(total_timesteps=3_000)
+    monitors: list[Monitor] = list(vec.envs)  # type: ignore[arg-type]
+    vec.close()  # closes the loggers; every row was committed at its episode's end
+
+    with closing(sqlite3.connect(db)) as conn:
+        rows = conn.execute(
+            "SELECT e.worker, e.episode_num, e.reward, e.length FROM episode e "
+            "JOIN experiment x ON x.id = e.experiment_id "
+            "WHERE x.name = 'sb3-a2c' AND x.agent = 'A2C' ORDER BY e.id"
+        ).fetchall()
+    assert len(rows) > 60
+    for worker, monitor in enumerate(monitors):
+        mine = [r for r in rows if r[0] == worker]
+        assert [r[1] for r in mine] == list(range(len(mine)))
+        # Every episode SB3's Monitor saw, exactly, in order (CartPole's +1 rewards are
+        # exact in Monitor's 6-decimal rounding).
+        assert [r[2] for r in mine] == monitor.get_episode_rewards()
+        assert [r[3] for r in mine] == monitor.get_episode_lengths()
+    # The episodes SB3 logged (ep_info_buffer: the last 100) are the latest rows, in
+    # the order the envs finished them: DummyVecEnv steps env 0, 1, 2 and each row
+    # is committed inside its env's step().
+    buffer = list(model.ep_info_buffer)
+    assert len(buffer) == min(len(rows), 100)
+    assert [(ep["r"], ep["l"]) for ep in buffer] == [(r[2], r[3]) for r in rows[-len(buffer) :]]

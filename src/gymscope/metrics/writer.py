@@ -43,6 +43,7 @@ from gymscope.metrics.runs import jsonable, release_worker
 
 __all__ = [
     "LOSS_COLUMNS",
+    "WAL_AUTOCHECKPOINT_BYTES",
     "CoreEpisodeWriter",
     "EpisodeWriteError",
     "EpisodeWriter",
@@ -76,11 +77,13 @@ COLUMNS = (
     "extra",
 )
 
-#: WAL pages after which the committing writer checkpoints (SQLite's default: 1000).
-WAL_AUTOCHECKPOINT_PAGES = 8000
+#: Size the WAL reaches before the committing writer checkpoints it (SQLite's
+#: default: 1000 pages, 1-4 MB). See SQLiteEpisodeWriter for why it is larger.
+WAL_AUTOCHECKPOINT_BYTES = 32 * 1024 * 1024
 _SQLITE_DEFAULT_AUTOCHECKPOINT = 1000
 
 _UTC = dt.timezone.utc
+_NO_LOSSES = (None, None, 0.0)  # nothing reported: velora's defaults
 _fromtimestamp = dt.datetime.fromtimestamp
 _MAX_BACKOFF_S = 60.0
 
@@ -295,36 +298,48 @@ class SQLiteEpisodeWriter(EpisodeWriter):
         # isolation_level="AUTOCOMMIT"): a lone INSERT is its own transaction.
         self._db = dbapi
         self._cursor = dbapi.cursor()
-        # Each commit appends every B-tree page it touched (~17 KB) to the WAL.
-        # SQLite's default checkpoint (every 1000 pages, two fsyncs) would then
-        # run every ~250 episodes on the training thread; a larger WAL makes that
-        # ~8x rarer and cheaper per episode (hot pages are copied once).
-        self._cursor.execute(f"PRAGMA wal_autocheckpoint = {WAL_AUTOCHECKPOINT_PAGES}")
+        # Each commit appends every B-tree page it touched (four: the table and
+        # its three indexes, ~4 KB with gymscope's 1 KB pages) to the WAL. A
+        # checkpoint runs on the training thread inside the commit that crosses
+        # the limit and costs three fsyncs (WAL, database, new WAL header) plus
+        # the bytes written since the last one. SQLite's default limit would
+        # checkpoint every ~250 episodes; at 32 MB it is every ~8000, so the
+        # fixed part (milliseconds each, tens when the disk is busy) all but
+        # vanishes per episode and hot pages are copied once.
+        page_size = self._cursor.execute("PRAGMA page_size").fetchone()[0]
+        self._cursor.execute(
+            f"PRAGMA wal_autocheckpoint = {max(1, WAL_AUTOCHECKPOINT_BYTES // page_size)}"
+        )
+        self._second = -1  # the second _prefix spells out
+        self._prefix = ""
         columns = ", ".join(COLUMNS)
         marks = ", ".join("?" * len(COLUMNS))
         self._sql = f"INSERT INTO episode ({columns}) VALUES ({marks}) ON CONFLICT DO NOTHING"
 
     def _row(self, record: EpisodeRecord, episode_num: int) -> tuple[Any, ...]:
-        losses = _losses(record)
+        metrics = record.metrics
+        losses = _losses(record) if metrics else _NO_LOSSES
         extra = None
-        if _needs_extra(record):
+        mean, std = record.moving_mean, record.moving_std
+        # The usual episode (no info, no metrics, finite) skips the full test.
+        if (record.info or metrics or record.nonfinite or mean != mean or std != std) and (
+            _needs_extra(record)
+        ):
             obj = episode_extra(record, losses)
             if obj is not None:
                 extra = json.dumps(obj, allow_nan=False)
-        # SQLAlchemy's text format for SQLite DATETIME, in UTC.
-        created = _fromtimestamp(record.ended_at, _UTC).isoformat(" ", "microseconds")[:26]
         # NaN floats need no conversion: SQLite stores them as NULL.
         return (
             self.experiment_id,
             episode_num,
             record.episode_return,
             record.length,
-            record.moving_mean,
-            record.moving_std,
+            mean,
+            std,
             losses[0],
             losses[1],
             losses[2],
-            created,
+            self._created_at(record.ended_at),
             self.worker,
             record.duration_s,
             record.terminated,
@@ -332,6 +347,22 @@ class SQLiteEpisodeWriter(EpisodeWriter):
             record.total_steps,
             extra,
         )
+
+    def _created_at(self, timestamp: float) -> str:
+        """``timestamp`` in SQLAlchemy's text format for SQLite DATETIME, in UTC.
+
+        The text of ``datetime.fromtimestamp(timestamp, utc)`` (microseconds
+        rounded half to even, as datetime does) at a sixth of its cost: the
+        part up to the second is formatted once per second.
+        """
+        second = int(timestamp)
+        micros = round((timestamp - second) * 1e6)
+        if second != self._second or micros >= 1_000_000:
+            text = _fromtimestamp(timestamp, _UTC).isoformat(" ", "microseconds")[:26]
+            if micros < 1_000_000 and timestamp >= 0:
+                self._second, self._prefix = second, text[:20]  # "YYYY-MM-DD HH:MM:SS."
+            return text
+        return self._prefix + str(1_000_000 + micros)[1:]
 
     def add(self, record: EpisodeRecord) -> None:
         if self.flush_every != 1 or self._pending:

@@ -1,0 +1,578 @@
+"""Cost of writing every episode to a database, on the training thread.
+
+Two measurements, each beside references measured in the same process:
+
+1. **Per-episode cost** of the ways to store one row per finished episode
+   below, each of which has the row in the database (for SB3: a line in the
+   file, flushed to the OS) when the ``step()`` that ended the episode
+   returns:
+
+   - (a) ``SQLiteLoggerWrapper`` with its defaults (SQLite file, one commit
+     per episode, WAL, ``synchronous=NORMAL``);
+   - (b) velora's way: one SQLModel ``Session`` for the run, an ``Episode``
+     object ``add``-ed and ``commit``-ted per episode, on a SQLite file in
+     SQLite's default rollback-journal mode (``journal_mode=DELETE``);
+   - (c) SB3's ``Monitor`` writing its CSV (when stable-baselines3 is
+     importable);
+   - (d) the practical floor: the stdlib ``sqlite3`` module executing one
+     prepared ``INSERT`` of the same 16 columns per episode in autocommit
+     mode (one transaction each), WAL, ``synchronous=NORMAL``, into the same
+     table of a file made by gymscope's ``get_db_engine`` (1 KB pages),
+     checkpointed at the WAL size gymscope's writer uses: what the wrapper
+     does minus the wrapper; (d') the same with SQLite's defaults (4 KB
+     pages, checkpoint every 1000 pages), what a hand-written logger gets;
+   - (e) (b)'s ORM commit per episode on a WAL file.
+
+   **Method.** Each variant wraps its own no-op env whose episodes are 20
+   steps long; the loop times the ``step()`` call that ends each episode, in
+   which all of these do their write. The cost of a variant is that time
+   minus the same time of the bare env in the same round: the cost on the
+   training thread per episode (the no-op env makes the rest negligible, so
+   nothing is lost in noise). The (b), (d) and (e) sinks are minimal wrappers
+   written here (a running return and length, the row built from them); (a)
+   and (c) are the shipped wrappers. Rounds run every variant once in a
+   rotated order (garbage collection off inside a block); the table shows
+   the median over every episode of every round, the mean (which includes
+   the rare slow commits: WAL checkpoints and their fsyncs) and the 99th
+   percentile, each minus the bare env's, and ratios against the floor (d).
+   Slow variants play fewer episodes per round.
+2. **A whole run**: random-policy ``CartPole-v1`` (``gym.make`` defaults,
+   actions from ``action_space.sample()``) for 20,000 episodes three ways:
+   bare, through ``SQLiteLoggerWrapper``, and through the floor's sink (d)
+   (its commit alone: what any per-episode commit costs a run). All are
+   seeded alike, so they play the same episodes. The run is cut into chunks
+   played by the three in turn, in an order rotated every chunk, so load
+   from other processes hits all alike; totals and the ratio of totals are
+   shown, with the median of the per-chunk ratios. Each env first plays a
+   few untimed episodes (the logger's first write creates the database and
+   registers the run: a one-time cost shown separately).
+
+Run with ``uv run python benchmarks/db_logging.py`` (``--help`` for knobs;
+``--quick`` is a smoke run whose numbers mean nothing).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import gc
+import importlib
+import math
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, SupportsFloat
+
+import gymnasium as gym
+import numpy as np
+import sqlalchemy as sa
+from sqlmodel import Session
+
+from gymscope.metrics import Episode, Experiment, get_db_engine, metadata
+from gymscope.metrics.writer import WAL_AUTOCHECKPOINT_BYTES
+from gymscope.wrappers.sqlite_logger import SQLiteLoggerWrapper
+
+BARE = "bare env"
+OURS = "(a) SQLiteLoggerWrapper"
+VELORA = "(b) velora: ORM commit, DELETE journal"
+SB3 = "(c) SB3 Monitor, CSV"
+FLOOR = "(d) raw sqlite3 commit, WAL [floor]"
+FLOOR_DEFAULTS = "(d') (d) with SQLite's defaults"
+ORM_WAL = "(e) ORM commit, WAL"
+
+EPISODE_LENGTH = 20
+OURS_TARGET_US = 30.0
+RUN_TARGET_RATIO = 1.15
+CARTPOLE = "CartPole-v1"
+
+_INSERT = (
+    "INSERT INTO episode (experiment_id, episode_num, reward, length, reward_moving_avg, "
+    "reward_moving_std, actor_loss, critic_loss, entropy_loss, created_at, worker, duration_s, "
+    "terminated, truncated, total_steps, extra) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+class NoOpEnv(gym.Env[np.ndarray, Any]):
+    """Fixed observation, reward 1, episodes of ``EPISODE_LENGTH`` steps."""
+
+    def __init__(self) -> None:
+        self.observation_space = gym.spaces.Box(-1.0, 1.0, shape=(4,), dtype=np.float32)
+        self.action_space = gym.spaces.Discrete(2)
+        self._obs = np.zeros(4, dtype=np.float32)
+        self._t = 0
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        super().reset(seed=seed)
+        self._t = 0
+        return self._obs, {}
+
+    def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        self._t += 1
+        return self._obs, 1.0, self._t >= EPISODE_LENGTH, False, {}
+
+
+# -- the reference sinks ------------------------------------------------------------
+class EpisodeSink(gym.Wrapper[Any, Any, Any, Any]):
+    """Adds up return and length; at each episode end calls ``write(values)``.
+
+    ``values`` holds what a row needs: episode number, return, length, a
+    running mean of returns, duration, end time, how it ended, total steps.
+    """
+
+    def __init__(self, env: gym.Env[Any, Any], write: Callable[[dict[str, Any]], None]) -> None:
+        super().__init__(env)
+        self._write = write
+        self._num = 0
+        self._return = 0.0
+        self._length = 0
+        self._total = 0
+        self._sum = 0.0
+        self._start = 0.0
+
+    def reset(self, **kwargs: Any) -> tuple[Any, dict[str, Any]]:
+        self._return, self._length, self._start = 0.0, 0, time.perf_counter()
+        return self.env.reset(**kwargs)
+
+    def step(self, action: Any) -> tuple[Any, SupportsFloat, bool, bool, dict[str, Any]]:
+        result = self.env.step(action)
+        self._return += float(result[1])
+        self._length += 1
+        if result[2] or result[3]:
+            self._total += self._length
+            self._sum += self._return
+            self._write(
+                {
+                    "episode_num": self._num,
+                    "reward": self._return,
+                    "length": self._length,
+                    "reward_moving_avg": self._sum / (self._num + 1),
+                    "duration_s": time.perf_counter() - self._start,
+                    "ended_at": time.time(),
+                    "terminated": bool(result[2]),
+                    "truncated": bool(result[3]),
+                    "total_steps": self._total,
+                }
+            )
+            self._num += 1
+        return result
+
+
+def _experiment(engine: sa.Engine) -> int:
+    with Session(engine) as session:
+        experiment = Experiment(agent="random", env="NoOp", config="{}", name="benchmark")
+        session.add(experiment)
+        session.commit()
+        assert experiment.id is not None
+        return experiment.id
+
+
+def orm_sink(engine: sa.Engine) -> tuple[Callable[[dict[str, Any]], None], Callable[[], None]]:
+    """velora's write: an ``Episode`` object added and committed per episode."""
+    experiment_id = _experiment(engine)
+    session = Session(engine)
+
+    def write(v: dict[str, Any]) -> None:
+        session.add(
+            Episode(
+                experiment_id=experiment_id,
+                episode_num=v["episode_num"],
+                reward=v["reward"],
+                length=v["length"],
+                reward_moving_avg=v["reward_moving_avg"],
+                reward_moving_std=0.0,
+                actor_loss=None,
+                critic_loss=None,
+                entropy_loss=0.0,
+                created_at=dt.datetime.fromtimestamp(v["ended_at"], dt.timezone.utc),
+                duration_s=v["duration_s"],
+                terminated=v["terminated"],
+                truncated=v["truncated"],
+                total_steps=v["total_steps"],
+            )
+        )
+        session.commit()
+
+    def close() -> None:
+        session.close()
+        engine.dispose()
+
+    return write, close
+
+
+def raw_sink(
+    path: Path, *, gymscope_checkpoints: bool = True
+) -> tuple[Callable[[dict[str, Any]], None], Callable[[], None]]:
+    """One autocommit ``INSERT`` per episode through the stdlib driver, WAL mode.
+
+    With ``gymscope_checkpoints`` the WAL is checkpointed when it reaches the
+    size gymscope's writer uses; otherwise at SQLite's default (1000 pages).
+    """
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("PRAGMA journal_mode = WAL")
+    db.execute("PRAGMA synchronous = NORMAL")
+    if gymscope_checkpoints:
+        (page_size,) = db.execute("PRAGMA page_size").fetchone()
+        db.execute(f"PRAGMA wal_autocheckpoint = {WAL_AUTOCHECKPOINT_BYTES // page_size}")
+    (experiment_id,) = db.execute("SELECT id FROM experiment").fetchone()
+    cursor = db.cursor()
+    utc = dt.timezone.utc
+
+    def write(v: dict[str, Any]) -> None:
+        created = dt.datetime.fromtimestamp(v["ended_at"], utc).isoformat(" ", "microseconds")
+        cursor.execute(
+            _INSERT,
+            (
+                experiment_id,
+                v["episode_num"],
+                v["reward"],
+                v["length"],
+                v["reward_moving_avg"],
+                0.0,
+                None,
+                None,
+                0.0,
+                created[:26],
+                0,
+                v["duration_s"],
+                v["terminated"],
+                v["truncated"],
+                v["total_steps"],
+                None,
+            ),
+        )
+
+    return write, db.close
+
+
+def _sb3_monitor() -> type[gym.Wrapper[Any, Any, Any, Any]] | None:
+    try:
+        module = importlib.import_module("stable_baselines3.common.monitor")
+    except ImportError:
+        return None
+    monitor: type[gym.Wrapper[Any, Any, Any, Any]] = module.Monitor
+    return monitor
+
+
+def plain_sqlite_file(path: Path) -> sa.Engine:
+    """The gymscope tables in a file with SQLite's defaults (as velora creates it)."""
+    engine = sa.create_engine(f"sqlite:///{path}")
+    metadata.create_all(engine)
+    return engine
+
+
+def make_variants(folder: Path) -> tuple[dict[str, gym.Env[Any, Any]], list[Callable[[], None]]]:
+    """Every variant's env, reset; and what to call to close the references."""
+    closers: list[Callable[[], None]] = []
+    envs: dict[str, gym.Env[Any, Any]] = {
+        BARE: NoOpEnv(),
+        OURS: SQLiteLoggerWrapper(NoOpEnv(), folder / "a.db", experiment="benchmark"),
+    }
+    write, close = orm_sink(plain_sqlite_file(folder / "b.db"))
+    envs[VELORA] = EpisodeSink(NoOpEnv(), write)
+    closers.append(close)
+    monitor = _sb3_monitor()
+    if monitor is not None:
+        envs[SB3] = monitor(NoOpEnv(), filename=str(folder / "c"))
+    write, close = raw_sink(floor_file(folder / "d.db"))
+    envs[FLOOR] = EpisodeSink(NoOpEnv(), write)
+    closers.append(close)
+    engine = plain_sqlite_file(folder / "d4k.db")
+    _experiment(engine)
+    engine.dispose()
+    write, close = raw_sink(folder / "d4k.db", gymscope_checkpoints=False)
+    envs[FLOOR_DEFAULTS] = EpisodeSink(NoOpEnv(), write)
+    closers.append(close)
+    write, close = orm_sink(get_db_engine(folder / "e.db"))
+    envs[ORM_WAL] = EpisodeSink(NoOpEnv(), write)
+    closers.append(close)
+    for env in envs.values():
+        env.reset(seed=0)
+    return envs, closers
+
+
+# -- per-episode cost ---------------------------------------------------------------
+def time_episode_ends(env: gym.Env[Any, Any], episodes: int) -> list[int]:
+    """Nanoseconds of each episode's last ``step()``; ``episodes`` whole episodes."""
+    step, reset = env.step, env.reset
+    clock = time.perf_counter_ns
+    times: list[int] = []
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        for _ in range(episodes):
+            for _ in range(EPISODE_LENGTH - 1):
+                step(0)
+            start = clock()
+            step(0)
+            times.append(clock() - start)
+            reset()
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+    return times
+
+
+def episodes_per_round(name: str, fast: int) -> int:
+    """Slow variants (milliseconds per episode) play fewer episodes per round."""
+    if name == VELORA:
+        return max(2, fast // 40)
+    if name == ORM_WAL:
+        return max(2, fast // 10)
+    return fast
+
+
+def measure_episode_cost(
+    folder: Path, rounds: int, episodes: int, warmup: int
+) -> dict[str, list[int]]:
+    """ns of every episode-ending step of every variant, over interleaved rounds."""
+    envs, closers = make_variants(folder)
+    names = list(envs)
+    try:
+        for name in names:  # first writes open files and databases: not timed
+            time_episode_ends(envs[name], episodes_per_round(name, warmup))
+        times: dict[str, list[int]] = {name: [] for name in names}
+        for r in range(rounds):
+            gc.collect()
+            shift = r % len(names)
+            for name in names[shift:] + names[:shift]:
+                times[name] += time_episode_ends(envs[name], episodes_per_round(name, episodes))
+    finally:
+        for env in envs.values():
+            env.close()
+        for close in closers:
+            close()
+    return times
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, math.ceil(q * len(ordered)) - 1)]
+
+
+def summarize(times: dict[str, list[int]]) -> list[dict[str, Any]]:
+    """us per episode (median, mean, p99) minus the bare env's; ratios to the floor."""
+    bare = times[BARE]
+    base = {
+        "median": statistics.median(bare),
+        "mean": statistics.fmean(bare),
+        "p99": percentile(bare, 0.99),
+    }
+    rows = []
+    for name, values in times.items():
+        row: dict[str, Any] = {"variant": name, "episodes": len(values)}
+        row["median"] = (statistics.median(values) - base["median"]) / 1000
+        row["mean"] = (statistics.fmean(values) - base["mean"]) / 1000
+        row["p99"] = (percentile(values, 0.99) - base["p99"]) / 1000
+        rows.append(row)
+    floor = next(row for row in rows if row["variant"] == FLOOR)
+    for row in rows:
+        for stat in ("median", "mean"):
+            row[f"{stat}_ratio"] = row[stat] / floor[stat] if floor[stat] > 0 else math.nan
+    return rows
+
+
+def format_cost_table(rows: list[dict[str, Any]], bare_us: float) -> list[str]:
+    header = (
+        f"{'variant':<40} {'episodes':>8} {'median us':>10} {'mean us':>10} {'p99 us':>10} "
+        f"{'median/floor':>12} {'mean/floor':>10}"
+    )
+    lines = [header, "-" * len(header)]
+    for row in rows:
+        if row["variant"] == BARE:
+            lines.append(
+                f"{BARE:<40} {row['episodes']:>8} {'(' + format(bare_us, '.2f') + ')':>10} "
+                f"{'-':>10} {'-':>10} {'-':>12} {'-':>10}"
+            )
+            continue
+        lines.append(
+            f"{row['variant']:<40} {row['episodes']:>8} {row['median']:>10.1f} "
+            f"{row['mean']:>10.1f} {row['p99']:>10.1f} {row['median_ratio']:>12.2f} "
+            f"{row['mean_ratio']:>10.2f}"
+        )
+    return lines
+
+
+def cost_summary(rows: list[dict[str, Any]]) -> list[str]:
+    by_name = {row["variant"]: row for row in rows}
+    ours, floor, velora = by_name[OURS], by_name[FLOOR], by_name[VELORA]
+    met = ours["median"] <= OURS_TARGET_US
+    lines = [
+        f"{OURS}: {ours['median']:.1f} us/episode median (target <= {OURS_TARGET_US:.0f} us: "
+        f"{'met' if met else 'NOT met'}), {ours['mean']:.1f} us mean; "
+        f"{ours['median_ratio']:.2f}x the floor's median, {ours['mean_ratio']:.2f}x its mean",
+        f"{VELORA}: {velora['median'] / 1000:.2f} ms/episode median, "
+        f"{velora['mean'] / 1000:.2f} ms mean; {velora['median'] / ours['median']:.0f}x (a)",
+        f"floor (d): {floor['median']:.1f} us/episode median, {floor['mean']:.1f} us mean",
+    ]
+    if FLOOR_DEFAULTS in by_name:
+        d4k = by_name[FLOOR_DEFAULTS]
+        lines.append(
+            f"with SQLite's defaults (d'): {d4k['median']:.1f} us median, "
+            f"{d4k['mean']:.1f} us mean ({d4k['median_ratio']:.2f}x / "
+            f"{d4k['mean_ratio']:.2f}x the floor's)"
+        )
+    return lines
+
+
+# -- a whole run --------------------------------------------------------------------
+def play(env: gym.Env[Any, Any], episodes: int) -> tuple[float, int]:
+    """Seconds and steps to play ``episodes`` random-policy episodes."""
+    step, reset, sample = env.step, env.reset, env.action_space.sample
+    steps = 0
+    start = time.perf_counter()
+    for _ in range(episodes):
+        reset()
+        done = False
+        while not done:
+            _, _, terminated, truncated, _ = step(sample())
+            done = terminated or truncated
+            steps += 1
+    return time.perf_counter() - start, steps
+
+
+def floor_file(path: Path) -> Path:
+    """A database made by ``get_db_engine`` holding one experiment, for the raw sink."""
+    engine = get_db_engine(path)
+    _experiment(engine)
+    engine.dispose()
+    return path
+
+
+def measure_run(folder: Path, episodes: int, chunks: int, warmup: int) -> dict[str, Any]:
+    """Total time of the same random-policy run: bare, logged, and with the floor's write."""
+    write, close = raw_sink(floor_file(folder / "run-floor.db"))
+    logged = SQLiteLoggerWrapper(gym.make(CARTPOLE), folder / "run.db", experiment="cartpole")
+    envs: dict[str, gym.Env[Any, Any]] = {
+        "bare": gym.make(CARTPOLE),
+        "logged": logged,
+        "floor": EpisodeSink(gym.make(CARTPOLE), write),
+    }
+    for env in envs.values():
+        env.reset(seed=0)
+        env.action_space.seed(0)
+    first_write = time.perf_counter()
+    play(logged, 1)
+    first_write = time.perf_counter() - first_write
+    for name, env in envs.items():
+        play(env, warmup + (name != "logged"))
+    names = list(envs)
+    seconds = dict.fromkeys(names, 0.0)
+    steps = dict.fromkeys(names, 0)
+    chunk_ratios: dict[str, list[float]] = {"logged": [], "floor": []}
+    per_chunk = [episodes // chunks + (i < episodes % chunks) for i in range(chunks)]
+    for i, n in enumerate(per_chunk):
+        gc.collect()
+        shift = i % len(names)
+        took = {}
+        for name in names[shift:] + names[:shift]:
+            took[name], done = play(envs[name], n)
+            seconds[name] += took[name]
+            steps[name] += done
+        for name, ratios in chunk_ratios.items():
+            ratios.append(took[name] / took["bare"])
+    for env in envs.values():
+        env.close()
+    close()
+    return {
+        "episodes": episodes,
+        "chunks": chunks,
+        "seconds": seconds,
+        "steps": steps,
+        "chunk_ratios": chunk_ratios,
+        "first_write_ms": first_write * 1000,
+    }
+
+
+def run_lines(run: dict[str, Any]) -> list[str]:
+    seconds, steps, n = run["seconds"], run["steps"], run["episodes"]
+    bare = seconds["bare"]
+    ratio = seconds["logged"] / bare
+    met = ratio <= RUN_TARGET_RATIO
+    floor_ratio = seconds["floor"] / bare
+
+    def added(name: str) -> float:
+        return (seconds[name] - bare) / n * 1e6
+
+    return [
+        f"{CARTPOLE}, random policy, {n} episodes in {run['chunks']} interleaved chunks "
+        f"({steps['bare']} steps each way{'' if len(set(steps.values())) == 1 else ', NOT equal'}"
+        f"): bare {bare:.2f} s, with SQLiteLoggerWrapper {seconds['logged']:.2f} s, with the "
+        f"floor's write (d) {seconds['floor']:.2f} s",
+        f"run time ratio logged/bare: {ratio:.3f} (target <= {RUN_TARGET_RATIO}: "
+        f"{'met' if met else 'NOT met'}); median chunk ratio "
+        f"{statistics.median(run['chunk_ratios']['logged']):.3f}",
+        f"floor/bare: {floor_ratio:.3f} (median chunk ratio "
+        f"{statistics.median(run['chunk_ratios']['floor']):.3f}): one raw commit per episode "
+        "alone, without any episode statistics",
+        f"a bare episode takes {bare / n * 1e6:.1f} us; the logger adds {added('logged'):.1f} "
+        f"us/episode, the floor's write {added('floor'):.1f} us/episode",
+        f"first write (create the file, register the run, lease worker 0): "
+        f"{run['first_write_ms']:.1f} ms, once per run (not in the totals)",
+    ]
+
+
+# -- command line -------------------------------------------------------------------
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=15, help="interleaved rounds")
+    parser.add_argument(
+        "--episodes", type=int, default=2_000, help="episodes per round of the fast variants"
+    )
+    parser.add_argument(
+        "--run-episodes", type=int, default=20_000, help="episodes of the CartPole run"
+    )
+    parser.add_argument("--chunks", type=int, default=40, help="interleaved chunks of the run")
+    parser.add_argument(
+        "--quick", action="store_true", help="smoke run: a few episodes (numbers meaningless)"
+    )
+    args = parser.parse_args(argv)
+    args.warmup = 200
+    if args.quick:
+        args.rounds, args.episodes, args.run_episodes, args.chunks = 2, 40, 40, 2
+        args.warmup = 2
+    for name in ("rounds", "episodes", "run_episodes", "chunks"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be >= 1")
+    if args.chunks > args.run_episodes:
+        parser.error("--chunks must be <= --run-episodes")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = parse_args(argv)
+    print(
+        f"python {sys.version.split()[0]}, SQLite {sqlite3.sqlite_version}, SQLAlchemy "
+        f"{sa.__version__}, gymnasium {gym.__version__}; {args.rounds} interleaved rounds of "
+        f"{args.episodes} episodes ({EPISODE_LENGTH} no-op steps each; (b) and (e) play fewer)"
+    )
+    if _sb3_monitor() is None:
+        print("note: stable_baselines3 is not importable: (c) SB3 Monitor skipped")
+    with tempfile.TemporaryDirectory(prefix="gymscope-db-bench-") as tmp:
+        folder = Path(tmp)
+        times = measure_episode_cost(folder, args.rounds, args.episodes, args.warmup)
+        rows = summarize(times)
+        print()
+        print(
+            "cost on the training thread per episode: time of the step() that ends the "
+            "episode minus the bare env's (us)"
+        )
+        for line in format_cost_table(rows, statistics.median(times[BARE]) / 1000):
+            print(line)
+        print()
+        for line in cost_summary(rows):
+            print(line)
+        print()
+        run = measure_run(folder, args.run_episodes, args.chunks, args.warmup)
+        for line in run_lines(run):
+            print(line)
+
+
+if __name__ == "__main__":
+    main()

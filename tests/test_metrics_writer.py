@@ -1,0 +1,87 @@
+"""The SQLite insert path: time stamps as SQLAlchemy writes them, checkpoint sizing."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gymscope.metrics import get_db_engine
+from gymscope.metrics.db import SQLITE_PAGE_SIZE
+from gymscope.metrics.writer import WAL_AUTOCHECKPOINT_BYTES, SQLiteEpisodeWriter
+from gymscope.wrappers.sqlite_logger import SQLiteLoggerWrapper
+from stubs import ScriptedEnv
+from stubs_db import run_episodes
+
+
+def _reference(timestamp: float) -> str:
+    """What SQLAlchemy stores for the aware datetime of ``timestamp`` on SQLite."""
+    moment = dt.datetime.fromtimestamp(timestamp, dt.timezone.utc)
+    return moment.isoformat(" ", "microseconds")[:26]
+
+
+def _created_at(state: SimpleNamespace, timestamp: float) -> str:
+    return SQLiteEpisodeWriter._created_at(state, timestamp)  # type: ignore[arg-type]
+
+
+@settings(max_examples=300)
+@given(
+    start=st.floats(min_value=0.0, max_value=4e9, allow_nan=False),
+    steps=st.lists(st.floats(min_value=0.0, max_value=2.0), max_size=20),
+)
+def test_created_at_text_equals_datetimes_for_any_time_stamps(
+    start: float, steps: list[float]
+) -> None:
+    state = SimpleNamespace(_second=-1, _prefix="")  # the cache the writer keeps
+    timestamp = start
+    for step in [0.0, *steps]:
+        timestamp += step
+        assert _created_at(state, timestamp) == _reference(timestamp)
+
+
+@pytest.mark.parametrize(
+    "timestamp",
+    [0.0, 1.0, 1_700_000_000.9999996, 1_700_000_000.0000004, 1_700_000_000.5, 2**31 + 0.25],
+)
+def test_created_at_rounds_like_datetime_at_the_edges(timestamp: float) -> None:
+    state = SimpleNamespace(_second=-1, _prefix="")
+    first = _created_at(state, timestamp)
+    again = _created_at(state, timestamp)  # second call: from the cached prefix
+    assert first == again == _reference(timestamp)
+
+
+def test_new_files_get_small_pages_and_old_files_keep_theirs(tmp_path: Path) -> None:
+    get_db_engine(tmp_path / "new.db").dispose()
+    old = tmp_path / "old.db"
+    with sqlite3.connect(old) as db:  # someone else's file, SQLite's default page size
+        db.execute("CREATE TABLE notes (text TEXT)")
+    db.close()
+    get_db_engine(old).dispose()
+    for path, size in ((tmp_path / "new.db", SQLITE_PAGE_SIZE), (old, 4096)):
+        with sqlite3.connect(path) as db:
+            assert db.execute("PRAGMA page_size").fetchone() == (size,)
+            assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+        db.close()
+
+
+@pytest.mark.parametrize("page_size", [SQLITE_PAGE_SIZE, 4096])
+def test_checkpoint_limit_is_a_wal_size_whatever_the_page_size(
+    page_size: int, tmp_path: Path
+) -> None:
+    path = tmp_path / "m.db"
+    with sqlite3.connect(path) as db:
+        db.execute(f"PRAGMA page_size = {page_size}")
+        db.execute("CREATE TABLE notes (text TEXT)")
+    db.close()
+    env = SQLiteLoggerWrapper(ScriptedEnv(), path, experiment="run")
+    run_episodes(env, 1)
+    writer = env._writer
+    assert writer is not None
+    (pages,) = writer.conn.exec_driver_sql("PRAGMA wal_autocheckpoint").one()
+    assert pages * page_size == WAL_AUTOCHECKPOINT_BYTES
+    env.close()
