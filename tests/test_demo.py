@@ -349,7 +349,10 @@ def test_demo_records_database_videos_and_curves(tmp_path: Path) -> None:
         "Videos (6 MP4)",
         "GIF",
         "Reward curve",
+        "Report",
     }
+    report = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert "CartPole-v1-episode-39.gif" in report and "<svg" in report
 
 
 def test_rerun_into_the_same_folder_adds_a_run_and_replaces_videos(tmp_path: Path) -> None:

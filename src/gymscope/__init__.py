@@ -28,6 +28,7 @@ _LAZY: dict[str, str] = {
     "SQLiteLoggerWrapper": "gymscope.wrappers.sqlite_logger",
     "ScheduledRecordVideo": "gymscope.wrappers.video",
     "CurveRecorderWrapper": "gymscope.wrappers.curves",
+    "TensorBoardWrapper": "gymscope.wrappers.tensorboard",
     "plot_experiment": "gymscope.charts",
     "VideoEncoderError": "gymscope.wrappers.video",
     "GymscopeWrapper": "gymscope.wrappers.base",
@@ -51,6 +52,7 @@ __all__ = [
     "ScheduledRecordVideo",
     "StatsConfig",
     "StatsKeyClashError",
+    "TensorBoardWrapper",
     "VideoEncoderError",
     "__version__",
     "plot_experiment",
@@ -71,6 +73,7 @@ if TYPE_CHECKING:
     from gymscope.wrappers.curves import CurveRecorderWrapper
     from gymscope.wrappers.sqlite_logger import SQLiteLoggerWrapper
     from gymscope.wrappers.stats import EpisodeStatsWrapper, StatsKeyClashError
+    from gymscope.wrappers.tensorboard import TensorBoardWrapper
     from gymscope.wrappers.video import ScheduledRecordVideo, VideoEncoderError
 
 

@@ -298,6 +298,7 @@ def demo_paths(out_dir: str | os.PathLike[str]) -> dict[str, Path]:
         "Metrics database": root / "metrics.db",
         "Videos": root / "videos",
         "Curves": root / "curves",
+        "Report": root / "report.html",
     }
 
 
@@ -511,8 +512,12 @@ def run_demo(
         console: A rich console to show a progress bar on; ``None`` shows
             nothing (progress is then only logged at DEBUG level).
 
+    When the run is over, ``out_dir/report.html`` is (re)written: the HTML
+    report (:func:`gymscope.report.write_report`) of every run in
+    ``out_dir/metrics.db``, with the videos in ``out_dir/videos``.
+
     Raises:
-        DemoError: See :func:`build_env`.
+        DemoError: See :func:`build_env`; or the report cannot be written.
     """
     episodes = _check_int("episodes", episodes, 1)
     seed = _check_int("seed", seed, 0)
@@ -560,6 +565,7 @@ def run_demo(
                     )
     finally:
         env.close()
+    _write_report(out_path, env_id)
     return DemoResult(
         outputs=_written_outputs(out_path),
         env_id=env_id,
@@ -575,6 +581,24 @@ def run_demo(
         out_dir=out_path,
         agent=agent,
     )
+
+
+def _write_report(out_dir: Path, env_id: str) -> None:
+    """The HTML report of every run in the folder's database, with its videos."""
+    from gymscope.report import write_report
+
+    paths = demo_paths(out_dir)
+    if not paths["Metrics database"].is_file():
+        return
+    try:
+        write_report(
+            paths["Metrics database"],
+            paths["Report"],
+            title=f"gymscope demo: {env_id}",
+            window_size=MOVING_WINDOW,
+        )
+    except OSError as exc:
+        raise DemoError(f"cannot write the report {str(paths['Report'])!r}: {exc}") from exc
 
 
 def _written_outputs(out_dir: Path) -> dict[str, Path]:
@@ -593,6 +617,8 @@ def _written_outputs(out_dir: Path) -> dict[str, Path]:
     curves = sorted(paths["Curves"].glob("*_reward_curve.png"))
     if curves:
         outputs["Reward curve"] = curves[0]
+    if paths["Report"].is_file():
+        outputs["Report"] = paths["Report"]
     return outputs
 
 

@@ -36,6 +36,7 @@ __all__ = [
     "EpisodeTracker",
     "NonFiniteRewardWarning",
     "RollingStats",
+    "StatsBank",
     "StatsConfig",
 ]
 
@@ -264,7 +265,7 @@ class StatsConfig:
         check_alpha(self.alpha)
 
 
-class _StatsBank:
+class StatsBank:
     """Moving statistics for one :class:`StatsConfig`, updated once per episode.
 
     The EMA is ``avg = alpha * new + (1 - alpha) * avg``, seeded with the
@@ -329,8 +330,8 @@ class EpisodeTracker:
     """
 
     def __init__(self) -> None:
-        self._listeners: list[tuple[EpisodeListener, _StatsBank, tuple[str, ...]]] = []
-        self._banks: dict[StatsConfig, _StatsBank] = {}
+        self._listeners: list[tuple[EpisodeListener, StatsBank, tuple[str, ...]]] = []
+        self._banks: dict[StatsConfig, StatsBank] = {}
         self._capture_keys: tuple[str, ...] = ()
         self._metric_sums: dict[str, float] = {}
         self._metric_counts: dict[str, int] = {}
@@ -355,7 +356,7 @@ class EpisodeTracker:
         keys = check_info_keys(info_keys)
         bank = self._banks.get(config)
         if bank is None:
-            bank = self._banks[config] = _StatsBank(config)
+            bank = self._banks[config] = StatsBank(config)
         self._listeners.append((listener, bank, keys))
         self._capture_keys = tuple(dict.fromkeys(k for _, _, ks in self._listeners for k in ks))
 

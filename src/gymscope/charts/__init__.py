@@ -15,16 +15,24 @@ are bounded by the chart's width whatever the number of points.
 >>> "Return &lt;per&gt; episode" in svg, svg.count("<polyline")
 (True, 2)
 
-:func:`plot_experiment` draws the same charts from the metrics database
-(it imports SQLModel when called, not when this package is imported).
+:func:`plot_experiment` draws the same charts from the metrics database and
+:func:`plot_comparison` puts several runs on one chart (both import SQLModel
+when called, not when this package is imported). :func:`sparkline` and
+:func:`sparkline_svg` draw a series as one line of text or a tiny inline SVG.
 """
 
 from __future__ import annotations
 
 from gymscope.charts.downsample import minmax_downsample
-from gymscope.charts.experiment import plot_experiment
+from gymscope.charts.experiment import (
+    comparison_charts,
+    experiment_charts,
+    plot_comparison,
+    plot_experiment,
+)
 from gymscope.charts.layout import PALETTE, ChartLayout, LineChart, Series, layout_chart
 from gymscope.charts.png import render_png, render_png_image
+from gymscope.charts.sparkline import sparkline, sparkline_svg
 from gymscope.charts.svg import render_svg
 from gymscope.charts.ticks import Ticks, format_ticks, nice_ticks
 from gymscope.charts.write import write_chart
@@ -35,13 +43,18 @@ __all__ = [
     "LineChart",
     "Series",
     "Ticks",
+    "comparison_charts",
+    "experiment_charts",
     "format_ticks",
     "layout_chart",
     "minmax_downsample",
     "nice_ticks",
+    "plot_comparison",
     "plot_experiment",
     "render_png",
     "render_png_image",
     "render_svg",
+    "sparkline",
+    "sparkline_svg",
     "write_chart",
 ]

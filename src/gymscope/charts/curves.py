@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -27,6 +28,7 @@ __all__ = [
     "RAW_WIDTH",
     "chart_stems",
     "curve_chart",
+    "curve_charts",
     "rolling_mean",
     "write_curve_charts",
 ]
@@ -136,8 +138,48 @@ def chart_stems(prefix: str, names: list[str]) -> dict[str, str]:
     return stems
 
 
-def _write(output_dir: Path, stem: str, chart: LineChart, scale: float) -> list[Path]:
-    return list(write_chart(chart, output_dir / stem, scale=scale))
+def curve_charts(
+    prefix: str,
+    *,
+    returns: npt.ArrayLike,
+    lengths: npt.ArrayLike,
+    window: int,
+    moving_avg: npt.ArrayLike | None = None,
+    extras: Mapping[str, npt.ArrayLike] | None = None,
+    first_episode: int = 0,
+    subject: str = "",
+    width: int = 960,
+    height: int = 540,
+) -> list[tuple[str, LineChart]]:
+    """The reward, length and extra-series charts of a run, with their file stems.
+
+    Stems: ``{prefix}_reward_curve``, ``{prefix}_length_curve`` and one
+    ``{prefix}_{name}_curve`` per extra series (see :func:`chart_stems`).
+    Arguments as :func:`write_curve_charts`; ``width``/``height`` size every chart.
+    """
+    lead = f"{subject} · " if subject else ""
+
+    def chart(title: str, label: str, values: npt.ArrayLike, **style: Any) -> LineChart:
+        return curve_chart(
+            f"{lead}{title}",
+            label,
+            values,
+            window,
+            first_episode=first_episode,
+            width=width,
+            height=height,
+            **style,
+        )
+
+    reward = chart("Episode return", "return", returns, moving_avg=moving_avg)
+    length = chart("Episode length", "length", lengths, color=LENGTH_COLOR)
+    charts = [(f"{prefix}_reward_curve", reward), (f"{prefix}_length_curve", length)]
+    extras = extras or {}
+    stems = chart_stems(prefix, list(extras))
+    for i, (name, values) in enumerate(extras.items()):
+        color = METRIC_COLORS[i % len(METRIC_COLORS)]
+        charts.append((stems[name], chart(name, name, values, color=color)))
+    return charts
 
 
 def write_curve_charts(
@@ -174,43 +216,17 @@ def write_curve_charts(
     Returns:
         The written paths, in order.
     """
-    lead = f"{subject} · " if subject else ""
-    written = _write(
-        output_dir,
-        f"{prefix}_reward_curve",
-        curve_chart(
-            f"{lead}Episode return",
-            "return",
-            returns,
-            window,
-            moving_avg=moving_avg,
-            first_episode=first_episode,
-        ),
-        scale,
+    charts = curve_charts(
+        prefix,
+        returns=returns,
+        lengths=lengths,
+        window=window,
+        moving_avg=moving_avg,
+        extras=extras,
+        first_episode=first_episode,
+        subject=subject,
     )
-    written += _write(
-        output_dir,
-        f"{prefix}_length_curve",
-        curve_chart(
-            f"{lead}Episode length",
-            "length",
-            lengths,
-            window,
-            first_episode=first_episode,
-            color=LENGTH_COLOR,
-        ),
-        scale,
-    )
-    extras = extras or {}
-    stems = chart_stems(prefix, list(extras))
-    for i, (name, values) in enumerate(extras.items()):
-        chart = curve_chart(
-            f"{lead}{name}",
-            name,
-            values,
-            window,
-            first_episode=first_episode,
-            color=METRIC_COLORS[i % len(METRIC_COLORS)],
-        )
-        written += _write(output_dir, stems[name], chart, scale)
+    written: list[Path] = []
+    for stem, chart in charts:
+        written += write_chart(chart, output_dir / stem, scale=scale)
     return written

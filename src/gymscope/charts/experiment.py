@@ -1,44 +1,152 @@
-"""plot_experiment: the training curves of a run, drawn from the metrics database.
+"""Charts of logged runs, drawn from the metrics database.
 
-A run logged only with :class:`~gymscope.wrappers.sqlite_logger.SQLiteLoggerWrapper`
-(or by velora itself) can be plotted afterwards with the same charts
-:class:`~gymscope.wrappers.curves.CurveRecorderWrapper` draws. SQLAlchemy and
-SQLModel are imported when :func:`plot_experiment` is called, not before.
+:func:`plot_experiment` draws one run's training curves — the same charts
+:class:`~gymscope.wrappers.curves.CurveRecorderWrapper` draws — for a run
+logged only with :class:`~gymscope.wrappers.sqlite_logger.SQLiteLoggerWrapper`
+(or by velora itself). :func:`plot_comparison` puts several runs on one chart:
+the moving average of each run's return (and length), one line per run.
+SQLAlchemy and SQLModel are imported when these are called, not before.
 """
 
 from __future__ import annotations
 
-import json
-import math
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from gymscope._files import check_writable_dir, safe_name
-from gymscope.charts.curves import rolling_mean, write_curve_charts
+from gymscope.charts.curves import AVG_WIDTH, curve_charts, rolling_mean
+from gymscope.charts.layout import PALETTE, LineChart, Series
+from gymscope.charts.write import write_chart
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import URL, Engine
 
-__all__ = ["plot_experiment"]
+    from gymscope.metrics.queries import ExperimentInfo, MetricsReader, RunEpisodes
 
-# Columns every velora-schema database has; the rest are read when present.
-_REQUIRED = ("experiment_id", "episode_num", "reward", "length")
-_LOSSES = ("actor_loss", "critic_loss", "entropy_loss")
-_JSON_FLOATS = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+__all__ = [
+    "comparison_charts",
+    "experiment_charts",
+    "plot_comparison",
+    "plot_experiment",
+    "run_label",
+]
 
 
-def _as_float(value: Any) -> float | None:
-    """A stored value as a float (None, NaN -> NaN), or None if not a number."""
-    if value is None:
-        return math.nan
-    if isinstance(value, str):
-        return _JSON_FLOATS.get(value)
-    if isinstance(value, (bool, int, float)):
-        return float(value)
-    return None
+def run_label(experiment: ExperimentInfo) -> str:
+    """How a chart legend names a run: ``#{id} {name}`` (the id first: long
+    generated names are cut at the end, where they differ)."""
+    return f"#{experiment.id} {experiment.name or experiment.env or 'experiment'}"
+
+
+def experiment_charts(
+    run: RunEpisodes,
+    window_size: int,
+    *,
+    prefix: str | None = None,
+    width: int = 960,
+    height: int = 540,
+) -> list[tuple[str, LineChart]]:
+    """One run's charts with their file stems: return, length, every extra series.
+
+    See :func:`plot_experiment`, which writes them. ``prefix`` defaults to
+    the experiment's name made file-safe (``experiment_{id}`` without a name).
+    """
+    rewards = run.rewards
+    info = run.experiment
+    return curve_charts(
+        prefix or default_prefix(info),
+        returns=rewards,
+        lengths=run.lengths,
+        moving_avg=rolling_mean(rewards, window_size),
+        window=window_size,
+        extras=run.extras(),
+        subject=info.env,
+        width=width,
+        height=height,
+    )
+
+
+def default_prefix(experiment: ExperimentInfo) -> str:
+    """The file-name prefix of a run's charts: its name made safe, or ``experiment_{id}``."""
+    return safe_name(experiment.name, "") or f"experiment_{experiment.id}"
+
+
+def comparison_charts(
+    runs: Sequence[RunEpisodes],
+    window_size: int,
+    *,
+    prefix: str = "compare",
+    width: int = 960,
+    height: int = 540,
+) -> list[tuple[str, LineChart]]:
+    """Several runs on one chart: ``{prefix}_reward_curve`` and ``{prefix}_length_curve``.
+
+    Each run is one line, the moving average (over ``window_size`` episodes)
+    of its returns (lengths), against the episode number; colours follow
+    :data:`~gymscope.charts.PALETTE` in the order given, legends name runs
+    with :func:`run_label`.
+    """
+    charts = []
+    for stem, title, label in (
+        ("reward", "Episode return", "return"),
+        ("length", "Episode length", "length"),
+    ):
+        series = []
+        for i, run in enumerate(runs):
+            values = run.rewards if stem == "reward" else run.lengths
+            series.append(
+                Series(
+                    rolling_mean(values, window_size),
+                    run_label(run.experiment),
+                    x=np.arange(values.size, dtype=np.float64),
+                    color=PALETTE[i % len(PALETTE)],
+                    width=AVG_WIDTH if len(runs) <= 4 else 2.0,
+                )
+            )
+        chart = LineChart(
+            f"{title}, moving average over {window_size} episodes",
+            series,
+            x_label="episode",
+            y_label=f"{label} (avg{window_size})",
+            width=width,
+            height=height,
+            x_integer=True,
+            empty_message="no episodes yet",
+        )
+        charts.append((f"{prefix}_{stem}_curve", chart))
+    return charts
+
+
+def _check_prefix(prefix: str | None) -> None:
+    if prefix is not None and (not isinstance(prefix, str) or safe_name(prefix, "") != prefix):
+        raise ValueError(
+            f"prefix must be a plain file-name part (letters, digits, '_', '.', '-'), "
+            f"got {prefix!r}"
+        )
+
+
+def _check_experiment(experiment: object) -> None:
+    if isinstance(experiment, bool) or not isinstance(experiment, (int, str)):
+        raise TypeError(
+            f"experiment must be an experiment id (int) or name (str), got {experiment!r}"
+        )
+
+
+def _reader(engine_or_url: Engine | URL | str | os.PathLike[str]) -> MetricsReader:
+    from gymscope.metrics.queries import MetricsReader
+
+    return MetricsReader(engine_or_url)
+
+
+def _write(charts: list[tuple[str, LineChart]], directory: Path, scale: float) -> list[Path]:
+    written: list[Path] = []
+    for stem, chart in charts:
+        written += write_chart(chart, directory / stem, scale=scale)
+    return written
 
 
 def plot_experiment(
@@ -71,7 +179,8 @@ def plot_experiment(
     Args:
         engine_or_url: A SQLAlchemy Engine, URL (``"sqlite:///metrics.db"``,
             ``"postgresql+psycopg://..."``) or SQLite file path.
-        experiment: The experiment's id, or its name.
+        experiment: The experiment's id, or its name (a string of digits is
+            tried as an id first, then as a name).
         output_dir: Folder for the charts; created if missing.
         prefix: Start of the file names; default: the experiment's name made
             file-safe (``experiment_{id}`` without a name).
@@ -83,7 +192,8 @@ def plot_experiment(
 
     Raises:
         FileNotFoundError: a SQLite file path that does not exist.
-        LookupError: no such experiment (the message lists the known ones).
+        LookupError: no such experiment (the message names the closest names
+            or lists the known experiments).
         ValueError: the database has no velora ``episode`` table.
 
     Example:
@@ -106,145 +216,71 @@ def plot_experiment(
          'demo_length_curve.svg', 'demo_length_curve.png']
         >>> folder.cleanup()
     """
-    import sqlalchemy as sa
-    from sqlalchemy.engine import Engine
-
     from gymscope.episode import check_window_size
-    from gymscope.metrics.db import resolve_url, sqlite_file
 
     window_size = check_window_size(window_size)
-    if isinstance(experiment, bool) or not isinstance(experiment, (int, str)):
-        raise TypeError(
-            f"experiment must be an experiment id (int) or name (str), got {experiment!r}"
-        )
-    if prefix is not None and (not isinstance(prefix, str) or safe_name(prefix, "") != prefix):
-        raise ValueError(
-            f"prefix must be a plain file-name part (letters, digits, '_', '.', '-'), "
-            f"got {prefix!r}"
-        )
-    if isinstance(engine_or_url, Engine):
-        engine, owned = engine_or_url, False
-    else:
-        url = resolve_url(engine_or_url, argument="engine_or_url")
-        path = sqlite_file(url)
-        if path is not None and not path.is_file():
-            # Opening it would create an empty database: say what is wrong instead.
-            raise FileNotFoundError(
-                f"engine_or_url: no metrics database at {str(path)!r}; "
-                "pass the file the logger wrote (e.g. 'metrics.db')"
-            )
-        engine, owned = sa.create_engine(url), True
-    directory = check_writable_dir(Path(output_dir), "output_dir")
-    try:
-        data = _read(engine, experiment)
-    finally:
-        if owned:
-            engine.dispose()
-
-    rewards, lengths, extras = data["rewards"], data["lengths"], data["extras"]
-    if prefix is None:
-        prefix = safe_name(data["name"], "") or f"experiment_{data['id']}"
-    return write_curve_charts(
-        directory,
-        prefix,
-        returns=rewards,
-        lengths=lengths,
-        moving_avg=rolling_mean(rewards, window_size),
-        window=window_size,
-        extras=extras,
-        subject=data["env"],
-        scale=scale,
-    )
+    _check_experiment(experiment)
+    _check_prefix(prefix)
+    with _reader(engine_or_url) as reader:
+        info = reader.experiment(experiment)
+        directory = check_writable_dir(Path(output_dir), "output_dir")
+        run = reader.episodes(info)
+    return _write(experiment_charts(run, window_size, prefix=prefix), directory, scale)
 
 
-def _read(engine: Engine, experiment: int | str) -> dict[str, Any]:
-    """The experiment's row and its episodes, as arrays, in the order they ended."""
-    import sqlalchemy as sa
+def plot_comparison(
+    engine_or_url: Engine | URL | str | os.PathLike[str],
+    experiments: Sequence[int | str],
+    output_dir: str | os.PathLike[str],
+    *,
+    prefix: str = "compare",
+    window_size: int = 100,
+    scale: float = 1.0,
+) -> list[Path]:
+    """Draw several logged runs on one chart, to compare them.
 
-    inspector = sa.inspect(engine)
-    tables = set(inspector.get_table_names())
-    if "episode" not in tables or "experiment" not in tables:
-        raise ValueError(
-            f"{engine.url.render_as_string()!r} has no 'experiment' and 'episode' tables: "
-            "not a metrics database"
-        )
-    columns = {c["name"] for c in inspector.get_columns("episode")}
-    missing = [c for c in _REQUIRED if c not in columns]
-    if missing:
-        raise ValueError(f"table 'episode' lacks the velora columns {missing}")
-    experiment_columns = {c["name"] for c in inspector.get_columns("experiment")}
+    Writes ``{prefix}_reward_curve`` and ``{prefix}_length_curve`` (``.svg``
+    and ``.png``, atomically) into ``output_dir``: one line per experiment,
+    the moving average of its returns (lengths) over ``window_size``
+    episodes, in the order the experiments are given (see
+    :func:`comparison_charts`).
 
-    meta = sa.MetaData()
-    episode = sa.Table("episode", meta, autoload_with=engine)
-    exp = sa.Table("experiment", meta, autoload_with=engine)
-    has_name = "name" in experiment_columns
-    wanted = [exp.c.id, exp.c.env, *([exp.c.name] if has_name else [])]
-    with engine.connect() as conn:
-        if isinstance(experiment, int):
-            row = conn.execute(sa.select(*wanted).where(exp.c.id == experiment)).first()
-        elif has_name:
-            row = conn.execute(sa.select(*wanted).where(exp.c.name == experiment)).first()
-        else:
-            row = None
-        if row is None:
-            known = conn.execute(sa.select(*wanted).order_by(exp.c.id).limit(20)).all()
-            listed = ", ".join(f"{r.id} ({r.name!r})" if has_name else str(r.id) for r in known)
-            raise LookupError(
-                f"no experiment {experiment!r} in the database; known (id and name): "
-                f"{listed or 'none'}"
-            )
-        exp_id = int(row.id)
-        name = str(row.name) if has_name and row.name else ""
-        env = str(row.env or "")
+    Args:
+        engine_or_url: As :func:`plot_experiment`.
+        experiments: Ids or names; at least one, each once.
+        output_dir: Folder for the charts; created if missing.
+        prefix: Start of the file names.
+        window_size: Episodes in the moving averages.
+        scale: PNG resolution relative to the 960x540 layout.
 
-        picked = [episode.c[c] for c in _REQUIRED[1:]]
-        optional = [c for c in ("worker", "created_at", "extra", *_LOSSES) if c in columns]
-        picked += [episode.c[c] for c in optional]
-        workers = 1
-        if "worker" in columns:
-            workers = conn.execute(
-                sa.select(sa.func.count(sa.distinct(episode.c.worker))).where(
-                    episode.c.experiment_id == exp_id
+    Returns:
+        The written paths.
+
+    Raises:
+        FileNotFoundError: as :func:`plot_experiment`.
+        LookupError: as :func:`plot_experiment`.
+        ValueError: as :func:`plot_experiment`, or ``experiments`` is empty
+            or names an experiment twice.
+    """
+    from gymscope.episode import check_window_size
+
+    window_size = check_window_size(window_size)
+    if isinstance(experiments, (str, bytes)) or not isinstance(experiments, Sequence):
+        raise TypeError(f"experiments must be a list of ids or names, got {experiments!r}")
+    if not experiments:
+        raise ValueError("experiments must name at least one experiment")
+    for experiment in experiments:
+        _check_experiment(experiment)
+    _check_prefix(prefix)
+    with _reader(engine_or_url) as reader:
+        infos = [reader.experiment(e) for e in experiments]
+        seen: dict[int, int | str] = {}
+        for given, info in zip(experiments, infos, strict=True):
+            if info.id in seen:
+                raise ValueError(
+                    f"experiment {info.id} is given twice ({seen[info.id]!r} and {given!r})"
                 )
-            ).scalar_one()
-        if workers > 1 and "created_at" in columns:
-            order = [episode.c.created_at, episode.c.worker, episode.c.episode_num]
-        else:
-            order = [episode.c.episode_num]
-        query = sa.select(*picked).where(episode.c.experiment_id == exp_id).order_by(*order)
-        rows = conn.execute(query.order_by(episode.c.id)).all()
-
-    n = len(rows)
-    rewards = np.array([_as_float(r.reward) for r in rows], dtype=np.float64)
-    lengths = np.array([r.length for r in rows], dtype=np.float64)
-    extras: dict[str, np.ndarray] = {}
-    groups: dict[str, dict[str, np.ndarray]] = {"info": {}, "metrics": {}}
-    if "extra" in columns:
-        for i, r in enumerate(rows):
-            extra = r.extra
-            if isinstance(extra, str):
-                extra = json.loads(extra)
-            if not isinstance(extra, dict):
-                continue
-            for group, series in groups.items():
-                values = extra.get(group)
-                if not isinstance(values, dict):
-                    continue
-                for key, value in values.items():
-                    number = _as_float(value)
-                    if number is None:
-                        continue
-                    if key not in series:
-                        series[key] = np.full(n, np.nan)
-                    series[key][i] = number
-    extras.update(groups["info"])
-    for loss in _LOSSES:
-        if loss in columns:
-            values = np.array([_as_float(getattr(r, loss)) for r in rows], dtype=np.float64)
-            reported = np.isfinite(values) & ((values != 0) if loss == "entropy_loss" else True)
-            if reported.any():
-                extras[loss if loss not in extras else f"metric {loss}"] = values
-    for key, values in groups["metrics"].items():
-        extras[key if key not in extras else f"metric {key}"] = values
-    return {"id": exp_id, "name": name, "env": env, "rewards": rewards, "lengths": lengths,
-            "extras": extras}  # fmt: skip
+            seen[info.id] = given
+        directory = check_writable_dir(Path(output_dir), "output_dir")
+        runs = [reader.episodes(info) for info in infos]
+    return _write(comparison_charts(runs, window_size, prefix=prefix), directory, scale)

@@ -1,0 +1,260 @@
+"""export_experiment: a run stored in the metrics database, as TensorBoard event files.
+
+A run logged with :class:`~gymscope.wrappers.sqlite_logger.SQLiteLoggerWrapper`
+(or by velora) is converted with the tags, steps and code of
+:class:`~gymscope.wrappers.tensorboard.TensorBoardWrapper`, so it looks in
+TensorBoard as if it had been logged live. The command line does the same:
+``gymscope tensorboard [DB] EXPERIMENT --logdir DIR``.
+
+tensorboardX (``pip install "gymscope[tensorboard]"``), SQLAlchemy and the
+database driver are imported when :func:`export_experiment` runs.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from gymscope._files import safe_name
+
+if TYPE_CHECKING:
+    from gymscope.episode import EpisodeRecord
+    from gymscope.metrics.db import DbTarget
+    from gymscope.metrics.queries import RunEpisodes
+
+__all__ = ["export_experiment", "stored_records"]
+
+_LOSSES = ("actor_loss", "critic_loss", "entropy_loss")
+# How non-finite floats are written inside the JSON ``extra`` column.
+_JSON_FLOATS = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+
+
+def export_experiment(
+    db: DbTarget,
+    experiment: int | str,
+    logdir: str | os.PathLike[str],
+    *,
+    alpha: float = 0.9,
+    window_size: int = 100,
+    overwrite: bool = False,
+) -> Path:
+    """Write a stored run as TensorBoard event files into ``logdir/{run name}``.
+
+    The run's folder is named after the experiment (made file-safe;
+    ``experiment_{id}`` for a run without a name), so several runs
+    converted into one ``logdir`` appear side by side in
+    ``tensorboard --logdir {logdir}``. Tags, values and their conventions
+    are those of :class:`~gymscope.wrappers.tensorboard.TensorBoardWrapper`
+    (see its table), computed from the stored episodes in the order they
+    ended:
+
+    - steps are total env steps: the running sum of the episode lengths
+      (the live wrapper's ``total_steps`` for a run of one worker; for a run
+      of several workers, the steps of all of them);
+    - wall times are the times the episodes ended (``created_at``);
+    - ``episode/return_ema``/``length_ema`` use ``alpha`` and
+      ``episode/return_mean``/``return_std`` use ``window_size``, recomputed
+      exactly as the live wrapper computes them (the stored
+      ``reward_moving_avg`` is not used: it follows the logger's window, and
+      velora's is biased toward 0 early on);
+    - ``info/<key>`` for each numeric captured info value (``extra["info"]``);
+    - ``train/<name>`` for the reported losses and the other logged metrics
+      (``extra["metrics"]``). ``entropy_loss`` only if some episode has a
+      non-zero value: 0.0 is also what the logger stores when none was
+      reported.
+
+    Args:
+        db: SQLite file path, SQLAlchemy URL or Engine. Nothing is written
+            to it (and a missing SQLite file is not created).
+        experiment: The experiment's id or name.
+        logdir: Parent folder of the run's folder; created if missing.
+        alpha: Weight of the newest episode in the EMAs, in (0, 1].
+        window_size: Episodes spanned by the moving mean and std.
+        overwrite: Replace the event files of an earlier conversion in the
+            run's folder (other files there are left alone).
+
+    Returns:
+        The run's folder, holding one event file.
+
+    Raises:
+        gymnasium.error.DependencyNotInstalled: tensorboardX is missing.
+        FileNotFoundError: a SQLite path with no file
+            (:class:`~gymscope.metrics.queries.DatabaseNotFoundError`).
+        LookupError: no such experiment
+            (:class:`~gymscope.metrics.queries.ExperimentNotFoundError`).
+        ValueError: not a metrics database, a run without episodes, or a bad
+            ``alpha``/``window_size``.
+        FileExistsError: the run's folder already holds event files and
+            ``overwrite`` is false.
+        NotADirectoryError, PermissionError: ``logdir`` cannot become a
+            writable folder.
+
+    Example:
+        >>> import gymnasium as gym, tempfile
+        >>> from gymscope.tensorboard import export_experiment
+        >>> from gymscope.wrappers.sqlite_logger import SQLiteLoggerWrapper
+        >>> folder = tempfile.TemporaryDirectory()
+        >>> db = f"{folder.name}/metrics.db"
+        >>> env = SQLiteLoggerWrapper(gym.make("CartPole-v1"), db, experiment="demo")
+        >>> _ = env.reset(seed=0)
+        >>> for _ in range(60):
+        ...     _, _, terminated, truncated, _ = env.step(0)
+        ...     if terminated or truncated:
+        ...         _ = env.reset()
+        >>> env.close()
+        >>> run = export_experiment(db, "demo", f"{folder.name}/tb")
+        >>> run.name, [p.name.startswith("events.out.tfevents.") for p in run.iterdir()]
+        ('demo', [True])
+        >>> export_experiment(db, "demo", f"{folder.name}/tb")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+            ...
+        FileExistsError: .../tb/demo' already holds TensorBoard event files; ...
+        >>> folder.cleanup()
+    """
+    from gymscope.episode import check_alpha, check_window_size
+    from gymscope.metrics.queries import MetricsReader
+    from gymscope.wrappers.tensorboard import EventLog, check_logdir, import_tensorboardx
+
+    alpha = check_alpha(alpha)
+    window_size = check_window_size(window_size)
+    if isinstance(experiment, bool) or not isinstance(experiment, (int, str)):
+        raise TypeError(
+            f"experiment must be an experiment id (int) or name (str), got {experiment!r}"
+        )
+    if not isinstance(logdir, (str, os.PathLike)) or isinstance(os.fspath(logdir), bytes):
+        raise TypeError(f"logdir must be a str or path, got {logdir!r} ({type(logdir).__name__})")
+    if not isinstance(overwrite, bool):
+        raise TypeError(f"overwrite must be a bool, got {overwrite!r}")
+    parent = check_logdir(Path(logdir).expanduser().absolute())
+    import_tensorboardx()  # missing: say so before reading the database
+
+    with MetricsReader(db) as reader:
+        run = reader.episodes(experiment)
+    info = run.experiment
+    if not len(run):
+        raise ValueError(
+            f"experiment {info.id} ({info.label!r}) has no episodes yet: nothing to convert"
+        )
+    folder = parent / (safe_name(info.name, "") or f"experiment_{info.id}")
+    old = sorted(folder.glob("*tfevents*")) if folder.is_dir() else []
+    if old and not overwrite:
+        raise FileExistsError(
+            f"{str(folder)!r} already holds TensorBoard event files; TensorBoard would "
+            "show both conversions as one run. Pass overwrite=True to replace them, "
+            "or choose another logdir"
+        )
+    for path in old:
+        path.unlink()
+    log = EventLog(folder, flush_secs=60.0, owner="export_experiment")
+    try:
+        for record in stored_records(run, alpha=alpha, window_size=window_size):
+            log.write(record)
+    finally:
+        log.close()
+    return folder
+
+
+def stored_records(
+    run: RunEpisodes, *, alpha: float = 0.9, window_size: int = 100
+) -> Iterator[EpisodeRecord]:
+    """The EpisodeRecords a live wrapper would have received for a stored run.
+
+    Moving statistics and EMAs are recomputed over the episodes in the order
+    they ended, with the tracker's own code; ``total_steps`` is the running
+    sum of the lengths; ``ended_at`` is ``created_at``; ``info`` and
+    ``metrics`` come from the ``extra`` column and the loss columns (see
+    :func:`export_experiment`). A NULL that ``extra["nan"]`` names is NaN; any
+    other NULL is a value that was not reported.
+    """
+    # The tracker's statistics bank: the exact arithmetic of a live run.
+    from gymscope.episode import EpisodeRecord, StatsBank, StatsConfig
+
+    values = run.values
+    n = len(run)
+    bank = StatsBank(StatsConfig(window_size, alpha))
+    rewards = run.rewards
+    ended = run.ended_at()
+    extras = [_json_object(v) for v in values.get("extra") or [None] * n]
+    losses = [name for name in _LOSSES if name in values]
+    if "entropy_loss" in losses and not any(v for v in values["entropy_loss"] if v is not None):
+        losses.remove("entropy_loss")  # 0.0 throughout: the default of "not reported"
+    missing: list[Any] = [None] * n
+    durations = values.get("duration_s") or missing
+    terminated = values.get("terminated") or missing
+    truncated = values.get("truncated") or missing
+    total_steps = 0
+    for i in range(n):
+        episode_return = float(rewards[i])
+        length = int(values["length"][i])
+        total_steps += length
+        bank.push(episode_return, length)
+        extra = extras[i] if isinstance(extras[i], dict) else {}
+        listed = extra.get("nan")
+        nan: list[Any] = listed if isinstance(listed, list) else []
+        metrics: dict[str, float] = {}
+        for name in losses:
+            stored = values[name][i]
+            if stored is not None:
+                metrics[name] = float(stored)
+            elif name in nan:
+                metrics[name] = math.nan
+        metrics.update(_numbers(extra.get("metrics")))
+        when = ended[i]
+        yield EpisodeRecord(
+            index=i,
+            episode_return=episode_return,
+            length=length,
+            duration_s=_float_or(durations[i], math.nan),
+            ended_at=when.timestamp() if when is not None else math.nan,
+            terminated=bool(terminated[i]),
+            truncated=bool(truncated[i]),
+            total_steps=total_steps,
+            window_size=window_size,
+            moving_mean=bank.mean,
+            moving_std=bank.std,
+            ema_return=bank.ema_return,
+            ema_length=bank.ema_length,
+            alpha=alpha,
+            info=_decoded(extra.get("info")),
+            metrics=metrics,
+            nonfinite=not math.isfinite(episode_return),
+        )
+
+
+def _json_object(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return None
+    return value
+
+
+def _decoded(values: Any) -> dict[str, Any]:
+    """Stored info values with the JSON spellings of NaN/infinities turned back into floats."""
+    if not isinstance(values, Mapping):
+        return {}
+    return {
+        str(k): _JSON_FLOATS[v] if isinstance(v, str) and v in _JSON_FLOATS else v
+        for k, v in values.items()
+    }
+
+
+def _numbers(values: Any) -> dict[str, float]:
+    """The numeric entries of a stored ``extra["metrics"]`` object."""
+    out = {}
+    for name, value in _decoded(values).items():
+        number = _float_or(value, None)
+        if number is not None:
+            out[name] = number
+    return out
+
+
+def _float_or(value: Any, default: Any) -> Any:
+    if isinstance(value, (bool, int, float)):
+        return float(value)
+    return default
