@@ -2,11 +2,34 @@
 
 from __future__ import annotations
 
+import importlib.util
+import sys
 from collections.abc import Sequence
+from pathlib import Path
+from types import ModuleType
 from typing import Any, ClassVar
 
 import gymnasium as gym
 import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def load_script(relative_path: str) -> ModuleType:
+    """Import a script of the repository (``examples/x.py``, ``benchmarks/y.py``).
+
+    It stays registered in ``sys.modules``, so what it defines pickles (e.g.
+    the env factories an ``AsyncVectorEnv`` sends to its workers).
+    """
+    path = ROOT / relative_path
+    name = f"script_{path.parent.name}_{path.stem}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
 
 
 class ScriptedEnv(gym.Env[np.ndarray, int]):

@@ -6,34 +6,16 @@ Only the shape of the output is checked; timings are never asserted here
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-from types import ModuleType
-
 import pytest
 
-BENCHMARK = Path(__file__).resolve().parents[1] / "benchmarks" / "step_overhead.py"
-
-
-def load_benchmark() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("step_overhead", BENCHMARK)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        del sys.modules[spec.name]
-    return module
+from stubs import load_script
 
 
 @pytest.mark.slow
 def test_quick_run_prints_table_summaries_and_import_report(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    load_benchmark().main(["--quick"])
+    load_script("benchmarks/step_overhead.py").main(["--quick"])
     lines = capsys.readouterr().out.splitlines()
 
     header = next(line for line in lines if line.startswith("env "))
@@ -75,7 +57,7 @@ def test_quick_run_prints_table_summaries_and_import_report(
 
 
 def test_noop_env_ends_episodes_every_25_steps() -> None:
-    env = load_benchmark().NoOpEnv()
+    env = load_script("benchmarks/step_overhead.py").NoOpEnv()
     env.reset(seed=0)
     ends = [env.step(0)[2] for _ in range(25)]
     assert ends == [False] * 24 + [True]

@@ -6,32 +6,14 @@ Only the shape of the output is checked; timings are never asserted here
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-from types import ModuleType
-
 import pytest
 
-BENCHMARK = Path(__file__).resolve().parents[1] / "benchmarks" / "curves.py"
-
-
-def load_benchmark() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("curves_benchmark", BENCHMARK)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        del sys.modules[spec.name]
-    return module
+from stubs import load_script
 
 
 @pytest.mark.slow
 def test_quick_run_prints_every_section(capsys: pytest.CaptureFixture[str]) -> None:
-    load_benchmark().main(["--quick"])
+    load_script("benchmarks/curves.py").main(["--quick"])
     lines = capsys.readouterr().out.splitlines()
 
     header = next(i for i, line in enumerate(lines) if line.startswith("variant "))
@@ -64,5 +46,5 @@ def test_quick_run_prints_every_section(capsys: pytest.CaptureFixture[str]) -> N
 
 
 def test_naive_moving_average_is_the_plain_definition() -> None:
-    bench = load_benchmark()
+    bench = load_script("benchmarks/curves.py")
     assert bench.naive_moving_average([1.0, 3.0, 5.0], 2) == [1.0, 2.0, 4.0]

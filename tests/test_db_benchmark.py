@@ -6,34 +6,18 @@ Only the shape of the output is checked; timings are never asserted here
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
-BENCHMARK = Path(__file__).resolve().parents[1] / "benchmarks" / "db_logging.py"
-
-
-def load_benchmark() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("db_logging_benchmark", BENCHMARK)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        del sys.modules[spec.name]
-    return module
+from stubs import load_script
 
 
 @pytest.mark.slow
 def test_quick_run_prints_every_variant_and_both_targets(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    load_benchmark().main(["--quick"])
+    load_script("benchmarks/db_logging.py").main(["--quick"])
     lines = capsys.readouterr().out.splitlines()
 
     header = next(i for i, line in enumerate(lines) if line.startswith("variant "))

@@ -7,27 +7,11 @@ timed tests).
 
 from __future__ import annotations
 
-import importlib.util
 import sys
-from pathlib import Path
-from types import ModuleType
 
 import pytest
 
-BENCHMARK = Path(__file__).resolve().parents[1] / "benchmarks" / "video.py"
-
-
-def load_benchmark() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("video_benchmark", BENCHMARK)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        del sys.modules[spec.name]
-    return module
+from stubs import load_script
 
 
 @pytest.mark.slow
@@ -36,7 +20,7 @@ def test_quick_run_prints_time_memory_and_targets(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("SDL_VIDEODRIVER", "dummy")
-    load_benchmark().main(["--quick"])
+    load_script("benchmarks/video.py").main(["--quick"])
     lines = capsys.readouterr().out.splitlines()
 
     header = next(line for line in lines if line.lstrip().startswith("frames  variant"))
@@ -62,7 +46,7 @@ def test_quick_run_prints_time_memory_and_targets(
 
 
 def test_fixed_length_cartpole_truncates_exactly() -> None:
-    env = load_benchmark().FixedLengthCartPole(30)
+    env = load_script("benchmarks/video.py").FixedLengthCartPole(30)
     env.reset(seed=0)
     ends = [env.step(0)[3] for _ in range(30)]
     assert ends == [False] * 29 + [True]
