@@ -297,12 +297,24 @@ def test_runs_lists_every_experiment(runs_db: Path, capsys: pytest.CaptureFixtur
 
 
 def test_runs_on_a_narrow_terminal_stacks_cells(
-    runs_db: Path, capsys: pytest.CaptureFixture[str]
+    runs_db: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
     code, out, _ = run(capsys, "runs", str(runs_db))
     assert code == 0
     assert max(len(line) for line in out.splitlines()[1:]) <= 80  # the title is one line
     assert "Name / env, agent" in out and "ScriptedEnv, PPO" in out
+
+
+def test_piped_runs_keep_one_line_per_run(
+    runs_db: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("COLUMNS", raising=False)
+    code, out, _ = run(capsys, "runs", str(runs_db))
+    assert code == 0
+    rows = [line for line in out.splitlines()[3:] if line.strip()]
+    assert len(rows) == 2  # one line per run: grep-able
+    assert "Name / env, agent" not in out
 
 
 def test_runs_reads_metrics_db_in_a_folder_and_by_default(

@@ -340,6 +340,7 @@ def test_demo_records_database_videos_and_curves(tmp_path: Path) -> None:
     assert [p.name for p in videos.glob("*.gif")] == ["CartPole-v1-episode-39.gif"]
     sidecar = json.loads((videos / "CartPole-v1-episode-39.mp4.json").read_text())
     assert sidecar["return"] == result.returns[39]
+    assert sidecar["episodes"][0]["moving_mean"] == result.moving_means[39]  # one shared window
 
     history = json.loads((tmp_path / "curves" / "CartPole-v1_history.json").read_text())
     assert history["summary"]["episodes"] == 40

@@ -953,3 +953,18 @@ def test_vector_example_records_sub_env_0_only(
         if data["end"] == "episode_end":  # the one cut short by close() has no return
             assert data["return"] == returns[data["episode"]]
             assert data["frames"] == data["length"] + 1
+
+
+def test_window_size_is_validated_and_used_by_the_sidecar(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="window_size must be >= 1, got 0"):
+        ScheduledRecordVideo(ScriptedEnv(render_mode="rgb_array"), tmp_path / "v", window_size=0)
+    env = ScheduledRecordVideo(
+        ScriptedEnv(((1.0,), (3.0,), (8.0,)), render_mode="rgb_array"),
+        tmp_path / "v",
+        episode_trigger=lambda i: i == 2,
+        window_size=2,
+    )
+    play(env, 3)
+    env.close()
+    sidecar = json.loads((tmp_path / "v" / "rl-video-episode-2.mp4.json").read_text())
+    assert sidecar["episodes"][0]["moving_mean"] == 5.5  # mean of 3 and 8

@@ -289,6 +289,10 @@ def _describe(db: str) -> str:
     return describe_target(db)
 
 
+#: Console width for output that does not go to a terminal.
+PIPE_WIDTH = 200
+
+
 def _reason(exc: BaseException) -> str:
     orig = getattr(exc, "orig", None)
     text = str(orig if orig is not None else exc).strip()
@@ -303,7 +307,11 @@ def _console(*, stderr: bool = False) -> Console:
     if encoding != "utf8" and callable(getattr(stream, "reconfigure", None)):
         # A name the terminal's encoding lacks is shown as "?", not a crash.
         stream.reconfigure(errors="replace")  # type: ignore[union-attr]
-    return Console(stderr=stderr, highlight=False)
+    # Piped or redirected output (logs, grep) is not cut to 80 columns:
+    # tables keep one line per row there, unless COLUMNS says otherwise.
+    isatty = getattr(stream, "isatty", None)
+    piped = not (callable(isatty) and isatty()) and "COLUMNS" not in os.environ
+    return Console(stderr=stderr, highlight=False, width=PIPE_WIDTH if piped else None)
 
 
 def _unicode(console: Console) -> bool:

@@ -376,7 +376,11 @@ def build_env(
                 # a re-run into the same folder replaces the demo's own videos
                 warnings.filterwarnings("ignore", message=".* already holds .* video")
                 env = ScheduledRecordVideo(
-                    env, paths["Videos"], schedule=video_schedule(episodes), name_prefix=prefix
+                    env,
+                    paths["Videos"],
+                    schedule=video_schedule(episodes),
+                    name_prefix=prefix,
+                    window_size=window_size,
                 )
                 env = ScheduledRecordVideo(
                     env,
@@ -386,6 +390,7 @@ def build_env(
                     format="gif",
                     scale=0.5,
                     max_frames=300,
+                    window_size=window_size,
                 )
         env = SQLiteLoggerWrapper(
             env,

@@ -60,7 +60,7 @@ from gymnasium.core import ActType, ObsType, RenderFrame
 from gymnasium.error import DependencyNotInstalled
 from gymnasium.wrappers import RecordVideo
 
-from gymscope.episode import EpisodeRecord, StatsConfig
+from gymscope.episode import EpisodeRecord, StatsConfig, check_window_size
 from gymscope.schedule import EpisodeCaptureSchedule
 from gymscope.state import RecordState
 from gymscope.wrappers.base import GymscopeWrapper
@@ -651,6 +651,8 @@ class ScheduledRecordVideo(
         scale: Resize factor applied by the encoder, e.g. 0.5 for GIFs half
             as wide and high.
         sidecar: Write the JSON sidecar next to every video.
+        window_size: Episodes spanned by the moving mean the sidecar reports
+            (pass the stack's window to share one set of statistics).
 
     Raises:
         TypeError: An argument has the wrong type (a trigger that is not
@@ -710,6 +712,7 @@ class ScheduledRecordVideo(
         max_frames: int | None = None,
         scale: float = 1.0,
         sidecar: bool = True,
+        window_size: int = 100,
     ) -> None:
         # Everything is checked before the wrapper joins the stack, so a
         # refused wrapper leaves no listener behind on the env's tracker.
@@ -774,6 +777,7 @@ class ScheduledRecordVideo(
             raise TypeError(f"disable_logger must be a bool, got {disable_logger!r}")
         if not isinstance(sidecar, bool):
             raise TypeError(f"sidecar must be a bool, got {sidecar!r}")
+        check_window_size(window_size)
         frames_per_sec = _resolve_fps(fps, env.metadata)
         prefix = _safe_name(name_prefix, "name_prefix")
         folder = _prepare_folder(video_folder)
@@ -794,11 +798,12 @@ class ScheduledRecordVideo(
             max_frames=max_frames,
             scale=scale,
             sidecar=sidecar,
+            window_size=window_size,
         )
         # RecordVideo.__init__ is not called: it imports moviepy, warns about
         # any existing folder and would bind the wrapper a second time. Its
         # attributes are set here with the same names and meanings.
-        GymscopeWrapper.__init__(self, env, stats=StatsConfig())
+        GymscopeWrapper.__init__(self, env, stats=StatsConfig(window_size=window_size))
         if episode_trigger is None and step_trigger is None:
             from gymnasium.utils.save_video import capped_cubic_video_schedule
 
