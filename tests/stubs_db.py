@@ -34,6 +34,17 @@ from stubs import ScriptedEnv
 SCRIPT: tuple[tuple[float, ...], ...] = ((1.5,), (2.0, -1.0), (1.0, 2.0, 3.0), (2.0, 0.0))
 
 
+#: velora's own tables, as velora creates them: its columns only, no names or workers.
+VELORA_SCHEMA = """
+CREATE TABLE experiment (id INTEGER PRIMARY KEY, agent TEXT, env TEXT,
+    config TEXT, created_at DATETIME);
+CREATE TABLE episode (id INTEGER PRIMARY KEY, experiment_id INTEGER,
+    episode_num INTEGER, reward FLOAT, length INTEGER, reward_moving_avg FLOAT,
+    reward_moving_std FLOAT, actor_loss FLOAT, critic_loss FLOAT,
+    entropy_loss FLOAT, created_at DATETIME);
+"""
+
+
 def script_episode(index: int) -> tuple[float, int]:
     """(return, length) of episode ``index`` of :data:`SCRIPT`."""
     rewards = SCRIPT[index % len(SCRIPT)]

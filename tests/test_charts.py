@@ -27,6 +27,7 @@ from gymscope.charts import (
     render_svg,
     write_chart,
 )
+from stubs_db import VELORA_SCHEMA
 
 SVG = "{http://www.w3.org/2000/svg}"
 
@@ -421,13 +422,8 @@ def test_plot_experiment_reads_a_velora_database(tmp_path: Path) -> None:
     db = tmp_path / "velora.db"
     with sqlite3.connect(db) as conn:
         conn.executescript(
-            """
-            CREATE TABLE experiment (id INTEGER PRIMARY KEY, agent TEXT, env TEXT,
-                config TEXT, created_at DATETIME);
-            CREATE TABLE episode (id INTEGER PRIMARY KEY, experiment_id INTEGER,
-                episode_num INTEGER, reward FLOAT, length INTEGER, reward_moving_avg FLOAT,
-                reward_moving_std FLOAT, actor_loss FLOAT, critic_loss FLOAT,
-                entropy_loss FLOAT, created_at DATETIME);
+            VELORA_SCHEMA
+            + """
             INSERT INTO experiment VALUES (1, 'NeuroFlow', 'InvertedPendulum-v5', '{}', NULL);
             """
         )

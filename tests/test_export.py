@@ -17,7 +17,7 @@ from gymscope.metrics.export import EXPORT_FORMATS, episode_lines, export_episod
 from gymscope.metrics.queries import MetricsReader
 from gymscope.wrappers.sqlite_logger import SQLiteLoggerWrapper
 from stubs import ScriptedEnv, play
-from stubs_db import SCRIPT, script_episode
+from stubs_db import SCRIPT, VELORA_SCHEMA, script_episode
 
 EPISODES = 7
 
@@ -139,13 +139,8 @@ def test_a_velora_database_exports_its_columns(tmp_path: Path) -> None:
     path = tmp_path / "velora.db"
     with sqlite3.connect(path) as conn:
         conn.executescript(
-            """
-            CREATE TABLE experiment (id INTEGER PRIMARY KEY, agent TEXT, env TEXT,
-                config TEXT, created_at DATETIME);
-            CREATE TABLE episode (id INTEGER PRIMARY KEY, experiment_id INTEGER,
-                episode_num INTEGER, reward FLOAT, length INTEGER, reward_moving_avg FLOAT,
-                reward_moving_std FLOAT, actor_loss FLOAT, critic_loss FLOAT,
-                entropy_loss FLOAT, created_at DATETIME);
+            VELORA_SCHEMA
+            + """
             INSERT INTO experiment VALUES (1, 'A', 'Pendulum-v1', '{}',
                 '2025-01-01 10:00:00.000000');
             INSERT INTO episode VALUES (1, 1, 0, -3.5, 200, -3.5, 0.0, 0.1, 0.2, 0.0,

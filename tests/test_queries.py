@@ -22,7 +22,7 @@ from gymscope.metrics.queries import (
 )
 from gymscope.wrappers.sqlite_logger import SQLiteLoggerWrapper
 from stubs import ScriptedEnv, play
-from stubs_db import BACKENDS, SCRIPT, backend_url, script_episode
+from stubs_db import BACKENDS, SCRIPT, VELORA_SCHEMA, backend_url, script_episode
 
 # -- fixtures ------------------------------------------------------------------------
 
@@ -47,13 +47,8 @@ def velora_db(path: Path) -> Path:
     """A database as velora writes it: its columns only, no names."""
     with sqlite3.connect(path) as conn:
         conn.executescript(
-            """
-            CREATE TABLE experiment (id INTEGER PRIMARY KEY, agent TEXT, env TEXT,
-                config TEXT, created_at DATETIME);
-            CREATE TABLE episode (id INTEGER PRIMARY KEY, experiment_id INTEGER,
-                episode_num INTEGER, reward FLOAT, length INTEGER, reward_moving_avg FLOAT,
-                reward_moving_std FLOAT, actor_loss FLOAT, critic_loss FLOAT,
-                entropy_loss FLOAT, created_at DATETIME);
+            VELORA_SCHEMA
+            + """
             INSERT INTO experiment VALUES
                 (1, 'NeuroFlow', 'InvertedPendulum-v5', '{"buffer": 100}',
                  '2025-01-01 10:00:00.000000');

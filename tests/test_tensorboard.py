@@ -27,6 +27,7 @@ from gymscope.wrappers.sqlite_logger import SQLiteLoggerWrapper
 from gymscope.wrappers.stats import EpisodeStatsWrapper
 from gymscope.wrappers.tensorboard import EPISODE_TAGS, TensorBoardWrapper
 from stubs import ScriptedEnv, play
+from stubs_db import VELORA_SCHEMA
 
 SCRIPT = ((1.0, 2.0), (0.5, 0.5, 0.5, 0.5), (10.0,))  # returns 3, 2, 10; lengths 2, 4, 1
 INSTALL = 'pip install "gymscope[tensorboard]"'
@@ -555,13 +556,8 @@ def test_export_of_a_velora_database(tmp_path: Path) -> None:
     db = tmp_path / "velora.db"
     with sqlite3.connect(db) as conn:
         conn.executescript(
-            """
-            CREATE TABLE experiment (id INTEGER PRIMARY KEY, agent TEXT, env TEXT,
-                config TEXT, created_at DATETIME);
-            CREATE TABLE episode (id INTEGER PRIMARY KEY, experiment_id INTEGER,
-                episode_num INTEGER, reward FLOAT, length INTEGER, reward_moving_avg FLOAT,
-                reward_moving_std FLOAT, actor_loss FLOAT, critic_loss FLOAT,
-                entropy_loss FLOAT, created_at DATETIME);
+            VELORA_SCHEMA
+            + """
             INSERT INTO experiment VALUES (1, 'PPO', 'CartPole-v1', '{}', '2024-05-01 10:00:00');
             INSERT INTO episode VALUES
                 (1, 1, 0, 10.0, 10, 0.1, 0.0, 0.5, 0.25, 0.0, '2024-05-01 10:00:01.000000'),
