@@ -360,12 +360,6 @@ class EpisodeTracker:
         self._listeners.append((listener, bank, keys))
         self._capture_keys = tuple(dict.fromkeys(k for _, _, ks in self._listeners for k in ks))
 
-    def remove_listener(self, listener: EpisodeListener) -> None:
-        """Stop delivering episodes to ``listener`` (e.g. a wrapper whose
-        construction failed after it joined the stack)."""
-        self._listeners = [entry for entry in self._listeners if entry[0] != listener]
-        self._capture_keys = tuple(dict.fromkeys(k for _, _, ks in self._listeners for k in ks))
-
     # -- hot path ------------------------------------------------------------------
     @property
     def running(self) -> bool:
