@@ -142,7 +142,7 @@ def test_ema_restarts_after_a_nonfinite_return() -> None:
 
 @pytest.mark.parametrize("alpha", [0.0, 1.5, -0.1])
 def test_alpha_outside_unit_interval_is_rejected(alpha: float) -> None:
-    with pytest.raises(ValueError, match=r"alpha must be in \(0, 1\]"):
+    with pytest.raises(ValueError, match=r"alpha must be a float in \(0, 1\]"):
         StatsConfig(10, alpha)
 
 

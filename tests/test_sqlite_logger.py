@@ -407,11 +407,11 @@ def test_postgres_connection_loss_is_survived(tmp_path: Path) -> None:
         ({"experiment": ""}, ValueError, "experiment must be a non-empty name"),
         ({"experiment": 7}, TypeError, r"experiment must be a str .* got 7 \(int\)"),
         ({"agent": 3}, TypeError, "agent must be a str"),
-        ({"worker": -1}, ValueError, "worker must be >= 0"),
+        ({"worker": -1}, ValueError, "worker must be an int >= 0"),
         ({"worker": True}, TypeError, "worker must be an int"),
-        ({"flush_every": 0}, ValueError, "flush_every must be >= 1"),
+        ({"flush_every": 0}, ValueError, "flush_every must be an int >= 1"),
         ({"flush_every": 2.0}, TypeError, "flush_every must be an int"),
-        ({"window_size": 0}, ValueError, "window_size must be >= 1"),
+        ({"window_size": 0}, ValueError, "window_size must be an int >= 1"),
     ],
 )
 def test_bad_arguments_fail_at_construction_and_write_nothing(

@@ -105,7 +105,7 @@ def test_key_clash_is_a_clear_error_naming_the_way_out() -> None:
         ({"buffer_length": 0}, ValueError, "buffer_length must be an int >= 1, got 0"),
         ({"buffer_length": 2.0}, TypeError, "buffer_length"),
         ({"stats_key": ""}, TypeError, "stats_key"),
-        ({"window_size": 0}, ValueError, "window_size must be >= 1, got 0"),
+        ({"window_size": 0}, ValueError, "window_size must be an int >= 1, got 0"),
         ({"alpha": 2}, ValueError, "alpha"),
         ({"info_keys": "is_success"}, TypeError, r"write info_keys=\('is_success',\)"),
         ({"info_keys": [1]}, TypeError, "info_keys"),

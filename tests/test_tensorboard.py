@@ -447,7 +447,7 @@ def test_export_errors(tmp_path: Path) -> None:
         export_experiment(db, "nope", tmp_path / "x")
     with pytest.raises(FileNotFoundError, match="no metrics database"):
         export_experiment(tmp_path / "missing.db", "run/1", tmp_path / "x")
-    with pytest.raises(ValueError, match="alpha must be in"):
+    with pytest.raises(ValueError, match="alpha must be a float in"):
         export_experiment(db, "run/1", tmp_path / "x", alpha=2)
     (tmp_path / "file").write_text("")
     with pytest.raises(NotADirectoryError, match="logdir"):
@@ -489,17 +489,17 @@ def test_modules_do_not_import_tensorboardx() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "error", "match"),
     [
-        ({"alpha": 0}, ValueError, r"alpha must be in \(0, 1\]"),
-        ({"alpha": 1.5}, ValueError, "alpha must be in"),
+        ({"alpha": 0}, ValueError, r"alpha must be a float in \(0, 1\]"),
+        ({"alpha": 1.5}, ValueError, "alpha must be a float in"),
         ({"alpha": "0.9"}, TypeError, "alpha must be a float"),
         ({"alpha": True}, TypeError, "alpha must be a float"),
-        ({"window_size": 0}, ValueError, "window_size must be >= 1"),
+        ({"window_size": 0}, ValueError, "window_size must be an int >= 1"),
         ({"window_size": 2.5}, TypeError, "window_size must be an int"),
         ({"info_keys": "score"}, TypeError, r"write info_keys=\('score',\)"),
         ({"info_keys": [1]}, TypeError, "non-empty str keys"),
         ({"flush_secs": 0}, ValueError, "flush_secs must be a finite number of seconds > 0"),
         ({"flush_secs": math.inf}, ValueError, "flush_secs must be a finite"),
-        ({"flush_secs": "10"}, TypeError, "flush_secs must be a number"),
+        ({"flush_secs": "10"}, TypeError, "flush_secs must be a finite number"),
         ({"logdir": 5}, TypeError, "logdir must be a str or path"),
         ({"logdir": b"tb"}, TypeError, "logdir must be a str or path"),
         ({"logdir": " "}, ValueError, "logdir must be a folder path"),

@@ -672,7 +672,7 @@ def test_a_child_forked_mid_video_does_not_hold_ffmpeg_open(tmp_path: Path) -> N
         ({"step_trigger": "every 10"}, TypeError, "step_trigger must be a callable"),
         ({"gc_trigger": True}, TypeError, "gc_trigger must be a callable"),
         ({"format": "avi"}, ValueError, "format must be 'mp4' or 'gif'"),
-        ({"scale": 0}, ValueError, "scale must be in"),
+        ({"scale": 0}, ValueError, "scale must be a float in"),
         ({"scale": "half"}, TypeError, "scale must be a float"),
         ({"name_prefix": ""}, ValueError, "name_prefix must be a non-empty str"),
         ({"name_prefix": 3}, TypeError, "name_prefix must be a str"),
@@ -956,7 +956,7 @@ def test_vector_example_records_sub_env_0_only(
 
 
 def test_window_size_is_validated_and_used_by_the_sidecar(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="window_size must be >= 1, got 0"):
+    with pytest.raises(ValueError, match="window_size must be an int >= 1, got 0"):
         ScheduledRecordVideo(ScriptedEnv(render_mode="rgb_array"), tmp_path / "v", window_size=0)
     env = ScheduledRecordVideo(
         ScriptedEnv(((1.0,), (3.0,), (8.0,)), render_mode="rgb_array"),

@@ -14,7 +14,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from gymscope._version import __version__
 
 # name -> module that defines it; resolved on first attribute access (PEP 562)
 _LAZY: dict[str, str] = {
@@ -24,13 +24,14 @@ _LAZY: dict[str, str] = {
     "RollingStats": "gymscope.episode",
     "StatsConfig": "gymscope.episode",
     "EpisodeStatsWrapper": "gymscope.wrappers.stats",
-    "StatsKeyClashError": "gymscope.wrappers.stats",
+    "StatsKeyClashError": "gymscope.errors",
+    "GymscopeError": "gymscope.errors",
     "SQLiteLoggerWrapper": "gymscope.wrappers.sqlite_logger",
     "ScheduledRecordVideo": "gymscope.wrappers.video",
     "CurveRecorderWrapper": "gymscope.wrappers.curves",
     "TensorBoardWrapper": "gymscope.wrappers.tensorboard",
     "plot_experiment": "gymscope.charts",
-    "VideoEncoderError": "gymscope.wrappers.video",
+    "VideoEncoderError": "gymscope.errors",
     "GymscopeWrapper": "gymscope.wrappers.base",
     "EpisodeCaptureSchedule": "gymscope.schedule",
     "RecordState": "gymscope.state",
@@ -44,6 +45,7 @@ __all__ = [
     "EpisodeRecord",
     "EpisodeStatsWrapper",
     "EpisodeTracker",
+    "GymscopeError",
     "GymscopeWrapper",
     "NonFiniteRewardWarning",
     "RecordState",
@@ -67,14 +69,15 @@ if TYPE_CHECKING:
         RollingStats,
         StatsConfig,
     )
+    from gymscope.errors import GymscopeError, StatsKeyClashError, VideoEncoderError
     from gymscope.schedule import EpisodeCaptureSchedule
     from gymscope.state import AnalyticsState, RecordState
     from gymscope.wrappers.base import GymscopeWrapper
     from gymscope.wrappers.curves import CurveRecorderWrapper
     from gymscope.wrappers.sqlite_logger import SQLiteLoggerWrapper
-    from gymscope.wrappers.stats import EpisodeStatsWrapper, StatsKeyClashError
+    from gymscope.wrappers.stats import EpisodeStatsWrapper
     from gymscope.wrappers.tensorboard import TensorBoardWrapper
-    from gymscope.wrappers.video import ScheduledRecordVideo, VideoEncoderError
+    from gymscope.wrappers.video import ScheduledRecordVideo
 
 
 def __getattr__(name: str) -> Any:

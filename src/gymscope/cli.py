@@ -26,7 +26,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from gymscope import __version__
+from gymscope._version import __version__
+from gymscope.errors import GymscopeError
 
 if TYPE_CHECKING:
     from rich.console import Console, RenderableType
@@ -45,7 +46,7 @@ EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
 
-class CommandError(Exception):
+class CommandError(GymscopeError):
     """A user mistake or an impossible request; reported as one line on stderr."""
 
 
@@ -1073,7 +1074,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with _verbose_logging(args.verbose):
             return handler(args)
-    except CommandError as exc:
+    except GymscopeError as exc:  # CommandError and every library error: one line
         _print_error(args.prog, str(exc))
         return EXIT_FAILED
     except KeyboardInterrupt:

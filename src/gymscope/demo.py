@@ -42,6 +42,8 @@ import gymnasium as gym
 import numpy as np
 import numpy.typing as npt
 
+from gymscope._checks import check_int, check_number
+from gymscope.errors import GymscopeError, InvalidArgumentError
 from gymscope.schedule import EpisodeCaptureSchedule
 from gymscope.wrappers.curves import CurveRecorderWrapper
 from gymscope.wrappers.sqlite_logger import SQLiteLoggerWrapper
@@ -79,7 +81,7 @@ FALLBACK_MAX_EPISODE_STEPS = 1000
 FloatArray = npt.NDArray[np.float64]
 
 
-class DemoError(Exception):
+class DemoError(GymscopeError):
     """A problem with the demo's input (env id, env spaces, output folder).
 
     The message is one line, meant for the user.
@@ -114,22 +116,6 @@ class LinearPolicy:
         return self.start + int(np.argmax(scores))
 
 
-def _check_int(name: str, value: object, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an int >= {minimum}, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
-    return int(value)
-
-
-def _check_float(name: str, value: object, *, low: float, high: float = math.inf) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name} must be a float, got {value!r}")
-    if not low < float(value) <= high:
-        raise ValueError(f"{name} must be in ({low}, {high}], got {value!r}")
-    return float(value)
-
-
 class CrossEntropyAgent:
     """Cross-entropy method over the weights of a :class:`LinearPolicy`.
 
@@ -156,7 +142,7 @@ class CrossEntropyAgent:
     >>> CrossEntropyAgent(obs_dim=4, n_actions=2, population=1)
     Traceback (most recent call last):
         ...
-    ValueError: population must be an int >= 2, got 1
+    gymscope.errors.InvalidArgumentError: population must be an int >= 2, got 1
     """
 
     def __init__(
@@ -171,17 +157,15 @@ class CrossEntropyAgent:
         noise_floor: float = 0.05,
         action_start: int = 0,
     ) -> None:
-        self.obs_dim = _check_int("obs_dim", obs_dim, 1)
-        self.n_actions = _check_int("n_actions", n_actions, 1)
-        self.population = _check_int("population", population, 2)
-        self.elite_frac = _check_float("elite_frac", elite_frac, low=0.0, high=1.0)
-        init_std = _check_float("init_std", init_std, low=0.0)
-        self.noise_floor = _check_float("noise_floor", noise_floor, low=-math.inf)
+        self.obs_dim = check_int("obs_dim", obs_dim, 1)
+        self.n_actions = check_int("n_actions", n_actions, 1)
+        self.population = check_int("population", population, 2)
+        self.elite_frac = check_number("elite_frac", elite_frac, low=0.0, high=1.0)
+        init_std = check_number("init_std", init_std, low=0.0)
+        self.noise_floor = check_number("noise_floor", noise_floor, low=-math.inf)
         if self.noise_floor < 0:
-            raise ValueError(f"noise_floor must be >= 0, got {noise_floor!r}")
-        if isinstance(action_start, bool) or not isinstance(action_start, (int, np.integer)):
-            raise TypeError(f"action_start must be an int, got {action_start!r}")
-        self.action_start = int(action_start)
+            raise InvalidArgumentError(f"noise_floor must be >= 0, got {noise_floor!r}")
+        self.action_start = check_int("action_start", action_start)
         self.n_elite = max(2, round(self.population * self.elite_frac))
         self.rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
         self.n_params = self.obs_dim * self.n_actions + self.n_actions
@@ -204,16 +188,16 @@ class CrossEntropyAgent:
         candidates = np.asarray(candidates, dtype=np.float64)
         scores = np.nan_to_num(np.asarray(returns, dtype=np.float64), nan=-np.inf)
         if candidates.ndim != 2 or candidates.shape[1] != self.n_params:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"candidates must have shape (k, {self.n_params}), got {candidates.shape}"
             )
         if scores.shape != (candidates.shape[0],):
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"need one return per candidate: {candidates.shape[0]} candidates, "
                 f"{scores.size} returns"
             )
         if scores.size < 2:
-            raise ValueError(f"need at least 2 scored candidates, got {scores.size}")
+            raise InvalidArgumentError(f"need at least 2 scored candidates, got {scores.size}")
         n_elite = min(self.n_elite, scores.size)
         elite = candidates[np.argsort(scores, kind="stable")[-n_elite:]]
         self.mean = elite.mean(axis=0)
@@ -524,8 +508,8 @@ def run_demo(
     Raises:
         DemoError: See :func:`build_env`; or the report cannot be written.
     """
-    episodes = _check_int("episodes", episodes, 1)
-    seed = _check_int("seed", seed, 0)
+    episodes = check_int("episodes", episodes, 1)
+    seed = check_int("seed", seed, 0)
     config = {"env": env_id, "seed": seed, "episodes": episodes, "agent": "CrossEntropyAgent"}
     env = build_env(env_id, out_dir, seed, episodes=episodes, config=config)
     out_path = Path(out_dir).expanduser().resolve()

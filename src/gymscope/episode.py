@@ -30,6 +30,9 @@ from typing import Any, SupportsFloat
 import numpy as np
 import numpy.typing as npt
 
+from gymscope._checks import check_int, check_number
+from gymscope.errors import ArgumentTypeError, UsageError
+
 __all__ = [
     "EpisodeListener",
     "EpisodeRecord",
@@ -217,39 +220,33 @@ class RollingStats:
 
 def check_alpha(alpha: object) -> float:
     """Validate an EMA weight: a real number with ``0 < alpha <= 1``."""
-    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)):
-        raise TypeError(f"alpha must be a float in (0, 1], got {alpha!r} ({type(alpha).__name__})")
-    if not 0.0 < float(alpha) <= 1.0:
-        raise ValueError(f"alpha must be in (0, 1] (weight of the newest episode), got {alpha!r}")
-    return float(alpha)
+    return check_number(
+        "alpha", alpha, low=0.0, high=1.0, what="a float in (0, 1] (weight of the newest episode)"
+    )
 
 
 def check_window_size(window_size: object) -> int:
     """Validate a moving-statistics window: an int >= 1."""
-    if isinstance(window_size, bool) or not isinstance(window_size, int):
-        raise TypeError(
-            f"window_size must be an int >= 1, got {window_size!r} ({type(window_size).__name__})"
-        )
-    if window_size < 1:
-        raise ValueError(f"window_size must be >= 1, got {window_size!r}")
-    return window_size
+    return check_int("window_size", window_size, 1)
 
 
 def check_info_keys(info_keys: object, argument: str = "info_keys") -> tuple[str, ...]:
     """Validate a collection of info keys to capture; returns them as a tuple."""
     if isinstance(info_keys, str):
-        raise TypeError(
+        raise ArgumentTypeError(
             f"{argument} must be a sequence of str, got the single string {info_keys!r}; "
             f"write {argument}=({info_keys!r},)"
         )
     if not isinstance(info_keys, Iterable):
-        raise TypeError(
+        raise ArgumentTypeError(
             f"{argument} must be a sequence of str, got {info_keys!r} ({type(info_keys).__name__})"
         )
     keys = tuple(info_keys)
     for key in keys:
         if not isinstance(key, str) or not key:
-            raise TypeError(f"{argument} must hold non-empty str keys, got {key!r} in {keys!r}")
+            raise ArgumentTypeError(
+                f"{argument} must hold non-empty str keys, got {key!r} in {keys!r}"
+            )
     return keys
 
 
@@ -420,10 +417,10 @@ class EpisodeTracker:
     def raise_not_running(self) -> None:
         """Raise the error for a step() outside an episode."""
         if self._running is None:
-            raise RuntimeError(
+            raise UsageError(
                 "step() was called before reset(): call env.reset() to start an episode"
             )
-        raise RuntimeError(
+        raise UsageError(
             f"step() was called after episode {self.episode_count - 1} ended "
             "(terminated or truncated) without reset(): call env.reset() first"
         )

@@ -64,6 +64,7 @@ from gymscope.charts.experiment import comparison_charts, experiment_charts
 from gymscope.charts.layout import LineChart, layout_chart
 from gymscope.charts.sparkline import sparkline_svg
 from gymscope.charts.svg import render_svg
+from gymscope.errors import ArgumentTypeError
 from gymscope.metrics.db import DbTarget
 from gymscope.metrics.queries import MetricsReader, RunEpisodes, RunSummary
 
@@ -598,7 +599,7 @@ footer .wrap { padding-top: 8px; padding-bottom: 36px; }
 
 
 def _page(title: str, header: str, body: Sequence[str], footer: str) -> str:
-    from gymscope import __version__
+    from gymscope._version import __version__
 
     return "\n".join(
         [
@@ -638,7 +639,7 @@ def render_report(
 
     ``base`` is the folder the page will be saved in (links are relative to it).
     """
-    from gymscope import __version__
+    from gymscope._version import __version__
 
     summaries = reader.runs()
     episodes = {run.id: reader.episodes(run.experiment) for run in summaries}
@@ -739,7 +740,7 @@ def write_report(
 
     window_size = check_window_size(window_size)
     if title is not None and not isinstance(title, str):
-        raise TypeError(f"title must be a str or None, got {title!r}")
+        raise ArgumentTypeError(f"title must be a str or None, got {title!r}")
     path = Path(output).expanduser()
     folders = list(media_dirs)
     with MetricsReader(db) as reader:

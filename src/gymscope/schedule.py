@@ -17,11 +17,13 @@ The CLI spells a schedule as a string, e.g. ``"every:100,last:1,at:0;5"``:
 
 from __future__ import annotations
 
-import operator
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, SupportsIndex
+from typing import Any
+
+from gymscope._checks import check_int
+from gymscope.errors import ArgumentTypeError, InvalidArgumentError
 
 __all__ = ["SCHEDULE_GRAMMAR", "EpisodeCaptureSchedule"]
 
@@ -35,36 +37,21 @@ _VALUED_KEYS = ("every", "last", "at", "total", "steps")
 _FLAG_KEYS = ("cubic", "none")
 
 
-def _check_int(name: str, value: object, minimum: int, fix: str) -> int:
-    """``value`` as a Python int >= ``minimum``; bools and floats are refused.
-
-    NumPy integers are accepted (they implement ``__index__``).
-    """
-    if isinstance(value, bool) or not isinstance(value, SupportsIndex):
-        raise TypeError(
-            f"{name} must be an int >= {minimum}, got {value!r} ({type(value).__name__}); {fix}"
-        )
-    number = operator.index(value)
-    if number < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}; {fix}")
-    return number
-
-
 def _check_indices(value: object) -> tuple[int, ...]:
     """Episode indices as a sorted tuple without duplicates."""
     if isinstance(value, (str, bytes)):
-        raise TypeError(
+        raise ArgumentTypeError(
             f"episode_indices must be a collection of ints, got the string {value!r}; write "
             f"e.g. episode_indices=(0, 5), or EpisodeCaptureSchedule.parse('at:0;5')"
         )
     if not isinstance(value, Iterable):
-        raise TypeError(
+        raise ArgumentTypeError(
             f"episode_indices must be a collection of ints, got {value!r} "
             f"({type(value).__name__}); write episode_indices=({value!r},) for a single episode"
         )
     indices = tuple(value)
     checked = {
-        _check_int(
+        check_int(
             "episode_indices",
             index,
             0,
@@ -136,7 +123,7 @@ class EpisodeCaptureSchedule:
         >>> EpisodeCaptureSchedule(last_n_episodes=2)  # doctest: +ELLIPSIS
         Traceback (most recent call last):
             ...
-        ValueError: last_n_episodes=2 needs total_episodes= (the number of episodes in the run) ...
+        gymscope.errors.InvalidArgumentError: last_n_episodes=2 needs total_episodes= (the ...
     """
 
     episode_indices: tuple[int, ...]
@@ -157,38 +144,38 @@ class EpisodeCaptureSchedule:
     ) -> None:
         indices = _check_indices(episode_indices)
         if every_n_episodes is not None:
-            every_n_episodes = _check_int(
+            every_n_episodes = check_int(
                 "every_n_episodes",
                 every_n_episodes,
                 1,
                 "it captures episodes 0, N, 2N, ...; pass None to turn it off",
             )
-        last_n_episodes = _check_int("last_n_episodes", last_n_episodes, 0, "pass 0 to turn it off")
+        last_n_episodes = check_int("last_n_episodes", last_n_episodes, 0, "pass 0 to turn it off")
         if total_episodes is not None:
-            total_episodes = _check_int(
+            total_episodes = check_int(
                 "total_episodes",
                 total_episodes,
                 0,
                 "it is the number of episodes in the run, or None when unknown",
             )
         if every_n_steps is not None:
-            every_n_steps = _check_int(
+            every_n_steps = check_int(
                 "every_n_steps",
                 every_n_steps,
                 1,
                 "it starts a capture at steps 0, N, 2N, ...; pass None to turn it off",
             )
         if not isinstance(cubic, bool):
-            raise TypeError(f"cubic must be a bool, got {cubic!r} ({type(cubic).__name__})")
+            raise ArgumentTypeError(f"cubic must be a bool, got {cubic!r} ({type(cubic).__name__})")
         if last_n_episodes and total_episodes is None:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"last_n_episodes={last_n_episodes} needs total_episodes= (the number of "
                 f"episodes in the run) to know where the last {last_n_episodes} start; pass "
                 f"e.g. EpisodeCaptureSchedule(last_n_episodes={last_n_episodes}, "
                 f"total_episodes=500)"
             )
         if total_episodes is not None and last_n_episodes > total_episodes:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"last_n_episodes={last_n_episodes} exceeds total_episodes={total_episodes}; "
                 f"use last_n_episodes<={total_episodes} ({total_episodes} captures every episode)"
             )
@@ -316,10 +303,10 @@ class EpisodeCaptureSchedule:
             >>> EpisodeCaptureSchedule.parse("evry:100")  # doctest: +ELLIPSIS
             Traceback (most recent call last):
                 ...
-            ValueError: unknown key 'evry' in 'evry:100'; expected every:N, last:N, at:I;J;..., ...
+            gymscope.errors.InvalidArgumentError: unknown key 'evry' in 'evry:100'; expected ...
         """
         if not isinstance(text, str):
-            raise TypeError(
+            raise ArgumentTypeError(
                 f"text must be a str such as 'every:100,last:1', got {text!r} "
                 f"({type(text).__name__})"
             )
@@ -331,33 +318,33 @@ class EpisodeCaptureSchedule:
         for token in tokens:
             key, value = _parse_token(token, text)
             if key in values:
-                raise ValueError(
+                raise InvalidArgumentError(
                     f"key {key!r} is given twice in {text!r}; give each of {SCHEDULE_GRAMMAR} "
                     "at most once"
                 )
             values[key] = value
         if "none" in values and len(values) > 1:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"'none' cannot be combined with other keys in {text!r}; drop 'none' or the "
                 f"other keys ({SCHEDULE_GRAMMAR})"
             )
         total = values.get("total")
         if total_episodes is not None:
-            total_episodes = _check_int(
+            total_episodes = check_int(
                 "total_episodes",
                 total_episodes,
                 0,
                 "it is the number of episodes in the run, or None when unknown",
             )
             if total is not None and total != total_episodes:
-                raise ValueError(
+                raise InvalidArgumentError(
                     f"total:{total} in {text!r} disagrees with total_episodes={total_episodes}; "
                     "drop one of them or make them equal"
                 )
             total = total_episodes
         last = values.get("last", 0)
         if last and total is None:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"'last:{last}' in {text!r} needs the number of episodes in the run: add "
                 f"total:N to the schedule or pass total_episodes="
             )
@@ -371,14 +358,14 @@ class EpisodeCaptureSchedule:
                 cubic="cubic" in values,
             )
         except ValueError as exc:
-            raise ValueError(f"invalid schedule {text!r}: {exc}") from exc
+            raise InvalidArgumentError(f"invalid schedule {text!r}: {exc}") from exc
 
 
 def _parse_number(token: str, key: str, raw: str, minimum: int, meaning: str) -> int:
     """A whole number >= ``minimum`` from the value part of ``token``."""
     raw = raw.strip()
     if not _DIGITS.fullmatch(raw) or int(raw) < minimum:
-        raise ValueError(
+        raise InvalidArgumentError(
             f"bad value in {token!r}: {key}:N needs {meaning}, a whole number >= {minimum}; "
             f"expected {SCHEDULE_GRAMMAR}"
         )
@@ -388,7 +375,7 @@ def _parse_number(token: str, key: str, raw: str, minimum: int, meaning: str) ->
 def _parse_token(token: str, text: str) -> tuple[str, object]:
     """``(key, value)`` of one token of ``text``."""
     if not token:
-        raise ValueError(
+        raise InvalidArgumentError(
             f"empty token in {text!r} (two commas in a row, or a leading or trailing comma); "
             f"expected {SCHEDULE_GRAMMAR}"
         )
@@ -396,17 +383,19 @@ def _parse_token(token: str, text: str) -> tuple[str, object]:
     key = key.strip().lower()
     if key in _FLAG_KEYS:
         if sep:
-            raise ValueError(f"{key!r} takes no value, got {token!r}; write just {key!r}")
+            raise InvalidArgumentError(f"{key!r} takes no value, got {token!r}; write just {key!r}")
         return key, True
     if key not in _VALUED_KEYS:
-        raise ValueError(f"unknown key {key!r} in {token!r}; expected {SCHEDULE_GRAMMAR}")
+        raise InvalidArgumentError(f"unknown key {key!r} in {token!r}; expected {SCHEDULE_GRAMMAR}")
     if not sep:
         placeholder = "I;J;..." if key == "at" else "N"
-        raise ValueError(f"{key!r} needs a value, got {token!r}; write {key}:{placeholder}")
+        raise InvalidArgumentError(
+            f"{key!r} needs a value, got {token!r}; write {key}:{placeholder}"
+        )
     if key == "at":
         pieces = raw.split(";")
         if not all(_DIGITS.fullmatch(piece.strip()) for piece in pieces):
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"bad value in {token!r}: at:I;J;... needs episode indices, whole numbers "
                 f">= 0 separated by ';' (e.g. at:0;5); expected {SCHEDULE_GRAMMAR}"
             )

@@ -16,13 +16,14 @@ picklable (as long as their triggers are).
 
 from __future__ import annotations
 
-import operator
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, SupportsIndex, get_args
+from typing import Any, Literal, get_args
 
+from gymscope._checks import check_int
+from gymscope.errors import ArgumentTypeError, InvalidArgumentError
 from gymscope.schedule import EpisodeCaptureSchedule
 
 __all__ = ["AnalyticsState", "RecordMethod", "RecordState"]
@@ -35,7 +36,7 @@ Trigger = Callable[[int], bool]
 
 def _check_trigger(name: str, trigger: object, example: str) -> Trigger | None:
     if trigger is not None and not callable(trigger):
-        raise TypeError(
+        raise ArgumentTypeError(
             f"{name} must be a callable int -> bool or None, got {trigger!r} "
             f"({type(trigger).__name__}); e.g. {name}={example}"
         )
@@ -81,7 +82,7 @@ class RecordState:
         >>> RecordState("videos", "step")  # doctest: +ELLIPSIS
         Traceback (most recent call last):
             ...
-        ValueError: method='step' needs a step_trigger (RecordVideo would record by episode ...
+        gymscope.errors.InvalidArgumentError: method='step' needs a step_trigger (RecordVideo ...
     """
 
     dirpath: Path
@@ -97,13 +98,13 @@ class RecordState:
         step_trigger: Trigger | None = None,
     ) -> None:
         if not isinstance(dirpath, (str, os.PathLike)):
-            raise TypeError(
+            raise ArgumentTypeError(
                 f"dirpath must be a str or a path (pathlib.Path), got {dirpath!r} "
                 f"({type(dirpath).__name__})"
             )
         path = Path(dirpath)
         if method not in get_args(RecordMethod):
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"method must be 'episode' or 'step', got {method!r}; 'episode' records whole "
                 "episodes chosen by episode_trigger, 'step' starts videos at steps chosen by "
                 "step_trigger"
@@ -119,18 +120,18 @@ class RecordState:
             "EpisodeCaptureSchedule(every_n_steps=1000).should_capture_step",
         )
         if method == "episode" and step_trigger is not None:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"method='episode' records by episode, but step_trigger={step_trigger!r} was "
                 "given too; pass method='step' to record by step, or drop step_trigger"
             )
         if method == "step" and step_trigger is None:
-            raise ValueError(
+            raise InvalidArgumentError(
                 "method='step' needs a step_trigger (RecordVideo would record by episode "
                 "without one); pass step_trigger=, e.g. "
                 "EpisodeCaptureSchedule(every_n_steps=1000).should_capture_step"
             )
         if method == "step" and episode_trigger is not None:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"method='step' records by step, but episode_trigger={episode_trigger!r} was "
                 "given too; pass method='episode' to record by episode, or drop episode_trigger"
             )
@@ -160,12 +161,12 @@ class RecordState:
         'step'
         """
         if not isinstance(schedule, EpisodeCaptureSchedule):
-            raise TypeError(
+            raise ArgumentTypeError(
                 f"schedule must be an EpisodeCaptureSchedule, got {schedule!r} "
                 f"({type(schedule).__name__}); e.g. EpisodeCaptureSchedule.parse('every:100')"
             )
         if schedule.captures_episodes and schedule.captures_steps:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"schedule {str(schedule)!r} captures both episodes and steps, but a RecordState "
                 "records by one method; split it into two schedules, or pass "
                 "episode_trigger=schedule.episode_trigger, step_trigger=schedule.step_trigger "
@@ -175,7 +176,7 @@ class RecordState:
             return cls(dirpath, "step", step_trigger=schedule.should_capture_step)
         if schedule.captures_episodes:
             return cls(dirpath, "episode", episode_trigger=schedule.should_capture_episode)
-        raise ValueError(
+        raise InvalidArgumentError(
             f"schedule {str(schedule)!r} captures nothing, and RecordVideo given no trigger "
             "records its default episodes instead; give the schedule a rule (e.g. "
             "'every:100'; 'cubic' for RecordVideo's default), or do not record"
@@ -197,9 +198,11 @@ class RecordState:
 def _check_name(name: str, value: object) -> str:
     """A non-empty str (not blank)."""
     if not isinstance(value, str):
-        raise TypeError(f"{name} must be a non-empty str, got {value!r} ({type(value).__name__})")
+        raise ArgumentTypeError(
+            f"{name} must be a non-empty str, got {value!r} ({type(value).__name__})"
+        )
     if not value.strip():
-        raise ValueError(f"{name} must be a non-empty str, got {value!r} (str)")
+        raise InvalidArgumentError(f"{name} must be a non-empty str, got {value!r} (str)")
     return value
 
 
@@ -207,19 +210,21 @@ def _check_tags(tags: object) -> list[str] | None:
     if tags is None:
         return None
     if isinstance(tags, str):
-        raise TypeError(
+        raise ArgumentTypeError(
             f"tags must be a list of str, got the single string {tags!r}; write tags=[{tags!r}]"
         )
     if not isinstance(tags, Iterable):
-        raise TypeError(f"tags must be a list of str or None, got {tags!r} ({type(tags).__name__})")
+        raise ArgumentTypeError(
+            f"tags must be a list of str or None, got {tags!r} ({type(tags).__name__})"
+        )
     checked = list(tags)
     for tag in checked:
         if not isinstance(tag, str):
-            raise TypeError(
+            raise ArgumentTypeError(
                 f"tags must hold str, got {tag!r} ({type(tag).__name__}) in {checked!r}"
             )
         if not tag.strip():
-            raise ValueError(f"tags must hold non-empty str, got {tag!r} in {checked!r}")
+            raise InvalidArgumentError(f"tags must hold non-empty str, got {tag!r} in {checked!r}")
     return checked
 
 
@@ -249,7 +254,7 @@ class AnalyticsState:
         >>> AnalyticsState("")
         Traceback (most recent call last):
             ...
-        ValueError: project_name must be a non-empty str, got '' (str)
+        gymscope.errors.InvalidArgumentError: project_name must be a non-empty str, got '' (str)
     """
 
     project_name: str
@@ -282,13 +287,7 @@ class AnalyticsState:
         """
         agent = _check_name("agent", agent)
         env = _check_name("env", env)
-        if isinstance(episodes, bool) or not isinstance(episodes, SupportsIndex):
-            raise TypeError(
-                f"episodes must be an int >= 0, got {episodes!r} ({type(episodes).__name__})"
-            )
-        count = operator.index(episodes)
-        if count < 0:
-            raise ValueError(f"episodes must be an int >= 0, got {episodes!r}")
+        count = check_int("episodes", episodes, 0)
         name = self.experiment_name
         return AnalyticsState(
             self.project_name,

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gymscope._files import safe_name
+from gymscope.errors import ArgumentTypeError, InvalidArgumentError, OutputExistsError
 
 if TYPE_CHECKING:
     from gymscope.episode import EpisodeRecord
@@ -83,9 +84,9 @@ def export_experiment(
     Raises:
         gymnasium.error.DependencyNotInstalled: tensorboardX is missing.
         FileNotFoundError: a SQLite path with no file
-            (:class:`~gymscope.metrics.queries.DatabaseNotFoundError`).
+            (:class:`~gymscope.errors.DatabaseNotFoundError`).
         LookupError: no such experiment
-            (:class:`~gymscope.metrics.queries.ExperimentNotFoundError`).
+            (:class:`~gymscope.errors.ExperimentNotFoundError`).
         ValueError: not a metrics database, a run without episodes, or a bad
             ``alpha``/``window_size``.
         FileExistsError: the run's folder already holds event files and
@@ -112,7 +113,7 @@ def export_experiment(
         >>> export_experiment(db, "demo", f"{folder.name}/tb")  # doctest: +ELLIPSIS
         Traceback (most recent call last):
             ...
-        FileExistsError: .../tb/demo' already holds TensorBoard event files; ...
+        gymscope.errors.OutputExistsError: .../tb/demo' already holds TensorBoard event files; ...
         >>> folder.cleanup()
     """
     from gymscope.episode import check_alpha, check_window_size
@@ -122,13 +123,15 @@ def export_experiment(
     alpha = check_alpha(alpha)
     window_size = check_window_size(window_size)
     if isinstance(experiment, bool) or not isinstance(experiment, (int, str)):
-        raise TypeError(
+        raise ArgumentTypeError(
             f"experiment must be an experiment id (int) or name (str), got {experiment!r}"
         )
     if not isinstance(logdir, (str, os.PathLike)) or isinstance(os.fspath(logdir), bytes):
-        raise TypeError(f"logdir must be a str or path, got {logdir!r} ({type(logdir).__name__})")
+        raise ArgumentTypeError(
+            f"logdir must be a str or path, got {logdir!r} ({type(logdir).__name__})"
+        )
     if not isinstance(overwrite, bool):
-        raise TypeError(f"overwrite must be a bool, got {overwrite!r}")
+        raise ArgumentTypeError(f"overwrite must be a bool, got {overwrite!r}")
     parent = check_logdir(Path(logdir).expanduser().absolute())
     import_tensorboardx()  # missing: say so before reading the database
 
@@ -136,13 +139,13 @@ def export_experiment(
         run = reader.episodes(experiment)
     info = run.experiment
     if not len(run):
-        raise ValueError(
+        raise InvalidArgumentError(
             f"experiment {info.id} ({info.label!r}) has no episodes yet: nothing to convert"
         )
     folder = parent / (safe_name(info.name, "") or f"experiment_{info.id}")
     old = sorted(folder.glob("*tfevents*")) if folder.is_dir() else []
     if old and not overwrite:
-        raise FileExistsError(
+        raise OutputExistsError(
             f"{str(folder)!r} already holds TensorBoard event files; TensorBoard would "
             "show both conversions as one run. Pass overwrite=True to replace them, "
             "or choose another logdir"

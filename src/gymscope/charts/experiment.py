@@ -21,6 +21,7 @@ from gymscope._files import check_writable_dir, safe_name
 from gymscope.charts.curves import AVG_WIDTH, curve_charts, rolling_mean
 from gymscope.charts.layout import PALETTE, LineChart, Series
 from gymscope.charts.write import write_chart
+from gymscope.errors import ArgumentTypeError, InvalidArgumentError
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import URL, Engine
@@ -123,7 +124,7 @@ def comparison_charts(
 
 def _check_prefix(prefix: str | None) -> None:
     if prefix is not None and (not isinstance(prefix, str) or safe_name(prefix, "") != prefix):
-        raise ValueError(
+        raise InvalidArgumentError(
             f"prefix must be a plain file-name part (letters, digits, '_', '.', '-'), "
             f"got {prefix!r}"
         )
@@ -131,7 +132,7 @@ def _check_prefix(prefix: str | None) -> None:
 
 def _check_experiment(experiment: object) -> None:
     if isinstance(experiment, bool) or not isinstance(experiment, (int, str)):
-        raise TypeError(
+        raise ArgumentTypeError(
             f"experiment must be an experiment id (int) or name (str), got {experiment!r}"
         )
 
@@ -266,9 +267,9 @@ def plot_comparison(
 
     window_size = check_window_size(window_size)
     if isinstance(experiments, (str, bytes)) or not isinstance(experiments, Sequence):
-        raise TypeError(f"experiments must be a list of ids or names, got {experiments!r}")
+        raise ArgumentTypeError(f"experiments must be a list of ids or names, got {experiments!r}")
     if not experiments:
-        raise ValueError("experiments must name at least one experiment")
+        raise InvalidArgumentError("experiments must name at least one experiment")
     for experiment in experiments:
         _check_experiment(experiment)
     _check_prefix(prefix)
@@ -277,7 +278,7 @@ def plot_comparison(
         seen: dict[int, int | str] = {}
         for given, info in zip(experiments, infos, strict=True):
             if info.id in seen:
-                raise ValueError(
+                raise InvalidArgumentError(
                     f"experiment {info.id} is given twice ({seen[info.id]!r} and {given!r})"
                 )
             seen[info.id] = given

@@ -30,6 +30,7 @@ from PIL import ImageFont
 
 from gymscope.charts.downsample import minmax_downsample
 from gymscope.charts.ticks import Ticks, nice_ticks
+from gymscope.errors import ArgumentTypeError, InvalidArgumentError
 
 __all__ = [
     "PALETTE",
@@ -99,15 +100,15 @@ class Series:
 
     def __post_init__(self) -> None:
         if not isinstance(self.label, str):
-            raise TypeError(f"label must be a str, got {self.label!r}")
+            raise ArgumentTypeError(f"label must be a str, got {self.label!r}")
         if self.color is not None and (
             not isinstance(self.color, str) or not _HEX.fullmatch(self.color)
         ):
-            raise ValueError(f"color must be '#RRGGBB' or None, got {self.color!r}")
+            raise InvalidArgumentError(f"color must be '#RRGGBB' or None, got {self.color!r}")
         if not 0.0 <= self.opacity <= 1.0:
-            raise ValueError(f"opacity must be in [0, 1], got {self.opacity!r}")
+            raise InvalidArgumentError(f"opacity must be in [0, 1], got {self.opacity!r}")
         if not 0.0 < self.width <= 50.0:
-            raise ValueError(f"width must be in (0, 50] pixels, got {self.width!r}")
+            raise InvalidArgumentError(f"width must be in (0, 50] pixels, got {self.width!r}")
 
 
 @dataclass(frozen=True)
@@ -138,13 +139,13 @@ class LineChart:
         for name, low in (("width", 240), ("height", 160)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise ValueError(f"{name} must be an int >= {low} pixels, got {value!r}")
+                raise InvalidArgumentError(f"{name} must be an int >= {low} pixels, got {value!r}")
         for name in ("title", "x_label", "y_label", "empty_message"):
             if not isinstance(getattr(self, name), str):
-                raise TypeError(f"{name} must be a str, got {getattr(self, name)!r}")
+                raise ArgumentTypeError(f"{name} must be a str, got {getattr(self, name)!r}")
         for item in self.series:
             if not isinstance(item, Series):
-                raise TypeError(f"series must hold Series objects, got {item!r}")
+                raise ArgumentTypeError(f"series must hold Series objects, got {item!r}")
 
 
 @dataclass(frozen=True)
@@ -319,11 +320,11 @@ def _as_arrays(item: Series) -> tuple[FloatArray, FloatArray]:
     else:
         x = np.asarray(item.x, dtype=np.float64).ravel()
         if x.size != y.size:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"series {item.label!r}: x has {x.size} values but y has {y.size}; give one x per y"
             )
         if x.size and not np.all(np.isfinite(x)):
-            raise ValueError(f"series {item.label!r}: x values must be finite")
+            raise InvalidArgumentError(f"series {item.label!r}: x values must be finite")
         if x.size > 1 and np.any(np.diff(x) < 0):
             order = np.argsort(x, kind="stable")
             x, y = x[order], y[order]

@@ -23,6 +23,7 @@ from gymscope.charts.layout import (
     TextItem,
     font,
 )
+from gymscope.errors import InvalidArgumentError
 
 __all__ = ["render_png", "render_png_image"]
 
@@ -65,7 +66,7 @@ def _draw_text(image: Image.Image, item: TextItem, s: float) -> None:
 def render_png_image(layout: ChartLayout, scale: float = 1.0) -> Image.Image:
     """The chart as an RGB :class:`PIL.Image.Image` of ``scale`` times its size."""
     if not 0.25 <= scale <= 8:
-        raise ValueError(f"scale must be in [0.25, 8], got {scale!r}")
+        raise InvalidArgumentError(f"scale must be in [0.25, 8], got {scale!r}")
     s = scale * _SUPERSAMPLE
     out_w, out_h = round(layout.width * scale), round(layout.height * scale)
     # Work in whole supersampled pixels per output pixel, so snapping is exact.

@@ -19,6 +19,8 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
+from gymscope.errors import InvalidArgumentError
+
 __all__ = ["ASCII_LEVELS", "BLOCK_LEVELS", "column_means", "sparkline", "sparkline_svg"]
 
 FloatArray = npt.NDArray[np.float64]
@@ -38,7 +40,7 @@ def column_means(values: npt.ArrayLike, columns: int) -> FloatArray:
     [2.0, 5.0, 3.0]
     """
     if columns < 1:
-        raise ValueError(f"columns must be >= 1, got {columns!r}")
+        raise InvalidArgumentError(f"columns must be >= 1, got {columns!r}")
     v = np.asarray(values, dtype=np.float64).ravel()
     v = np.where(np.isfinite(v), v, np.nan)
     if v.size <= columns:
@@ -106,7 +108,7 @@ def sparkline_svg(
     import re
 
     if not re.fullmatch(r"#[0-9A-Fa-f]{6}", color):
-        raise ValueError(f"color must be '#RRGGBB', got {color!r}")
+        raise InvalidArgumentError(f"color must be '#RRGGBB', got {color!r}")
     pad = 2.5
     means = column_means(values, max(2, int(width // 2)))
     finite = np.isfinite(means)

@@ -38,6 +38,7 @@ from sqlalchemy.pool import ConnectionPoolEntry, NullPool
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
+from gymscope.errors import ArgumentTypeError, IncompatibleSchemaError, InvalidArgumentError
 from gymscope.metrics.models import (
     COMPATIBLE_FROM,
     SCHEMA_VERSION,
@@ -84,10 +85,6 @@ DbTarget = str | os.PathLike[str] | URL | Engine
 """What ``db=`` accepts: a file path, a SQLAlchemy URL (string or URL), or an Engine."""
 
 
-class IncompatibleSchemaError(RuntimeError):
-    """The database was written by a newer gymscope, or by another program."""
-
-
 # -- URLs ----------------------------------------------------------------------------
 def resolve_url(db: str | os.PathLike[str] | URL, *, argument: str = "db") -> URL:
     """Turn a path or URL into a SQLAlchemy URL whose driver is importable.
@@ -101,7 +98,7 @@ def resolve_url(db: str | os.PathLike[str] | URL, *, argument: str = "db") -> UR
     >>> resolve_url("nosuchdb://host/x")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
         ...
-    ValueError: db='nosuchdb://host/x' names an unknown database backend 'nosuchdb'; ...
+    gymscope.errors.InvalidArgumentError: db='nosuchdb://host/x' names an unknown database ...
 
     Raises:
         TypeError: ``db`` is not a str, path or URL.
@@ -113,14 +110,16 @@ def resolve_url(db: str | os.PathLike[str] | URL, *, argument: str = "db") -> UR
     elif isinstance(db, (str, os.PathLike)):
         text = os.fspath(db)
         if not isinstance(text, str):
-            raise TypeError(f"{argument} must be a str path or URL, got bytes {text!r}")
+            raise ArgumentTypeError(f"{argument} must be a str path or URL, got bytes {text!r}")
         if not text.strip():
-            raise ValueError(f"{argument} must be a file path or database URL, got {text!r}")
+            raise InvalidArgumentError(
+                f"{argument} must be a file path or database URL, got {text!r}"
+            )
         if "://" in text:
             try:
                 url = make_url(text)
             except (ArgumentError, ValueError) as exc:  # ValueError: e.g. a bad port
-                raise ValueError(
+                raise InvalidArgumentError(
                     f"{argument}={text!r} is not a valid SQLAlchemy URL ({exc}); write e.g. "
                     "'sqlite:///metrics.db' or 'postgresql+psycopg://user@host/dbname'"
                 ) from None
@@ -129,14 +128,14 @@ def resolve_url(db: str | os.PathLike[str] | URL, *, argument: str = "db") -> UR
         else:
             url = URL.create("sqlite", database=text)
     else:
-        raise TypeError(
+        raise ArgumentTypeError(
             f"{argument} must be a file path, a database URL or a sqlalchemy Engine, "
             f"got {db!r} ({type(db).__name__})"
         )
     try:
         dialect = url.get_dialect()
     except NoSuchModuleError:
-        raise ValueError(
+        raise InvalidArgumentError(
             f"{argument}={_shown(db)!r} names an unknown database backend "
             f"{url.drivername!r}; use e.g. 'sqlite:///metrics.db' or "
             "'postgresql+psycopg://user@host/dbname'"
@@ -211,26 +210,30 @@ def check_db_target(db: object, *, argument: str = "db") -> URL | Engine:
     shown = _shown(db)
     parent = path.parent
     if not parent.is_dir():
-        raise ValueError(
+        raise InvalidArgumentError(
             f"{argument}={shown!r}: directory {str(parent)!r} does not exist; create it "
             "first or choose another path"
         )
     _check_can_create_files(parent, argument, shown)
     if path.exists():
         if not path.is_file():
-            raise ValueError(f"{argument}={shown!r}: {str(path)!r} exists and is not a file")
+            raise InvalidArgumentError(
+                f"{argument}={shown!r}: {str(path)!r} exists and is not a file"
+            )
         try:
             with path.open("rb") as file:
                 header = file.read(16)
         except OSError as exc:
-            raise ValueError(f"{argument}={shown!r}: cannot read {str(path)!r} ({exc})") from None
+            raise InvalidArgumentError(
+                f"{argument}={shown!r}: cannot read {str(path)!r} ({exc})"
+            ) from None
         if header and header != b"SQLite format 3\x00":
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"{argument}={shown!r}: {str(path)!r} exists and is not a SQLite database; "
                 "choose another file name"
             )
         if not os.access(path, os.W_OK):
-            raise ValueError(f"{argument}={shown!r}: {str(path)!r} is not writable")
+            raise InvalidArgumentError(f"{argument}={shown!r}: {str(path)!r} is not writable")
     return url.set(database=str(path))
 
 
@@ -270,7 +273,7 @@ def _check_can_create_files(directory: Path, argument: str, shown: str) -> None:
         with tempfile.TemporaryFile(dir=directory):
             pass
     except OSError as exc:
-        raise ValueError(
+        raise InvalidArgumentError(
             f"{argument}={shown!r}: cannot create files in directory {str(directory)!r} "
             f"({exc.strerror or exc}); choose a writable location"
         ) from None
@@ -448,7 +451,7 @@ def _describe(engine: Engine) -> str:
 
 
 def _gymscope_version() -> str:
-    from gymscope import __version__
+    from gymscope._version import __version__
 
     return __version__
 

@@ -49,6 +49,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from gymscope._files import atomic_write_bytes
+from gymscope.errors import InvalidArgumentError
 from gymscope.metrics.db import DbTarget
 from gymscope.metrics.queries import EPISODE_FIELDS, MetricsReader, RunEpisodes
 
@@ -107,7 +108,9 @@ def episode_lines(run: RunEpisodes, format: ExportFormat = "csv") -> Iterator[st
     elif format == "monitor":
         yield from _monitor_lines(run)
     else:
-        raise ValueError(f"format must be one of {', '.join(EXPORT_FORMATS)}; got {format!r}")
+        raise InvalidArgumentError(
+            f"format must be one of {', '.join(EXPORT_FORMATS)}; got {format!r}"
+        )
 
 
 def _monitor_lines(run: RunEpisodes) -> Iterator[str]:
@@ -148,7 +151,9 @@ def export_episodes(
         OSError: ``output`` cannot be written.
     """
     if format not in EXPORT_FORMATS:
-        raise ValueError(f"format must be one of {', '.join(EXPORT_FORMATS)}; got {format!r}")
+        raise InvalidArgumentError(
+            f"format must be one of {', '.join(EXPORT_FORMATS)}; got {format!r}"
+        )
     with MetricsReader(db) as reader:
         run = reader.episodes(experiment)
     path = Path(output)

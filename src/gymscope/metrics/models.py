@@ -59,6 +59,8 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import registry
 from sqlmodel import Field, Relationship, SQLModel
 
+from gymscope.errors import InvalidArgumentError
+
 __all__ = [
     "COMPATIBLE_FROM",
     "SCHEMA_VERSION",
@@ -109,7 +111,7 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
         if value is None:
             return None
         if value.utcoffset() is None:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"datetime {value!r} has no time zone; gymscope stores UTC: pass an aware "
                 "datetime such as datetime.now(timezone.utc)"
             )

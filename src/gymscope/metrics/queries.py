@@ -39,7 +39,7 @@ no experiment 'cartpole' in the database; close matches: 1 ('cartpole-1')
 >>> MetricsReader(f"{folder.name}/missing.db")  # doctest: +ELLIPSIS
 Traceback (most recent call last):
     ...
-gymscope.metrics.queries.DatabaseNotFoundError: no metrics database at '.../missing.db'
+gymscope.errors.DatabaseNotFoundError: no metrics database at '.../missing.db'
 >>> folder.cleanup()
 """
 
@@ -51,7 +51,7 @@ import json
 import math
 import os
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -63,6 +63,12 @@ import sqlalchemy as sa
 from sqlalchemy.engine import URL, Engine
 from sqlalchemy.pool import NullPool
 
+from gymscope.errors import (
+    ArgumentTypeError,
+    DatabaseNotFoundError,
+    ExperimentNotFoundError,
+    NotAMetricsDatabaseError,
+)
 from gymscope.metrics.db import BUSY_TIMEOUT_S, DbTarget, resolve_url, sqlite_file
 
 __all__ = [
@@ -106,30 +112,6 @@ _SQLITE_SUFFIXES = frozenset({".db", ".sqlite", ".sqlite3", ".db3"})
 _UTC = dt.timezone.utc
 # How many experiments an error message names.
 _LISTED = 10
-
-
-class DatabaseNotFoundError(FileNotFoundError):
-    """A SQLite path with no file behind it (nothing is created)."""
-
-
-class NotAMetricsDatabaseError(ValueError):
-    """The file or server holds no velora/gymscope ``experiment`` and ``episode`` tables."""
-
-
-class ExperimentNotFoundError(LookupError):
-    """No experiment with that id or name.
-
-    Attributes:
-        reference: The id or name asked for.
-        close_matches: ``(id, name)`` of the experiments whose names come closest.
-    """
-
-    def __init__(
-        self, message: str, reference: int | str, close_matches: Sequence[tuple[int, str]]
-    ) -> None:
-        super().__init__(message)
-        self.reference = reference
-        self.close_matches = list(close_matches)
 
 
 def looks_like_database(text: str) -> bool:
@@ -555,7 +537,7 @@ class MetricsReader:
         if isinstance(reference, ExperimentInfo):
             return reference
         if isinstance(reference, bool) or not isinstance(reference, (int, str)):
-            raise TypeError(
+            raise ArgumentTypeError(
                 f"experiment must be an experiment id (int) or name (str), got {reference!r}"
             )
         exp = self._experiment

@@ -32,6 +32,7 @@ import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from gymscope.errors import ArgumentTypeError, WorkerInUseError
 from gymscope.metrics.models import Episode, Experiment, utcnow, worker_lease
 
 __all__ = [
@@ -49,10 +50,6 @@ logger = logging.getLogger(__name__)
 
 _experiment = Experiment.__table__  # type: ignore[attr-defined]
 _episode = Episode.__table__  # type: ignore[attr-defined]
-
-
-class WorkerInUseError(RuntimeError):
-    """The requested worker number of the experiment is held by a live logger."""
 
 
 # -- values --------------------------------------------------------------------------
@@ -91,7 +88,7 @@ def jsonable(value: Any, *, strict: bool = False) -> Any:
     if callable(model_dump) and not isinstance(value, type):
         return jsonable(model_dump(mode="json"), strict=strict)
     if strict:
-        raise TypeError(f"{value!r} ({type(value).__name__}) is not JSON serialisable")
+        raise ArgumentTypeError(f"{value!r} ({type(value).__name__}) is not JSON serialisable")
     return str(value)
 
 
@@ -103,14 +100,14 @@ def dump_config(config: object, *, argument: str = "config") -> str:
     >>> dump_config({"policy": object})  # doctest: +ELLIPSIS
     Traceback (most recent call last):
         ...
-    TypeError: config must be JSON serialisable (...): <class 'object'> (type) is not JSON ...
+    gymscope.errors.ArgumentTypeError: config must be JSON serialisable (...): <class ...
     """
     if config is None:
         return "{}"
     try:
         return json.dumps(jsonable(config, strict=True), allow_nan=False)
     except (TypeError, ValueError) as exc:
-        raise TypeError(
+        raise ArgumentTypeError(
             f"{argument} must be JSON serialisable (dicts, lists, numbers, strings, "
             f"dataclasses, pydantic models): {exc}"
         ) from None

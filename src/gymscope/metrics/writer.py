@@ -37,6 +37,7 @@ from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine import Connection, Engine
 
 from gymscope.episode import EpisodeRecord
+from gymscope.errors import ArgumentTypeError, EpisodeWriteError
 from gymscope.metrics.db import autocommit_connection
 from gymscope.metrics.models import Episode
 from gymscope.metrics.runs import jsonable, release_worker
@@ -86,10 +87,6 @@ _UTC = dt.timezone.utc
 _NO_LOSSES = (None, None, 0.0)  # nothing reported: velora's defaults
 _fromtimestamp = dt.datetime.fromtimestamp
 _MAX_BACKOFF_S = 60.0
-
-
-class EpisodeWriteError(RuntimeError):
-    """Finished episodes could not be written to the metrics database."""
 
 
 def _nan_columns(record: EpisodeRecord, losses: tuple[Any, Any, Any]) -> list[str]:
@@ -291,7 +288,7 @@ class SQLiteEpisodeWriter(EpisodeWriter):
         super().__init__(conn, engine, **kwargs)
         dbapi = conn.connection.driver_connection
         if not isinstance(dbapi, sqlite3.Connection):
-            raise TypeError(
+            raise ArgumentTypeError(
                 f"SQLiteEpisodeWriter needs the sqlite3 driver, got {type(dbapi).__name__}"
             )
         # Autocommit at the driver level (the connection was opened with

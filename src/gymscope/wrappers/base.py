@@ -23,6 +23,7 @@ import gymnasium as gym
 from gymnasium.core import ActType, ObsType
 
 from gymscope.episode import EpisodeRecord, EpisodeTracker, StatsConfig
+from gymscope.errors import ArgumentTypeError
 
 __all__ = ["GymscopeWrapper", "find_tracker"]
 
@@ -95,7 +96,7 @@ class GymscopeWrapper(gym.Wrapper[ObsType, ActType, ObsType, ActType]):
         info_keys: tuple[str, ...] = (),
     ) -> None:
         if not isinstance(env, gym.Env):
-            raise TypeError(
+            raise ArgumentTypeError(
                 f"env must be a gymnasium.Env, got {env!r} ({type(env).__name__}); "
                 "wrap the result of gymnasium.make(...)"
             )

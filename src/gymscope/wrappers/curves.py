@@ -16,6 +16,7 @@ import numpy as np
 import numpy.typing as npt
 from gymnasium.core import ActType, ObsType
 
+from gymscope._checks import check_optional_int
 from gymscope._files import (
     append_bytes,
     atomic_write_bytes,
@@ -24,6 +25,7 @@ from gymscope._files import (
 )
 from gymscope.charts.curves import write_curve_charts
 from gymscope.episode import EpisodeRecord, StatsConfig, check_info_keys, check_window_size
+from gymscope.errors import ArgumentTypeError, InvalidArgumentError
 from gymscope.wrappers.base import GymscopeWrapper
 
 __all__ = [
@@ -181,11 +183,11 @@ class CurveRecorderWrapper(
 
         Arguments are checked up front:
 
-        >>> CurveRecorderWrapper(gym.make("CartPole-v1"), "curves", prefix="../up")
+        >>> env = gym.make("CartPole-v1")
+        >>> CurveRecorderWrapper(env, "curves", prefix="../up")  # doctest: +ELLIPSIS
         Traceback (most recent call last):
             ...
-        ValueError: prefix must be a plain file-name part (letters, digits, '_', '.', '-'), \
-got '../up'; for example prefix='up' (use output_dir for folders)
+        gymscope.errors.InvalidArgumentError: prefix must be a plain file-name part (letters, ...
     """
 
     def __init__(
@@ -199,31 +201,20 @@ got '../up'; for example prefix='up' (use output_dir for folders)
         metrics: Iterable[str] | Literal["all"] = "all",
     ) -> None:
         if not isinstance(output_dir, (str, os.PathLike)):
-            raise TypeError(
+            raise ArgumentTypeError(
                 f"output_dir must be a str or path, got {output_dir!r} "
                 f"({type(output_dir).__name__})"
             )
         if not isinstance(prefix, str) or not prefix:
-            raise TypeError(f"prefix must be a non-empty str, got {prefix!r}")
+            raise ArgumentTypeError(f"prefix must be a non-empty str, got {prefix!r}")
         if safe_name(prefix, fallback="") != prefix:
-            raise ValueError(
+            raise InvalidArgumentError(
                 "prefix must be a plain file-name part (letters, digits, '_', '.', '-'), "
                 f"got {prefix!r}; for example prefix={safe_name(prefix, 'training')!r} "
                 "(use output_dir for folders)"
             )
         window_size = check_window_size(window_size)
-        if checkpoint_every is not None and (
-            isinstance(checkpoint_every, bool) or not isinstance(checkpoint_every, int)
-        ):
-            raise TypeError(
-                f"checkpoint_every must be an int >= 1 or None, got {checkpoint_every!r} "
-                f"({type(checkpoint_every).__name__})"
-            )
-        if checkpoint_every is not None and checkpoint_every < 1:
-            raise ValueError(
-                f"checkpoint_every must be >= 1 (episodes) or None for no checkpoints, "
-                f"got {checkpoint_every!r}"
-            )
+        check_optional_int("checkpoint_every", checkpoint_every, 1, none_means="no checkpoints")
         keys = check_info_keys(info_keys)
         metric_names = None if metrics == "all" else check_info_keys(metrics, "metrics")
         # Absolute now, so a later chdir (or the exit handler) writes to the same place.
@@ -572,10 +563,12 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     elif lines:
         lines.pop()  # no newline at the end: an interrupted append
     if not lines:
-        raise ValueError(f"{os.fspath(path)!r} has no header line: not a gymscope checkpoint")
+        raise InvalidArgumentError(
+            f"{os.fspath(path)!r} has no header line: not a gymscope checkpoint"
+        )
     header = json.loads(lines[0])
     if header.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(
+        raise InvalidArgumentError(
             f"{os.fspath(path)!r} is not a gymscope checkpoint "
             f"(format {header.get('format')!r}, expected {CHECKPOINT_FORMAT!r})"
         )

@@ -18,7 +18,9 @@ from typing import TYPE_CHECKING, Any
 import gymnasium as gym
 from gymnasium.core import ActType, ObsType
 
+from gymscope._checks import check_optional_int
 from gymscope.episode import EpisodeRecord, StatsConfig, check_info_keys, check_window_size
+from gymscope.errors import ArgumentTypeError, InvalidArgumentError, UsageError
 from gymscope.wrappers.base import GymscopeWrapper
 
 if TYPE_CHECKING:
@@ -85,7 +87,7 @@ class SQLiteLoggerWrapper(
     interpreter exit). ``flush_every=1`` makes any backend as safe as SQLite.
     A failing database never stops the run: rows wait in memory and are
     retried at later episode ends (a warning is logged); ``flush()`` and
-    ``close()`` raise :class:`~gymscope.metrics.writer.EpisodeWriteError` if
+    ``close()`` raise :class:`~gymscope.errors.EpisodeWriteError` if
     they still cannot be written. SQLite's ``-wal`` file grows to about 32 MB
     between checkpoints (every ~8000 episodes in a file gymscope created),
     which keeps these rare on the training thread.
@@ -142,7 +144,7 @@ class SQLiteLoggerWrapper(
         >>> SQLiteLoggerWrapper(gym.make("CartPole-v1"), "/no/such/dir/m.db")  # doctest: +ELLIPSIS
         Traceback (most recent call last):
             ...
-        ValueError: db='/no/such/dir/m.db': directory '/no/such/dir' does not exist; ...
+        gymscope.errors.InvalidArgumentError: db='/no/such/dir/m.db': directory '/no/such/dir' ...
     """
 
     def __init__(
@@ -167,38 +169,22 @@ class SQLiteLoggerWrapper(
         window = check_window_size(window_size)
         if experiment is not None:
             if not isinstance(experiment, str):
-                raise TypeError(
+                raise ArgumentTypeError(
                     f"experiment must be a str (the run to join) or None (a fresh run), got "
                     f"{experiment!r} ({type(experiment).__name__})"
                 )
             if not experiment.strip():
-                raise ValueError(
+                raise InvalidArgumentError(
                     f"experiment must be a non-empty name (the run to join) or None (a fresh "
                     f"run), got {experiment!r}"
                 )
         if agent is not None and not isinstance(agent, str):
-            raise TypeError(
+            raise ArgumentTypeError(
                 f"agent must be a str such as the agent's class name, got {agent!r} "
                 f"({type(agent).__name__}); pass agent={type(agent).__name__!r}"
             )
-        if worker is not None:
-            if isinstance(worker, bool) or not isinstance(worker, int):
-                raise TypeError(
-                    f"worker must be an int >= 0 or None (lease a free number), got {worker!r} "
-                    f"({type(worker).__name__})"
-                )
-            if worker < 0:
-                raise ValueError(f"worker must be >= 0, got {worker!r}")
-        if flush_every is not None:
-            if isinstance(flush_every, bool) or not isinstance(flush_every, int):
-                raise TypeError(
-                    f"flush_every must be an int >= 1 or None (backend default), got "
-                    f"{flush_every!r} ({type(flush_every).__name__})"
-                )
-            if flush_every < 1:
-                raise ValueError(
-                    f"flush_every must be >= 1 (episodes per commit), got {flush_every!r}"
-                )
+        check_optional_int("worker", worker, 0, none_means="lease a free number")
+        check_optional_int("flush_every", flush_every, 1, none_means="the backend's default")
         config_json = dump_config(config)
         target = check_db_target(db)
         if not isinstance(target, Engine):
@@ -285,7 +271,7 @@ class SQLiteLoggerWrapper(
 
     def _on_episode_slow(self, record: EpisodeRecord) -> None:
         if self._closed:
-            raise RuntimeError(
+            raise UsageError(
                 f"episode {record.index} ended after SQLiteLoggerWrapper.close(); it is not "
                 "recorded. Create a new wrapper to keep logging"
             )
@@ -339,7 +325,7 @@ class SQLiteLoggerWrapper(
             self._writer.add(record)
 
     def _open_writer(self) -> EpisodeWriter:
-        from gymscope import __version__
+        from gymscope._version import __version__
         from gymscope.metrics.db import autocommit_connection, get_db_engine, write_transaction
         from gymscope.metrics.runs import claim_worker, join_experiment, next_episode_num
         from gymscope.metrics.writer import CoreEpisodeWriter, SQLiteEpisodeWriter

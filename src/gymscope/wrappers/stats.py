@@ -9,6 +9,7 @@ from typing import Any
 import gymnasium as gym
 from gymnasium.core import ActType, ObsType
 
+from gymscope._checks import check_int
 from gymscope.episode import (
     EpisodeRecord,
     StatsConfig,
@@ -16,19 +17,13 @@ from gymscope.episode import (
     check_info_keys,
     check_window_size,
 )
+from gymscope.errors import ArgumentTypeError, InvalidArgumentError, StatsKeyClashError
 from gymscope.wrappers.base import GymscopeWrapper
 
 __all__ = ["STATS_KEYS", "EpisodeStatsWrapper", "StatsKeyClashError"]
 
 #: Keys EpisodeStatsWrapper writes into ``info[stats_key]`` besides captured info values.
 STATS_KEYS = ("r", "l", "t", "r_mean", "r_std", "r_ema", "l_ema")
-
-
-class StatsKeyClashError(KeyError):
-    """``info[stats_key]`` was already set by another wrapper."""
-
-    def __str__(self) -> str:  # KeyError would show the message quoted
-        return str(self.args[0])
 
 
 class EpisodeStatsWrapper(
@@ -83,7 +78,7 @@ class EpisodeStatsWrapper(
         >>> EpisodeStatsWrapper(gym.make("CartPole-v1"), buffer_length=0)
         Traceback (most recent call last):
             ...
-        ValueError: buffer_length must be an int >= 1, got 0
+        gymscope.errors.InvalidArgumentError: buffer_length must be an int >= 1, got 0
     """
 
     def __init__(
@@ -96,19 +91,13 @@ class EpisodeStatsWrapper(
         alpha: float = 0.1,
         info_keys: Sequence[str] = (),
     ) -> None:
-        if isinstance(buffer_length, bool) or not isinstance(buffer_length, int):
-            raise TypeError(
-                f"buffer_length must be an int >= 1, got {buffer_length!r} "
-                f"({type(buffer_length).__name__})"
-            )
-        if buffer_length < 1:
-            raise ValueError(f"buffer_length must be an int >= 1, got {buffer_length!r}")
+        check_int("buffer_length", buffer_length, 1)
         if not isinstance(stats_key, str) or not stats_key:
-            raise TypeError(f"stats_key must be a non-empty str, got {stats_key!r}")
+            raise ArgumentTypeError(f"stats_key must be a non-empty str, got {stats_key!r}")
         keys = check_info_keys(info_keys)
         reserved = sorted(set(keys) & set(STATS_KEYS))
         if reserved:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"info_keys {reserved!r} would overwrite the statistics of the same name in "
                 f"info[{stats_key!r}]; rename them in the env's info or leave them out"
             )

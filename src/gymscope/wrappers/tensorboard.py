@@ -24,6 +24,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.core import ActType, ObsType
 
+from gymscope._checks import check_number
 from gymscope._files import safe_name
 from gymscope.episode import (
     EpisodeRecord,
@@ -31,6 +32,14 @@ from gymscope.episode import (
     check_alpha,
     check_info_keys,
     check_window_size,
+)
+from gymscope.errors import (
+    ArgumentTypeError,
+    FolderNotWritableError,
+    InvalidArgumentError,
+    NotAFolderError,
+    OutputExistsError,
+    UsageError,
 )
 from gymscope.wrappers.base import GymscopeWrapper
 
@@ -266,7 +275,7 @@ class EventLog:
                     f"({exc.strerror or exc})",
                 ) from exc
             return folder
-        raise FileExistsError(f"{self.owner}: every name {str(base)!r}_N is taken")
+        raise OutputExistsError(f"{self.owner}: every name {str(base)!r}_N is taken")
 
     def _forget(self) -> None:
         if self._finalizer is not None:
@@ -326,12 +335,12 @@ def check_logdir(path: Path, argument: str = "logdir") -> Path:
         probe = probe.parent
     if not probe.is_dir():
         what = "is" if probe == path else f"would be inside {str(probe)!r}, which is"
-        raise NotADirectoryError(
+        raise NotAFolderError(
             f"{argument} {str(path)!r} {what} not a directory; pass a folder path"
         )
     if not os.access(probe, os.W_OK | os.X_OK):
         where = "" if probe == path else f" (its nearest existing folder {str(probe)!r} is not)"
-        raise PermissionError(
+        raise FolderNotWritableError(
             f"{argument} {str(path)!r} is not writable{where}; pass a folder this process "
             "can create files in"
         )
@@ -339,14 +348,7 @@ def check_logdir(path: Path, argument: str = "logdir") -> Path:
 
 
 def _check_flush_secs(flush_secs: object) -> float:
-    if isinstance(flush_secs, bool) or not isinstance(flush_secs, (int, float)):
-        raise TypeError(
-            f"flush_secs must be a number of seconds > 0, got {flush_secs!r} "
-            f"({type(flush_secs).__name__})"
-        )
-    if not 0 < flush_secs < math.inf:
-        raise ValueError(f"flush_secs must be a finite number of seconds > 0, got {flush_secs!r}")
-    return float(flush_secs)
+    return check_number("flush_secs", flush_secs, low=0.0, what="a finite number of seconds > 0")
 
 
 class TensorBoardWrapper(
@@ -427,10 +429,10 @@ class TensorBoardWrapper(
 
         Arguments are checked up front:
 
-        >>> TensorBoardWrapper(gym.make("CartPole-v1"), alpha=0)
+        >>> TensorBoardWrapper(gym.make("CartPole-v1"), alpha=0)  # doctest: +ELLIPSIS
         Traceback (most recent call last):
             ...
-        ValueError: alpha must be in (0, 1] (weight of the newest episode), got 0
+        gymscope.errors.InvalidArgumentError: alpha must be a float in (0, 1] (weight of the ...
     """
 
     def __init__(
@@ -449,18 +451,18 @@ class TensorBoardWrapper(
         flush = _check_flush_secs(flush_secs)
         if logdir is not None:
             if not isinstance(logdir, (str, os.PathLike)) or isinstance(os.fspath(logdir), bytes):
-                raise TypeError(
+                raise ArgumentTypeError(
                     f"logdir must be a str or path (the run's folder), or None for "
                     f"runs/{{env id}}_{{time}}; got {logdir!r} ({type(logdir).__name__})"
                 )
             if not os.fspath(logdir).strip():
-                raise ValueError(
+                raise InvalidArgumentError(
                     f"logdir must be a folder path, or None for runs/{{env id}}_{{time}}; "
                     f"got {logdir!r}"
                 )
         import_tensorboardx()  # missing: say so now, not at the first episode end
         if not isinstance(env, gym.Env):  # before default_logdir reads env.spec
-            raise TypeError(
+            raise ArgumentTypeError(
                 f"env must be a gymnasium.Env, got {env!r} ({type(env).__name__}); "
                 "wrap the result of gymnasium.make(...)"
             )
@@ -494,7 +496,7 @@ class TensorBoardWrapper(
 
     def _on_episode(self, record: EpisodeRecord) -> None:
         if self._closed:
-            raise RuntimeError(
+            raise UsageError(
                 f"episode {record.index} ended after TensorBoardWrapper.close(); it is not "
                 "logged. Create a new wrapper to keep logging"
             )

@@ -39,7 +39,6 @@ import gc
 import json
 import logging
 import math
-import operator
 import os
 import subprocess
 import sys
@@ -52,7 +51,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import IO, Any, Literal, SupportsFloat, SupportsIndex, cast
+from typing import IO, Any, Literal, SupportsFloat, cast
 
 import gymnasium as gym
 import numpy as np
@@ -60,7 +59,9 @@ from gymnasium.core import ActType, ObsType, RenderFrame
 from gymnasium.error import DependencyNotInstalled
 from gymnasium.wrappers import RecordVideo
 
+from gymscope._checks import check_int, check_number
 from gymscope.episode import EpisodeRecord, StatsConfig, check_window_size
+from gymscope.errors import ArgumentTypeError, InvalidArgumentError, UsageError, VideoEncoderError
 from gymscope.schedule import EpisodeCaptureSchedule
 from gymscope.state import RecordState
 from gymscope.wrappers.base import GymscopeWrapper
@@ -96,28 +97,12 @@ _UNSAFE_NAME_CHARS = frozenset('/\\:*?"<>|') | frozenset(map(chr, range(32))) | 
 _F_SETPIPE_SZ = 1031  # Linux fcntl: resize a pipe's kernel buffer
 
 
-class VideoEncoderError(RuntimeError):
-    """ffmpeg failed to write a video (its own error output is in the message)."""
-
-
 # -- argument checks -----------------------------------------------------------------
-
-
-def _check_count(name: str, value: object, minimum: int, fix: str) -> int:
-    """``value`` as an int >= ``minimum``; bools and floats are refused."""
-    if isinstance(value, bool) or not isinstance(value, SupportsIndex):
-        raise TypeError(
-            f"{name} must be an int >= {minimum}, got {value!r} ({type(value).__name__}); {fix}"
-        )
-    number = operator.index(value)
-    if number < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}; {fix}")
-    return number
 
 
 def _check_trigger(name: str, trigger: object, example: str) -> Trigger | None:
     if trigger is not None and not callable(trigger):
-        raise TypeError(
+        raise ArgumentTypeError(
             f"{name} must be a callable int -> bool or None, got {trigger!r} "
             f"({type(trigger).__name__}); e.g. {name}={example}"
         )
@@ -125,22 +110,19 @@ def _check_trigger(name: str, trigger: object, example: str) -> Trigger | None:
 
 
 def _check_scale(scale: object) -> float:
-    if isinstance(scale, bool) or not isinstance(scale, (int, float)):
-        raise TypeError(
-            f"scale must be a float > 0 (e.g. 0.5 halves width and height), got {scale!r} "
-            f"({type(scale).__name__})"
-        )
-    if not (math.isfinite(scale) and 0.0 < scale <= 8.0):
-        raise ValueError(
-            f"scale must be in (0, 8] (1.0 keeps the rendered size, 0.5 halves it), got {scale!r}"
-        )
-    return float(scale)
+    return check_number(
+        "scale",
+        scale,
+        low=0.0,
+        high=8.0,
+        what="a float in (0, 8] (1.0 keeps the rendered size, 0.5 halves width and height)",
+    )
 
 
 def _resolve_fps(fps: object, metadata: dict[str, Any]) -> float:
     """The fps argument, else ``metadata["render_fps"]``, else 30."""
     if fps is not None:
-        return _check_count("fps", fps, 1, "pass a whole number of frames per second, or None")
+        return check_int("fps", fps, 1, "pass a whole number of frames per second, or None")
     render_fps = metadata.get("render_fps")
     if render_fps is None:
         return 30
@@ -150,7 +132,7 @@ def _resolve_fps(fps: object, metadata: dict[str, Any]) -> float:
         or not math.isfinite(float(render_fps))
         or render_fps <= 0
     ):
-        raise ValueError(
+        raise InvalidArgumentError(
             f"the env's metadata['render_fps'] is {render_fps!r}, not a frame rate; "
             f"pass fps= explicitly, e.g. fps=30"
         )
@@ -160,9 +142,9 @@ def _resolve_fps(fps: object, metadata: dict[str, Any]) -> float:
 def _safe_name(value: object, argument: str) -> str:
     """``value`` with every character that could leave the video folder replaced."""
     if not isinstance(value, str):
-        raise TypeError(f"{argument} must be a str, got {value!r} ({type(value).__name__})")
+        raise ArgumentTypeError(f"{argument} must be a str, got {value!r} ({type(value).__name__})")
     if not value.strip():
-        raise ValueError(f"{argument} must be a non-empty str, got {value!r}")
+        raise InvalidArgumentError(f"{argument} must be a non-empty str, got {value!r}")
     safe = "".join("_" if c in _UNSAFE_NAME_CHARS else c for c in value)
     if safe != value:
         warnings.warn(
@@ -177,7 +159,7 @@ def _safe_name(value: object, argument: str) -> str:
 def _prepare_folder(video_folder: object) -> str:
     """Create ``video_folder`` and prove it can hold new files; its absolute path."""
     if not isinstance(video_folder, (str, os.PathLike)):
-        raise TypeError(
+        raise ArgumentTypeError(
             f"video_folder must be a str or a path, got {video_folder!r} "
             f"({type(video_folder).__name__})"
         )
@@ -225,12 +207,12 @@ def _ffmpeg() -> tuple[str, str]:
 def _frame_layout(frame: object) -> tuple[int, int, int]:
     """``(height, width, channels)`` of a valid first frame, else a clear error."""
     if not isinstance(frame, np.ndarray):
-        raise TypeError(
+        raise ArgumentTypeError(
             f"env.render() returned {type(frame).__name__}, not a NumPy image; "
             'make the env with render_mode="rgb_array"'
         )
     if frame.dtype != np.uint8:
-        raise TypeError(
+        raise ArgumentTypeError(
             f"video frames must be uint8 images, env.render() returned dtype {frame.dtype} "
             f"(shape {frame.shape}); convert in the env, e.g. "
             "(np.clip(frame, 0, 1) * 255).astype(np.uint8)"
@@ -240,12 +222,14 @@ def _frame_layout(frame: object) -> tuple[int, int, int]:
     elif frame.ndim == 3 and frame.shape[2] in _PIX_FMT:
         height, width, channels = frame.shape
     else:
-        raise ValueError(
+        raise InvalidArgumentError(
             f"video frames must have shape (H, W, 3) (RGB), (H, W, 4) (RGBA) or (H, W) "
             f"(grayscale); env.render() returned shape {frame.shape}"
         )
     if height < 1 or width < 1:
-        raise ValueError(f"video frames must not be empty; env.render() returned {frame.shape}")
+        raise InvalidArgumentError(
+            f"video frames must not be empty; env.render() returned {frame.shape}"
+        )
     return height, width, channels
 
 
@@ -398,7 +382,7 @@ class _Encoder:
         if not isinstance(frame, np.ndarray) or frame.dtype != np.uint8:
             _frame_layout(frame)  # raises the precise TypeError
         if frame.shape != self.shape:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"video frame {self.frames} has shape {frame.shape}, but this video's frames "
                 f"have shape {self.shape}; the frame size must not change during a video "
                 "(the unfinished video was discarded)"
@@ -687,11 +671,11 @@ class ScheduledRecordVideo(
         >>> ScheduledRecordVideo(gym.make("CartPole-v1"), folder)  # doctest: +ELLIPSIS
         Traceback (most recent call last):
             ...
-        ValueError: ScheduledRecordVideo needs an env that renders images, ...
+        gymscope.errors.InvalidArgumentError: ScheduledRecordVideo needs an env that renders ...
         >>> ScheduledRecordVideo(env, folder, video_length=-5)  # doctest: +ELLIPSIS
         Traceback (most recent call last):
             ...
-        ValueError: video_length must be an int >= 0, got -5; ...
+        gymscope.errors.InvalidArgumentError: video_length must be an int >= 0, got -5; ...
         >>> import shutil; shutil.rmtree(folder)
     """
 
@@ -717,7 +701,7 @@ class ScheduledRecordVideo(
         # Everything is checked before the wrapper joins the stack, so a
         # refused wrapper leaves no listener behind on the env's tracker.
         if not isinstance(env, gym.Env):
-            raise TypeError(
+            raise ArgumentTypeError(
                 f"env must be a gymnasium.Env, got {env!r} ({type(env).__name__}); "
                 'wrap the result of gymnasium.make(..., render_mode="rgb_array")'
             )
@@ -725,7 +709,7 @@ class ScheduledRecordVideo(
         if render_mode in _NON_IMAGE_MODES:
             modes = env.metadata.get("render_modes", [])
             hint = "" if "rgb_array" in modes else f" (this env offers {modes!r})"
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"ScheduledRecordVideo needs an env that renders images, but its render_mode "
                 f'is {render_mode!r}; create it with render_mode="rgb_array", e.g. '
                 f'gym.make(env_id, render_mode="rgb_array"){hint}'
@@ -739,44 +723,44 @@ class ScheduledRecordVideo(
         gc_trigger = _check_trigger("gc_trigger", gc_trigger, "lambda episode: True")
         if schedule is not None:
             if not isinstance(schedule, EpisodeCaptureSchedule):
-                raise TypeError(
+                raise ArgumentTypeError(
                     f"schedule must be an EpisodeCaptureSchedule or None, got {schedule!r} "
                     f"({type(schedule).__name__}); e.g. "
                     "schedule=EpisodeCaptureSchedule.parse('every:100,last:1,total:500')"
                 )
             if episode_trigger is not None or step_trigger is not None:
-                raise ValueError(
+                raise InvalidArgumentError(
                     "give either schedule= or episode_trigger=/step_trigger=, not both; the "
                     "schedule's own triggers are schedule.episode_trigger and "
                     "schedule.step_trigger"
                 )
             if not (schedule.captures_episodes or schedule.captures_steps):
-                raise ValueError(
+                raise InvalidArgumentError(
                     f"schedule {str(schedule)!r} captures nothing; give it a rule (e.g. "
                     "'every:100', or 'cubic' for RecordVideo's default episodes)"
                 )
             episode_trigger, step_trigger = schedule.episode_trigger, schedule.step_trigger
-        length = _check_count(
+        length = check_int(
             "video_length", video_length, 0, "0 records whole episodes, N > 0 exactly N frames"
         )
         if max_frames is not None:
-            max_frames = _check_count(
+            max_frames = check_int(
                 "max_frames", max_frames, 1, "it caps the frames of a video; None for no cap"
             )
             if length:
-                raise ValueError(
+                raise InvalidArgumentError(
                     f"video_length={length} and max_frames={max_frames} both limit the frames "
                     "of a video; give one: video_length=N ends each video after N frames "
                     "(it may span episodes), max_frames=N keeps whole-episode videos but "
                     "only their first N frames"
                 )
         if format not in _FORMATS:
-            raise ValueError(f"format must be 'mp4' or 'gif', got {format!r}")
+            raise InvalidArgumentError(f"format must be 'mp4' or 'gif', got {format!r}")
         scale = _check_scale(scale)
         if not isinstance(disable_logger, bool):
-            raise TypeError(f"disable_logger must be a bool, got {disable_logger!r}")
+            raise ArgumentTypeError(f"disable_logger must be a bool, got {disable_logger!r}")
         if not isinstance(sidecar, bool):
-            raise TypeError(f"sidecar must be a bool, got {sidecar!r}")
+            raise ArgumentTypeError(f"sidecar must be a bool, got {sidecar!r}")
         check_window_size(window_size)
         frames_per_sec = _resolve_fps(fps, env.metadata)
         prefix = _safe_name(name_prefix, "name_prefix")
@@ -864,14 +848,14 @@ class ScheduledRecordVideo(
         >>> env.close(); shutil.rmtree(folder)
         """
         if not isinstance(state, RecordState):
-            raise TypeError(
+            raise ArgumentTypeError(
                 f"state must be a gymscope.state.RecordState, got {state!r} "
                 f"({type(state).__name__})"
             )
         settings = state.to_wrapper()
         clash = sorted(set(settings) & set(kwargs))
         if clash:
-            raise TypeError(
+            raise ArgumentTypeError(
                 f"from_state() takes {', '.join(clash)} from the RecordState; do not pass "
                 "them again (build another RecordState to change them)"
             )
@@ -981,7 +965,7 @@ class ScheduledRecordVideo(
     def stop_recording(self) -> None:
         """Finish the running video and save it."""
         if not self.recording:
-            raise RuntimeError(
+            raise UsageError(
                 "stop_recording() was called, but no video is being recorded; check "
                 "env.recording first"
             )
@@ -1003,7 +987,7 @@ class ScheduledRecordVideo(
     def _capture_frame(self) -> None:
         rec = self._rec
         if rec is None:
-            raise RuntimeError("no video is being recorded: call start_recording() first")
+            raise UsageError("no video is being recorded: call start_recording() first")
         encoder = rec.encoder
         if self._frame_cap and encoder is not None and encoder.frames >= self._frame_cap:
             # max_frames reached: not even rendered, except in *_list modes,

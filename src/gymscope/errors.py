@@ -1,0 +1,112 @@
+"""gymscope's exceptions: one family under :class:`GymscopeError`.
+
+Every public error derives from :class:`GymscopeError` *and* from the builtin
+exception that fits it, so ``except gymscope.errors.GymscopeError`` catches
+anything gymscope raises on purpose while ``except ValueError`` (or
+``TypeError``, ``FileNotFoundError``...) keeps working as it always did.
+
+>>> from gymscope.errors import GymscopeError, InvalidArgumentError
+>>> issubclass(InvalidArgumentError, GymscopeError), issubclass(InvalidArgumentError, ValueError)
+(True, True)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+__all__ = [
+    "ArgumentTypeError",
+    "DatabaseNotFoundError",
+    "EpisodeWriteError",
+    "ExperimentNotFoundError",
+    "FolderNotWritableError",
+    "GymscopeError",
+    "IncompatibleSchemaError",
+    "InvalidArgumentError",
+    "NotAFolderError",
+    "NotAMetricsDatabaseError",
+    "OutputExistsError",
+    "StatsKeyClashError",
+    "UsageError",
+    "VideoEncoderError",
+    "WorkerInUseError",
+]
+
+
+class GymscopeError(Exception):
+    """Base of every error gymscope raises on purpose; messages name the fix."""
+
+
+# -- arguments -----------------------------------------------------------------------
+class InvalidArgumentError(GymscopeError, ValueError):
+    """An argument has the right type but a value gymscope cannot use."""
+
+
+class ArgumentTypeError(GymscopeError, TypeError):
+    """An argument has a type gymscope cannot use."""
+
+
+class UsageError(GymscopeError, RuntimeError):
+    """A call in the wrong state (``step()`` before ``reset()``, a write after ``close()``)."""
+
+
+# -- files ---------------------------------------------------------------------------
+class OutputExistsError(GymscopeError, FileExistsError):
+    """An output would replace files that are already there."""
+
+
+class NotAFolderError(GymscopeError, NotADirectoryError):
+    """An output folder's path is taken by something that is not a folder."""
+
+
+class FolderNotWritableError(GymscopeError, PermissionError):
+    """An output folder cannot be written to."""
+
+
+# -- recording -----------------------------------------------------------------------
+class StatsKeyClashError(GymscopeError, KeyError):
+    """``info[stats_key]`` was already set by another wrapper."""
+
+    def __str__(self) -> str:  # KeyError would show the message quoted
+        return str(self.args[0])
+
+
+class VideoEncoderError(GymscopeError, RuntimeError):
+    """ffmpeg failed to write a video (its own error output is in the message)."""
+
+
+# -- the metrics database ------------------------------------------------------------
+class IncompatibleSchemaError(GymscopeError, RuntimeError):
+    """The database was written by a newer gymscope, or by another program."""
+
+
+class WorkerInUseError(GymscopeError, RuntimeError):
+    """The requested worker number of the experiment is held by a live logger."""
+
+
+class EpisodeWriteError(GymscopeError, RuntimeError):
+    """Finished episodes could not be written to the metrics database."""
+
+
+class DatabaseNotFoundError(GymscopeError, FileNotFoundError):
+    """A SQLite path with no file behind it (nothing is created)."""
+
+
+class NotAMetricsDatabaseError(GymscopeError, ValueError):
+    """The file or server holds no velora/gymscope ``experiment`` and ``episode`` tables."""
+
+
+class ExperimentNotFoundError(GymscopeError, LookupError):
+    """No experiment with that id or name.
+
+    Attributes:
+        reference: The id or name asked for.
+        close_matches: ``(id, name)`` of the experiments whose names come closest.
+    """
+
+    def __init__(
+        self, message: str, reference: int | str, close_matches: Sequence[tuple[int, str]]
+    ) -> None:
+        super().__init__(message)
+        self.reference = reference
+        self.close_matches = list(close_matches)
