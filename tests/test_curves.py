@@ -16,7 +16,6 @@ import pytest
 from PIL import Image
 
 from gymscope.episode import NonFiniteRewardWarning
-from gymscope.wrappers.base import _exit_closer
 from gymscope.wrappers.curves import CurveRecorderWrapper, load_checkpoint
 from gymscope.wrappers.stats import EpisodeStatsWrapper
 from stubs import ScriptedEnv, play
@@ -416,9 +415,10 @@ def test_read_only_output_dir_fails_at_construction(
 
 def test_close_is_registered_for_interpreter_exit(tmp_path: Path) -> None:
     env = recorder(tmp_path)
-    assert env in _exit_closer._open
+    assert env._finalizer is not None and env._finalizer.atexit and env._finalizer.alive
+    finalizer = env._finalizer
     env.close()
-    assert env not in _exit_closer._open
+    assert not finalizer.alive
 
 
 def test_spec_rebuilds_the_wrapper(tmp_path: Path) -> None:

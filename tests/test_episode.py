@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 import pickle
 import warnings
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pytest
@@ -18,6 +20,11 @@ from gymscope.episode import (
     RollingStats,
     StatsConfig,
 )
+
+
+def collect(into: list[EpisodeRecord]) -> Callable[[EpisodeRecord, Any], None]:
+    """A listener that keeps the records it gets."""
+    return lambda record, _info: into.append(record)
 
 
 def run_episodes(tracker: EpisodeTracker, episodes: list[list[float]]) -> None:
@@ -124,7 +131,7 @@ def test_rolling_stats_do_not_drift_over_many_values() -> None:
 def test_ema_first_value_is_the_first_sample() -> None:
     tracker = EpisodeTracker()
     got: list[EpisodeRecord] = []
-    tracker.add_listener(got.append, StatsConfig(window_size=5, alpha=0.1))
+    tracker.add_listener(collect(got), StatsConfig(window_size=5, alpha=0.1))
     run_episodes(tracker, [[100.0], [0.0]])
     assert [r.ema_return for r in got] == [100.0, pytest.approx(90.0)]
     assert [r.ema_length for r in got] == [1.0, 1.0]
@@ -133,7 +140,7 @@ def test_ema_first_value_is_the_first_sample() -> None:
 def test_ema_restarts_after_a_nonfinite_return() -> None:
     tracker = EpisodeTracker()
     got: list[EpisodeRecord] = []
-    tracker.add_listener(got.append, StatsConfig(window_size=5, alpha=0.5))
+    tracker.add_listener(collect(got), StatsConfig(window_size=5, alpha=0.5))
     with pytest.warns(NonFiniteRewardWarning):
         run_episodes(tracker, [[2.0], [math.inf]])
     run_episodes(tracker, [[4.0], [6.0]])
@@ -157,7 +164,7 @@ def test_stats_config_validates() -> None:
 def test_tracker_emits_exact_records() -> None:
     tracker = EpisodeTracker()
     got: list[EpisodeRecord] = []
-    tracker.add_listener(got.append, StatsConfig(window_size=2, alpha=0.5))
+    tracker.add_listener(collect(got), StatsConfig(window_size=2, alpha=0.5))
     run_episodes(tracker, [[1.0, 2.0], [np.float32(3.0), 4, 5.0], [10.0]])
     assert [r.index for r in got] == [0, 1, 2]
     assert [r.episode_return for r in got] == [3.0, 12.0, 10.0]
@@ -176,7 +183,7 @@ def test_tracker_emits_exact_records() -> None:
 def test_records_are_frozen_and_picklable() -> None:
     tracker = EpisodeTracker()
     got: list[EpisodeRecord] = []
-    tracker.add_listener(got.append)
+    tracker.add_listener(collect(got))
     run_episodes(tracker, [[1.0]])
     with pytest.raises(AttributeError):
         got[0].length = 5  # type: ignore[misc]
@@ -187,8 +194,8 @@ def test_each_listener_gets_its_own_window_and_info_keys() -> None:
     tracker = EpisodeTracker()
     a: list[EpisodeRecord] = []
     b: list[EpisodeRecord] = []
-    tracker.add_listener(a.append, StatsConfig(window_size=1), info_keys=("x",))
-    tracker.add_listener(b.append, StatsConfig(window_size=10), info_keys=("y",))
+    tracker.add_listener(collect(a), StatsConfig(window_size=1), info_keys=("x",))
+    tracker.add_listener(collect(b), StatsConfig(window_size=10), info_keys=("y",))
     for ret in (1.0, 3.0):
         tracker.on_reset()
         tracker.on_step(ret, True, False, {"x": np.int64(7), "y": np.array([1, 2]), "z": 0})
@@ -203,7 +210,7 @@ def test_each_listener_gets_its_own_window_and_info_keys() -> None:
 def test_captured_arrays_are_copies() -> None:
     tracker = EpisodeTracker()
     got: list[EpisodeRecord] = []
-    tracker.add_listener(got.append, info_keys=("arr",))
+    tracker.add_listener(collect(got), info_keys=("arr",))
     arr = np.zeros(2)
     tracker.on_reset()
     tracker.on_step(0.0, True, False, {"arr": arr})
@@ -214,7 +221,7 @@ def test_captured_arrays_are_copies() -> None:
 def test_missing_info_keys_are_left_out() -> None:
     tracker = EpisodeTracker()
     got: list[EpisodeRecord] = []
-    tracker.add_listener(got.append, info_keys=("is_success",))
+    tracker.add_listener(collect(got), info_keys=("is_success",))
     run_episodes(tracker, [[1.0]])
     assert got[0].info == {}
 
@@ -222,7 +229,7 @@ def test_missing_info_keys_are_left_out() -> None:
 def test_log_metrics_are_averaged_per_episode() -> None:
     tracker = EpisodeTracker()
     got: list[EpisodeRecord] = []
-    tracker.add_listener(got.append)
+    tracker.add_listener(collect(got))
     tracker.on_reset()
     tracker.log_metrics({"actor_loss": 1.0, "lr": 3e-4})
     tracker.on_step(1.0, False, False, {})
@@ -237,7 +244,7 @@ def test_log_metrics_are_averaged_per_episode() -> None:
 def test_truncation_and_seed_are_recorded() -> None:
     tracker = EpisodeTracker()
     got: list[EpisodeRecord] = []
-    tracker.add_listener(got.append)
+    tracker.add_listener(collect(got))
     tracker.on_reset(seed=42)
     tracker.on_step(1.0, False, True, {})
     assert got[0].truncated and not got[0].terminated
@@ -246,7 +253,7 @@ def test_truncation_and_seed_are_recorded() -> None:
 
 def test_step_after_end_without_reset_is_a_clear_error() -> None:
     tracker = EpisodeTracker()
-    tracker.add_listener(lambda r: None)
+    tracker.add_listener(lambda r, info: None)
     with pytest.raises(RuntimeError, match=r"before reset\(\)"):
         tracker.on_step(1.0, False, False, {})
     run_episodes(tracker, [[1.0]])
@@ -257,7 +264,7 @@ def test_step_after_end_without_reset_is_a_clear_error() -> None:
 def test_reset_mid_episode_drops_the_unfinished_episode() -> None:
     tracker = EpisodeTracker()
     got: list[EpisodeRecord] = []
-    tracker.add_listener(got.append)
+    tracker.add_listener(collect(got))
     tracker.on_reset()
     tracker.on_step(5.0, False, False, {})
     run_episodes(tracker, [[1.0]])
@@ -267,7 +274,7 @@ def test_reset_mid_episode_drops_the_unfinished_episode() -> None:
 def test_nonfinite_reward_is_recorded_flagged_and_warned_once() -> None:
     tracker = EpisodeTracker()
     got: list[EpisodeRecord] = []
-    tracker.add_listener(got.append)
+    tracker.add_listener(collect(got))
     tracker.on_reset()
     with pytest.warns(NonFiniteRewardWarning, match="episode 0 has a non-finite return") as w:
         tracker.on_step(math.nan, False, False, {})
@@ -294,11 +301,11 @@ def test_a_failing_listener_does_not_starve_the_others() -> None:
     tracker = EpisodeTracker()
     got: list[EpisodeRecord] = []
 
-    def broken(record: EpisodeRecord) -> None:
+    def broken(record: EpisodeRecord, info: Any) -> None:
         raise OSError("disk full")
 
     tracker.add_listener(broken)
-    tracker.add_listener(got.append)
+    tracker.add_listener(collect(got))
     tracker.on_reset()
     with pytest.raises(OSError, match="disk full"):
         tracker.on_step(1.0, True, False, {})

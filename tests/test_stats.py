@@ -15,6 +15,7 @@ from gymnasium.wrappers import RecordEpisodeStatistics
 
 from gymscope import EpisodeRecord, EpisodeStatsWrapper, GymscopeWrapper, StatsKeyClashError
 from gymscope.episode import StatsConfig
+from gymscope.sinks import Sink
 from stubs import ScriptedEnv, play
 
 SCRIPT = ((1.0, 2.0), (np.float32(0.5), 0.5, 0.5, 0.5), (10,))
@@ -24,10 +25,15 @@ class RecordingWrapper(GymscopeWrapper[Any, Any]):
     """A minimal listener: what a later wrapper (DB, video, curves) implements."""
 
     def __init__(self, env: gym.Env[Any, Any], window_size: int = 100) -> None:
-        super().__init__(env, stats=StatsConfig(window_size, 0.1))
         self.records: list[EpisodeRecord] = []
+        super().__init__(env, _Keep(self.records), stats=StatsConfig(window_size, 0.1))
 
-    def _on_episode(self, record: EpisodeRecord) -> None:
+
+class _Keep(Sink):
+    def __init__(self, records: list[EpisodeRecord]) -> None:
+        self.records = records
+
+    def on_episode(self, record: EpisodeRecord, info: Any = None) -> None:
         self.records.append(record)
 
 
@@ -104,7 +110,7 @@ def test_key_clash_is_a_clear_error_naming_the_way_out() -> None:
     [
         ({"buffer_length": 0}, ValueError, "buffer_length must be an int >= 1, got 0"),
         ({"buffer_length": 2.0}, TypeError, "buffer_length"),
-        ({"stats_key": ""}, TypeError, "stats_key"),
+        ({"stats_key": ""}, ValueError, "stats_key"),
         ({"window_size": 0}, ValueError, "window_size must be an int >= 1, got 0"),
         ({"alpha": 2}, ValueError, "alpha"),
         ({"info_keys": "is_success"}, TypeError, r"write info_keys=\('is_success',\)"),

@@ -9,7 +9,7 @@ biased toward zero early in a run.
 
 >>> tracker = EpisodeTracker()
 >>> received = []
->>> tracker.add_listener(received.append)
+>>> tracker.add_listener(lambda record, info: received.append(record))
 >>> tracker.on_reset()
 >>> for reward in (1.0, 2.0, 3.0):
 ...     tracker.on_step(reward, False, reward == 3.0, {})
@@ -23,7 +23,7 @@ import logging
 import math
 import time
 import warnings
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any, SupportsFloat
 
@@ -39,6 +39,7 @@ __all__ = [
     "EpisodeTracker",
     "NonFiniteRewardWarning",
     "RollingStats",
+    "RunInfo",
     "StatsBank",
     "StatsConfig",
 ]
@@ -100,7 +101,31 @@ class EpisodeRecord:
     nonfinite: bool = False
 
 
-EpisodeListener = Callable[[EpisodeRecord], None]
+@dataclass
+class RunInfo:
+    """Who the records of a stack belong to, shared by all its sinks.
+
+    A stack's database sink names the run and fills in ``worker`` once it has
+    leased a worker number, so that the other sinks of the stack (a video
+    sidecar, a tracker run) can name the same run. Fields a driver does not
+    know stay None / empty.
+
+    Attributes:
+        experiment: Name of the run (table ``experiment``), if known.
+        worker: Worker number of the stream within the run, if known.
+        env_id: The env's id (``env.spec.id``), or ``""``.
+        agent: The agent's name, or ``""``.
+    """
+
+    experiment: str | None = None
+    worker: int | None = None
+    env_id: str = ""
+    agent: str = ""
+
+
+#: Called once per finished episode with its record and the final step's info
+#: (the env's dict, which a listener may add keys to).
+EpisodeListener = Callable[[EpisodeRecord, MutableMapping[str, Any]], None]
 
 
 class RollingStats:
@@ -324,10 +349,15 @@ class EpisodeTracker:
 
     Listeners are registered with the statistics they want (window and EMA
     weight) and the info keys they capture; each receives its own record.
+
+    Attributes:
+        run: The :class:`RunInfo` the stack's sinks share.
     """
 
     def __init__(self) -> None:
+        self.run = RunInfo()
         self._listeners: list[tuple[EpisodeListener, StatsBank, tuple[str, ...]]] = []
+        self._priorities: list[int] = []
         self._banks: dict[StatsConfig, StatsBank] = {}
         self._capture_keys: tuple[str, ...] = ()
         self._metric_sums: dict[str, float] = {}
@@ -347,14 +377,23 @@ class EpisodeTracker:
         listener: EpisodeListener,
         stats: StatsConfig | None = None,
         info_keys: Iterable[str] = (),
+        *,
+        priority: int = 0,
     ) -> None:
-        """Deliver every finished episode to ``listener``."""
+        """Deliver every finished episode to ``listener``.
+
+        Listeners of lower ``priority`` are called first (in the order they
+        were added among equals): a sink that names the run (the database,
+        which leases the worker number) comes before those that report it.
+        """
         config = stats if stats is not None else StatsConfig()
         keys = check_info_keys(info_keys)
         bank = self._banks.get(config)
         if bank is None:
             bank = self._banks[config] = StatsBank(config)
-        self._listeners.append((listener, bank, keys))
+        at = sum(1 for p in self._priorities if p <= priority)
+        self._listeners.insert(at, (listener, bank, keys))
+        self._priorities.insert(at, priority)
         self._capture_keys = tuple(dict.fromkeys(k for _, _, ks in self._listeners for k in ks))
 
     # -- hot path ------------------------------------------------------------------
@@ -384,7 +423,7 @@ class EpisodeTracker:
         reward: SupportsFloat,
         terminated: bool,
         truncated: bool,
-        info: Mapping[str, Any],
+        info: MutableMapping[str, Any],
     ) -> None:
         """Account one ``step()`` result; ends the episode when it is over."""
         if not self._running:
@@ -399,7 +438,7 @@ class EpisodeTracker:
         reward: SupportsFloat,
         terminated: bool,
         truncated: bool,
-        info: Mapping[str, Any],
+        info: MutableMapping[str, Any],
     ) -> None:
         """:meth:`on_step` without the state check, for callers that did it first."""
         self.episode_return += reward
@@ -426,7 +465,9 @@ class EpisodeTracker:
         )
 
     # -- episode end ---------------------------------------------------------------
-    def end_episode(self, terminated: bool, truncated: bool, info: Mapping[str, Any]) -> None:
+    def end_episode(
+        self, terminated: bool, truncated: bool, info: MutableMapping[str, Any]
+    ) -> None:
         """Close the running episode and deliver its record to every listener.
 
         Wrappers call this from their inlined per-step accounting; it expects
@@ -494,7 +535,7 @@ class EpisodeTracker:
                 },
             )
             try:
-                listener(record)
+                listener(record, info)
             except BaseException as exc:  # every listener still gets the episode
                 if error is None:
                     error = exc

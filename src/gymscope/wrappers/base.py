@@ -1,29 +1,35 @@
-"""The part every gymscope wrapper shares: joining the stack's EpisodeTracker.
+"""The driver every gymscope wrapper is: the stack's shared tracker plus its sinks.
 
 A contiguous stack of gymscope wrappers shares one :class:`EpisodeTracker`,
 created by the innermost one, which is also the only one that feeds it. Every
 wrapper of the stack registers a listener and so receives each finished
-episode exactly once, whatever the order of the wrappers. A non-gymscope
-wrapper between two gymscope wrappers ends the sharing: the outer one then
-starts its own tracker and records what it sees (rewards, episode ends), as
-any gymnasium wrapper would.
+episode exactly once, whatever the order of the wrappers, and hands it to the
+:mod:`sinks <gymscope.sinks>` it owns. A non-gymscope wrapper between two
+gymscope wrappers ends the sharing: the outer one then starts its own tracker
+and records what it sees (rewards, episode ends), as any gymnasium wrapper
+would.
 
-Subclasses implement :meth:`GymscopeWrapper._on_episode` ("what to do with a
-finished EpisodeRecord") and, if they hold resources, :meth:`_close_sink`.
+What every output needs around it is written here once: delivering records,
+the process that owns the sinks (a ``fork()``-ed child never writes through
+its parent's connections or encoders), pickling (a copy re-registers itself in
+its new process), closing at interpreter exit or when the wrapper is dropped
+without ``close()``, and an idempotent ``close()``.
 """
 
 from __future__ import annotations
 
-import atexit
 import logging
+import os
 import weakref
+from collections.abc import Callable, MutableMapping, Sequence
 from typing import Any, SupportsFloat
 
 import gymnasium as gym
 from gymnasium.core import ActType, ObsType
 
-from gymscope.episode import EpisodeRecord, EpisodeTracker, StatsConfig
+from gymscope.episode import EpisodeRecord, EpisodeTracker, RunInfo, StatsConfig
 from gymscope.errors import ArgumentTypeError
+from gymscope.sinks.base import EpisodeSink
 
 __all__ = ["GymscopeWrapper", "find_tracker"]
 
@@ -41,78 +47,135 @@ def find_tracker(env: gym.Env[Any, Any]) -> EpisodeTracker | None:
     return env._gymscope_tracker if isinstance(env, GymscopeWrapper) else None
 
 
-class _ExitCloser:
-    """Closes still-open wrappers at interpreter exit without keeping them alive."""
-
-    def __init__(self) -> None:
-        self._open: weakref.WeakSet[GymscopeWrapper[Any, Any]] = weakref.WeakSet()
-        self._registered = False
-
-    def add(self, wrapper: GymscopeWrapper[Any, Any]) -> None:
-        if not self._registered:
-            atexit.register(self.close_all)
-            self._registered = True
-        self._open.add(wrapper)
-
-    def discard(self, wrapper: GymscopeWrapper[Any, Any]) -> None:
-        self._open.discard(wrapper)
-
-    def close_all(self) -> None:
-        # Outer wrappers first: closing one closes everything below it. One
-        # failing close() must not keep the others from flushing their data.
-        for wrapper in sorted(self._open, key=_depth, reverse=True):
-            try:
-                wrapper.close()
-            except Exception:
-                logger.exception("closing %r at interpreter exit failed", wrapper)
+def close_sinks(sinks: Sequence[EpisodeSink]) -> None:
+    """Close every sink, even if one fails; raise the first failure."""
+    error: BaseException | None = None
+    for sink in sinks:
+        try:
+            sink.close()
+        except BaseException as exc:
+            if error is None:
+                error = exc
+            else:
+                logger.error("closing %r also failed: %s", sink, exc)
+    if error is not None:
+        raise error
 
 
-def _depth(env: gym.Env[Any, Any]) -> int:
-    depth = 0
-    while isinstance(env, gym.Wrapper):
-        env = env.env
-        depth += 1
-    return depth
+def _close_abandoned(sinks: Sequence[EpisodeSink], pid: int) -> None:
+    """Run by the finalizer: at interpreter exit, or when a wrapper is garbage
+    collected without ``close()``. Never raises; in another process than the
+    one the sinks belong to (a fork), it leaves them alone."""
+    if os.getpid() != pid:
+        return
+    try:
+        close_sinks(sinks)
+    except Exception:
+        logger.exception("closing gymscope outputs %r failed", list(sinks))
 
 
-_exit_closer = _ExitCloser()
+def _forget(sinks: Sequence[EpisodeSink]) -> None:
+    for sink in sinks:
+        forked = getattr(sink, "forked", None)
+        if forked is not None:
+            forked()
+
+
+class _HookSink:
+    """Transitional: feeds a wrapper that still implements ``_on_episode`` and
+    ``_close_sink`` itself (holds it weakly, like the finalizer must)."""
+
+    def __init__(self, wrapper: GymscopeWrapper[Any, Any]) -> None:
+        self._wrapper: Callable[[], GymscopeWrapper[Any, Any] | None] = weakref.ref(wrapper)
+
+    def open(self, run: RunInfo) -> None:
+        pass
+
+    def on_episode(self, record: EpisodeRecord, info: Any = None) -> None:
+        wrapper = self._wrapper()
+        if wrapper is not None:
+            wrapper._on_episode(record)
+
+    def on_metrics(self, step: int, values: Any) -> None:
+        pass
+
+    def close(self) -> None:
+        wrapper = self._wrapper()
+        if wrapper is not None:
+            wrapper._close_sink()
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self._wrapper = lambda: None
 
 
 class GymscopeWrapper(gym.Wrapper[ObsType, ActType, ObsType, ActType]):
-    """Base class of gymscope wrappers (not used directly).
+    """Base of gymscope wrappers: the shared tracker feeding the sinks it owns.
+
+    Subclasses build their sinks and pass them here; a user can also drive
+    sinks of their own with :class:`~gymscope.wrappers.sinks.SinkWrapper`.
 
     Args:
         env: The environment to wrap.
-        stats: Window and EMA weight of the moving statistics this wrapper
-            wants in its records.
+        *sinks: The outputs this wrapper feeds, in order.
+        stats: Window and EMA weight of the moving statistics of its records.
         info_keys: Keys of the final step's ``info`` to capture into records.
+        priority: Where its sinks come among the stack's (lower first): the
+            one that names the run (the database) goes before the others.
     """
 
     def __init__(
         self,
         env: gym.Env[ObsType, ActType],
-        *,
+        *sinks: EpisodeSink,
         stats: StatsConfig,
         info_keys: tuple[str, ...] = (),
+        priority: int = 0,
     ) -> None:
         if not isinstance(env, gym.Env):
             raise ArgumentTypeError(
                 f"env must be a gymnasium.Env, got {env!r} ({type(env).__name__}); "
                 "wrap the result of gymnasium.make(...)"
             )
+        for sink in sinks:
+            if not isinstance(sink, EpisodeSink):
+                raise ArgumentTypeError(
+                    f"sinks must have open(), on_episode(), on_metrics() and close() "
+                    f"(see gymscope.sinks.Sink), got {sink!r} ({type(sink).__name__})"
+                )
         gym.Wrapper.__init__(self, env)
+        if not sinks and type(self)._on_episode is not GymscopeWrapper._on_episode:
+            sinks = (_HookSink(self),)
         tracker = find_tracker(env)
         self._gymscope_owner = tracker is None
         if tracker is None:
             tracker = EpisodeTracker()
         self._gymscope_tracker: EpisodeTracker = tracker
-        tracker.add_listener(self._on_episode, stats, info_keys)
+        self._sinks: tuple[EpisodeSink, ...] = sinks
+        for sink in sinks:
+            sink.open(tracker.run)
+        tracker.add_listener(self._deliver, stats, info_keys, priority=priority)
         self._closed = False
+        self._owner_pid = os.getpid()
+        self._finalizer: weakref.finalize[Any, Any] | None = None
+        self._watch()
 
     @property
     def tracker(self) -> EpisodeTracker:
         """The EpisodeTracker this wrapper's stack shares."""
         return self._gymscope_tracker
+
+    @property
+    def run_info(self) -> RunInfo:
+        """The run this stack's records belong to (shared by its sinks)."""
+        return self._gymscope_tracker.run
+
+    @property
+    def sinks(self) -> tuple[EpisodeSink, ...]:
+        """The outputs this wrapper feeds."""
+        return self._sinks
 
     def step(self, action: ActType) -> tuple[ObsType, SupportsFloat, bool, bool, dict[str, Any]]:
         """Step the env; the stack's innermost gymscope wrapper accounts the result."""
@@ -127,12 +190,8 @@ class GymscopeWrapper(gym.Wrapper[ObsType, ActType, ObsType, ActType]):
             tracker.episode_length += 1
             if result[2] or result[3]:
                 tracker.end_episode(result[2], result[3], result[4])
-                self._on_final_step(result[4])
             return result
-        result = self.env.step(action)
-        if result[2] or result[3]:  # the shared tracker below ended the episode
-            self._on_final_step(result[4])
-        return result
+        return self.env.step(action)
 
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
@@ -151,35 +210,70 @@ class GymscopeWrapper(gym.Wrapper[ObsType, ActType, ObsType, ActType]):
         """
         self._gymscope_tracker.log_metrics(values)
 
-    def _on_episode(self, record: EpisodeRecord) -> None:
-        """Handle a finished episode (called once per episode)."""
+    # -- delivery ------------------------------------------------------------------
+    def _deliver(self, record: EpisodeRecord, info: MutableMapping[str, Any]) -> None:
+        if self._owner_pid != os.getpid():
+            self._adopt()
+        for sink in self._sinks:
+            sink.on_episode(record, info)
 
-    def _on_final_step(self, info: dict[str, Any]) -> None:
-        """Called with the info of the step that ended an episode, once every
-        listener of the stack has the record (e.g. to add statistics to it)."""
+    def _adopt(self) -> None:
+        """First use in a process that inherited this wrapper by fork()."""
+        _forget(self._sinks)
+        self._owner_pid = os.getpid()
+        if self._finalizer is not None:
+            self._finalizer.detach()  # the parent's: it does nothing here anyway
+            self._finalizer = None
+        self._watch()
+
+    def _watch(self) -> None:
+        # One mechanism for both ends of an unclosed wrapper: garbage collection
+        # and interpreter exit (finalizers run at exit, newest first, so outer
+        # wrappers close before the ones they wrap). It holds the sinks, never
+        # the wrapper, so the wrapper can still be collected.
+        if self._sinks and not self._closed:
+            self._finalizer = weakref.finalize(self, _close_abandoned, self._sinks, self._owner_pid)
+
+    def _on_episode(self, record: EpisodeRecord) -> None:
+        """Transitional hook (see _HookSink)."""
 
     def _close_sink(self) -> None:
-        """Flush and release what the wrapper holds (called once, by close())."""
+        """Transitional hook (see _HookSink)."""
 
+    def _close_at_exit(self) -> None:
+        """Transitional: closing at exit is always arranged now."""
+
+    # -- lifecycle -----------------------------------------------------------------
     def close(self) -> None:
-        """Flush what this wrapper recorded and close the env. Safe to call twice."""
+        """Flush what this wrapper recorded and close the env. Safe to call twice.
+
+        Raises:
+            Whatever a sink raised while flushing (every sink is still closed).
+        """
         if getattr(self, "_closed", True):  # closed, or construction failed
             return
         self._closed = True
-        _exit_closer.discard(self)
+        if self._finalizer is not None:
+            self._finalizer.detach()
+            self._finalizer = None
         try:
-            self._close_sink()
+            if self._owner_pid != os.getpid():
+                _forget(self._sinks)
+                self._owner_pid = os.getpid()
+            close_sinks(self._sinks)
         finally:
             self.env.close()
 
-    def _close_at_exit(self) -> None:
-        """Ask for close() at interpreter exit (for wrappers that buffer output)."""
-        _exit_closer.add(self)
-
     def __getstate__(self) -> dict[str, Any]:
-        return self.__dict__.copy()
+        state = self.__dict__.copy()
+        state["_finalizer"] = None
+        return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
-        if not self._closed and type(self)._close_sink is not GymscopeWrapper._close_sink:
-            self._close_at_exit()
+        self._owner_pid = os.getpid()
+        if any(isinstance(sink, _HookSink) for sink in self._sinks):
+            self._sinks = tuple(
+                _HookSink(self) if isinstance(sink, _HookSink) else sink for sink in self._sinks
+            )
+        self._watch()

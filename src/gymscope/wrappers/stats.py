@@ -4,26 +4,16 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Sequence
-from typing import Any
 
 import gymnasium as gym
 from gymnasium.core import ActType, ObsType
 
-from gymscope._checks import check_int
-from gymscope.episode import (
-    EpisodeRecord,
-    StatsConfig,
-    check_alpha,
-    check_info_keys,
-    check_window_size,
-)
-from gymscope.errors import ArgumentTypeError, InvalidArgumentError, StatsKeyClashError
+from gymscope.episode import StatsConfig, check_alpha, check_info_keys, check_window_size
+from gymscope.errors import InvalidArgumentError, StatsKeyClashError
+from gymscope.sinks.stats import STATS_KEYS, EpisodeStatsSink
 from gymscope.wrappers.base import GymscopeWrapper
 
 __all__ = ["STATS_KEYS", "EpisodeStatsWrapper", "StatsKeyClashError"]
-
-#: Keys EpisodeStatsWrapper writes into ``info[stats_key]`` besides captured info values.
-STATS_KEYS = ("r", "l", "t", "r_mean", "r_std", "r_ema", "l_ema")
 
 
 class EpisodeStatsWrapper(
@@ -91,9 +81,7 @@ class EpisodeStatsWrapper(
         alpha: float = 0.1,
         info_keys: Sequence[str] = (),
     ) -> None:
-        check_int("buffer_length", buffer_length, 1)
-        if not isinstance(stats_key, str) or not stats_key:
-            raise ArgumentTypeError(f"stats_key must be a non-empty str, got {stats_key!r}")
+        sink = EpisodeStatsSink(stats_key, buffer_length)
         keys = check_info_keys(info_keys)
         reserved = sorted(set(keys) & set(STATS_KEYS))
         if reserved:
@@ -110,18 +98,33 @@ class EpisodeStatsWrapper(
             info_keys=keys,
         )
         config = StatsConfig(check_window_size(window_size), check_alpha(alpha))
-        super().__init__(env, stats=config, info_keys=keys)
-        self._stats_key = stats_key
-        self._pending: dict[str, Any] | None = None
-        self.episode_count = 0
-        self.time_queue: deque[float] = deque(maxlen=buffer_length)
-        self.return_queue: deque[float] = deque(maxlen=buffer_length)
-        self.length_queue: deque[int] = deque(maxlen=buffer_length)
+        super().__init__(env, sink, stats=config, info_keys=keys)
+        self._stats = sink
 
     @property
     def stats_key(self) -> str:
         """The ``info`` key the statistics are written to."""
-        return self._stats_key
+        return self._stats.stats_key
+
+    @property
+    def episode_count(self) -> int:
+        """Episodes finished so far."""
+        return self._stats.episode_count
+
+    @property
+    def return_queue(self) -> deque[float]:
+        """Returns of the last ``buffer_length`` episodes (gymnasium's deque)."""
+        return self._stats.return_queue
+
+    @property
+    def length_queue(self) -> deque[int]:
+        """Lengths of the last ``buffer_length`` episodes (gymnasium's deque)."""
+        return self._stats.length_queue
+
+    @property
+    def time_queue(self) -> deque[float]:
+        """Durations (s, 6 places) of the last ``buffer_length`` episodes."""
+        return self._stats.time_queue
 
     @property
     def episode_returns(self) -> float:
@@ -137,49 +140,3 @@ class EpisodeStatsWrapper(
     def episode_start_time(self) -> float:
         """``time.perf_counter()`` at the start of the running episode."""
         return self._gymscope_tracker.episode_start_time
-
-    def reset(
-        self, *, seed: int | None = None, options: dict[str, Any] | None = None
-    ) -> tuple[ObsType, dict[str, Any]]:
-        """Reset the env and start a new episode."""
-        self._pending = None
-        obs, info = self.env.reset(seed=seed, options=options)
-        if self._gymscope_owner:
-            self._gymscope_tracker.on_reset(seed)
-        return obs, info
-
-    def _on_episode(self, record: EpisodeRecord) -> None:
-        duration = round(record.duration_s, 6)
-        self.time_queue.append(duration)
-        self.return_queue.append(record.episode_return)
-        self.length_queue.append(record.length)
-        self.episode_count += 1
-        stats = {
-            "r": record.episode_return,
-            "l": record.length,
-            "t": duration,
-            "r_mean": record.moving_mean,
-            "r_std": record.moving_std,
-            "r_ema": record.ema_return,
-            "l_ema": record.ema_length,
-        }
-        if record.info:
-            stats.update(record.info)
-        self._pending = stats
-
-    def _on_final_step(self, info: dict[str, Any]) -> None:
-        stats = self._pending
-        if stats is None:
-            return
-        if self._stats_key in info:
-            self._raise_clash(info)
-        self._pending = None
-        info[self._stats_key] = stats
-
-    def _raise_clash(self, info: dict[str, Any]) -> None:
-        raise StatsKeyClashError(
-            f"info[{self._stats_key!r}] is already set by another wrapper "
-            f"(value {info[self._stats_key]!r}); EpisodeStatsWrapper would overwrite it. "
-            f"Pass a different key, e.g. EpisodeStatsWrapper(env, stats_key="
-            f"'{self._stats_key}_stats'), or remove the other statistics wrapper"
-        )

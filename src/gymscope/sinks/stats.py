@@ -1,0 +1,87 @@
+"""EpisodeStatsSink: gymnasium's ``info["episode"]`` statistics and deques."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import MutableMapping
+from typing import Any
+
+from gymscope._checks import check_int, check_str
+from gymscope.episode import EpisodeRecord
+from gymscope.errors import StatsKeyClashError
+from gymscope.sinks.base import Sink
+
+__all__ = ["STATS_KEYS", "EpisodeStatsSink"]
+
+#: Keys written into ``info[stats_key]`` besides captured info values.
+STATS_KEYS = ("r", "l", "t", "r_mean", "r_std", "r_ema", "l_ema")
+
+
+class EpisodeStatsSink(Sink):
+    """Keeps gymnasium's deques and writes ``info[stats_key]`` at each episode end.
+
+    ``"r"``, ``"l"``, ``"t"`` have gymnasium's meanings and types (return as
+    float, length as int, duration in seconds rounded to 6 places); ``r_mean``,
+    ``r_std``, ``r_ema``, ``l_ema`` are the record's moving statistics; the
+    captured info values follow. Replayed records (``info=None``) only fill
+    the deques.
+
+    Args:
+        stats_key: The ``info`` key to write.
+        buffer_length: Length of ``return_queue``, ``length_queue``, ``time_queue``.
+
+    Raises:
+        StatsKeyClashError: (a ``KeyError``) from :meth:`on_episode`, when
+            ``info[stats_key]`` is already set by someone else.
+
+    >>> from gymscope.sinks.base import replay_returns
+    >>> sink = EpisodeStatsSink()
+    >>> info = {}
+    >>> for record in replay_returns([1.0, 3.0]):
+    ...     sink.on_episode(record, info)
+    ...     info.pop("episode")["r_mean"]
+    1.0
+    2.0
+    >>> sink.return_queue, sink.episode_count
+    (deque([1.0, 3.0], maxlen=100), 2)
+    """
+
+    def __init__(self, stats_key: str = "episode", buffer_length: int = 100) -> None:
+        self.stats_key = check_str("stats_key", stats_key)
+        check_int("buffer_length", buffer_length, 1)
+        self.episode_count = 0
+        self.time_queue: deque[float] = deque(maxlen=buffer_length)
+        self.return_queue: deque[float] = deque(maxlen=buffer_length)
+        self.length_queue: deque[int] = deque(maxlen=buffer_length)
+
+    def on_episode(
+        self, record: EpisodeRecord, info: MutableMapping[str, Any] | None = None
+    ) -> None:
+        """Append to the deques; write ``info[stats_key]`` when ``info`` is given."""
+        duration = round(record.duration_s, 6)
+        self.time_queue.append(duration)
+        self.return_queue.append(record.episode_return)
+        self.length_queue.append(record.length)
+        self.episode_count += 1
+        if info is None:
+            return
+        key = self.stats_key
+        if key in info:
+            raise StatsKeyClashError(
+                f"info[{key!r}] is already set by another wrapper (value {info[key]!r}); "
+                f"EpisodeStatsWrapper would overwrite it. Pass a different key, e.g. "
+                f"EpisodeStatsWrapper(env, stats_key='{key}_stats'), or remove the other "
+                "statistics wrapper"
+            )
+        stats = {
+            "r": record.episode_return,
+            "l": record.length,
+            "t": duration,
+            "r_mean": record.moving_mean,
+            "r_std": record.moving_std,
+            "r_ema": record.ema_return,
+            "l_ema": record.ema_length,
+        }
+        if record.info:
+            stats.update(record.info)
+        info[key] = stats
