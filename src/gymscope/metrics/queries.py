@@ -63,12 +63,14 @@ import sqlalchemy as sa
 from sqlalchemy.engine import URL, Engine
 from sqlalchemy.pool import NullPool
 
+from gymscope._checks import finite_or_none
 from gymscope.errors import (
     ArgumentTypeError,
     DatabaseNotFoundError,
     ExperimentNotFoundError,
     NotAMetricsDatabaseError,
 )
+from gymscope.metrics.codec import aware_time, decode_json, reported_losses, stored_float
 from gymscope.metrics.db import BUSY_TIMEOUT_S, DbTarget, resolve_url, sqlite_file
 
 __all__ = [
@@ -106,8 +108,6 @@ EPISODE_FIELDS = (
 )
 # Columns every velora-schema database has; the rest are read when present.
 _REQUIRED = ("experiment_id", "episode_num", "reward", "length")
-_LOSSES = ("actor_loss", "critic_loss", "entropy_loss")
-_JSON_FLOATS = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 _SQLITE_SUFFIXES = frozenset({".db", ".sqlite", ".sqlite3", ".db3"})
 _UTC = dt.timezone.utc
 # How many experiments an error message names.
@@ -147,44 +147,6 @@ def describe_target(db: DbTarget) -> str:
 
 
 # -- values --------------------------------------------------------------------------
-def _as_float(value: Any) -> float | None:
-    """A stored value as a float (NULL -> NaN), or None if it is not a number."""
-    if value is None:
-        return math.nan
-    if isinstance(value, str):
-        return _JSON_FLOATS.get(value)
-    if isinstance(value, (bool, int, float)):
-        return float(value)
-    return None
-
-
-def _aware(value: Any) -> dt.datetime | None:
-    """A stored time as an aware UTC datetime (gymscope stores UTC; naive means UTC)."""
-    if isinstance(value, str):
-        try:
-            value = dt.datetime.fromisoformat(value)
-        except ValueError:
-            return None
-    if not isinstance(value, dt.datetime):
-        return None
-    if value.utcoffset() is None:
-        return value.replace(tzinfo=_UTC)
-    return value.astimezone(_UTC)
-
-
-def _json_object(value: Any) -> Any:
-    if isinstance(value, str):
-        try:
-            return json.loads(value)
-        except ValueError:
-            return None
-    return value
-
-
-def _finite_or_none(value: float) -> float | None:
-    return value if math.isfinite(value) else None
-
-
 # -- records -------------------------------------------------------------------------
 @dataclass(frozen=True)
 class ExperimentInfo:
@@ -302,7 +264,7 @@ class RunEpisodes:
         column = self.values.get(name)
         if column is None:
             return np.full(len(self), np.nan)
-        numbers = [_as_float(v) for v in column]
+        numbers = [stored_float(v) for v in column]
         return np.array([math.nan if v is None else v for v in numbers], dtype=np.float64)
 
     @property
@@ -331,7 +293,7 @@ class RunEpisodes:
         column = self.values.get("created_at")
         if column is None:
             return [None] * len(self)
-        return [_aware(v) for v in column]
+        return [aware_time(v) for v in column]
 
     def started_at(self) -> dt.datetime | None:
         """When the run started: the earliest episode start (end minus duration)
@@ -340,7 +302,7 @@ class RunEpisodes:
         durations = self.values.get("duration_s") or [None] * len(self)
         for end, duration in zip(self.ended_at(), durations, strict=True):
             if end is not None:
-                seconds = _as_float(duration)
+                seconds = stored_float(duration)
                 lead = seconds if seconds is not None and math.isfinite(seconds) else 0.0
                 candidates.append(end - dt.timedelta(seconds=max(0.0, lead)))
         return min(candidates, default=None)
@@ -357,7 +319,7 @@ class RunEpisodes:
         n = len(self)
         groups: dict[str, dict[str, FloatArray]] = {"info": {}, "metrics": {}}
         for i, raw in enumerate(self.values.get("extra") or ()):
-            extra = _json_object(raw)
+            extra = decode_json(raw)
             if not isinstance(extra, dict):
                 continue
             for group, series in groups.items():
@@ -365,19 +327,16 @@ class RunEpisodes:
                 if not isinstance(values, dict):
                     continue
                 for key, value in values.items():
-                    number = _as_float(value)
+                    number = stored_float(value)
                     if number is None:
                         continue
                     if key not in series:
                         series[key] = np.full(n, np.nan)
                     series[key][i] = number
         extras: dict[str, FloatArray] = dict(groups["info"])
-        for loss in _LOSSES:
-            if loss in self.values:
-                values = self.floats(loss)
-                reported = np.isfinite(values) & ((values != 0) if loss == "entropy_loss" else True)
-                if reported.any():
-                    extras[loss if loss not in extras else f"metric {loss}"] = values
+        for loss in reported_losses(self.values):
+            values = self.floats(loss)
+            extras[loss if loss not in extras else f"metric {loss}"] = values
         for key, values in groups["metrics"].items():
             extras[key if key not in extras else f"metric {key}"] = values
         return extras
@@ -403,12 +362,12 @@ def _plain(name: str, value: Any) -> Any:
     if value is None:
         return None
     if name == "created_at":
-        when = _aware(value)
+        when = aware_time(value)
         return None if when is None else when.isoformat()
     if name in ("terminated", "truncated"):
         return bool(value)
     if name == "extra":
-        return _json_object(value)
+        return decode_json(value)
     return value
 
 
@@ -514,7 +473,7 @@ class MetricsReader:
             env=text("env"),
             agent=text("agent"),
             config=text("config"),
-            created_at=_aware(values.get("created_at")),
+            created_at=aware_time(values.get("created_at")),
             gymscope_version=text("gymscope_version"),
         )
 
@@ -608,20 +567,20 @@ class MetricsReader:
             head, tail = first.get(info.id), last.get(info.id)
             started = info.created_at
             if head is not None and head["end"] is not None:
-                lead = _as_float(head.get("duration_s"))
+                lead = stored_float(head.get("duration_s"))
                 seconds = lead if lead is not None and math.isfinite(lead) else 0.0
                 begin = head["end"] - dt.timedelta(seconds=max(0.0, seconds))
                 started = begin if started is None else min(started, begin)
-            best = None if total is None else _as_float(total.best)
-            last_avg = None if tail is None else _as_float(tail.get("reward_moving_avg"))
+            best = None if total is None else stored_float(total.best)
+            last_avg = None if tail is None else stored_float(tail.get("reward_moving_avg"))
             summaries.append(
                 RunSummary(
                     experiment=info,
                     episodes=0 if total is None else int(total.episodes),
                     steps=0 if total is None else int(total.steps or 0),
                     workers=0 if total is None else int(total.workers),
-                    best_moving_avg=None if best is None else _finite_or_none(best),
-                    last_moving_avg=None if last_avg is None else _finite_or_none(last_avg),
+                    best_moving_avg=None if best is None else finite_or_none(best),
+                    last_moving_avg=None if last_avg is None else finite_or_none(last_avg),
                     started=started,
                     ended=None if tail is None else tail["end"],
                 )
@@ -650,7 +609,7 @@ class MetricsReader:
         rows: dict[int, dict[str, Any]] = {}
         for row in conn.execute(query.order_by(ep.c.id)):
             values = dict(row._mapping)
-            values["end"] = _aware(values.get("created_at"))
+            values["end"] = aware_time(values.get("created_at"))
             # Ties (same end time): the last inserted for "last", the first for "first".
             if last or row.experiment_id not in rows:
                 rows[row.experiment_id] = values
@@ -671,7 +630,7 @@ class MetricsReader:
             rows = conn.execute(query.order_by(ep.c.id)).all()
         out = []
         for experiment_id, reward in rows:
-            number = _as_float(reward)
+            number = stored_float(reward)
             out.append((int(experiment_id), math.nan if number is None else number))
         return out
 
