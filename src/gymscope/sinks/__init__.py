@@ -16,12 +16,14 @@ from gymscope.episode import RunInfo
 from gymscope.sinks.base import EpisodeSink, Sink, replay_returns
 
 _LAZY: dict[str, str] = {
+    "DatabaseSink": "gymscope.sinks.database",
     "EpisodeStatsSink": "gymscope.sinks.stats",
 }
 
-__all__ = ["EpisodeSink", "EpisodeStatsSink", "RunInfo", "Sink", "replay_returns"]
+__all__ = ["DatabaseSink", "EpisodeSink", "EpisodeStatsSink", "RunInfo", "Sink", "replay_returns"]
 
 if TYPE_CHECKING:
+    from gymscope.sinks.database import DatabaseSink
     from gymscope.sinks.stats import EpisodeStatsSink
 
 
