@@ -23,7 +23,14 @@ from gymscope.errors import (
     NotAMetricsDatabaseError,
 )
 from gymscope.metrics.codec import aware_time, stored_float
-from gymscope.metrics.db import BUSY_TIMEOUT_S, DbTarget, resolve_url, sqlite_file
+from gymscope.metrics.db import (
+    BUSY_TIMEOUT_S,
+    SQLITE_HEADER,
+    DbTarget,
+    resolve_url,
+    sqlite_file,
+    sqlite_header,
+)
 from gymscope.metrics.records import EPISODE_FIELDS, ExperimentInfo, RunEpisodes, RunSummary
 
 __all__ = ["MetricsReader", "describe_target", "looks_like_database"]
@@ -395,13 +402,12 @@ def _existing_sqlite_file(path: Path, shown: str) -> Path:
             f"{str(path / 'metrics.db')!r})"
         )
     try:
-        with path.open("rb") as file:
-            header = file.read(16)
+        header = sqlite_header(path)
     except OSError as exc:
         raise NotAMetricsDatabaseError(
             f"cannot read {str(path)!r}: {exc.strerror or exc}"
         ) from None
-    if header and header != b"SQLite format 3\x00":
+    if header and header != SQLITE_HEADER:
         raise NotAMetricsDatabaseError(f"{str(path)!r} is not a SQLite database")
     return path
 
