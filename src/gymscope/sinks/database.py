@@ -10,11 +10,11 @@ from __future__ import annotations
 import logging
 import secrets
 import sqlite3
-import time
 from collections.abc import MutableMapping
 from typing import TYPE_CHECKING, Any
 
 from gymscope._checks import check_optional_int
+from gymscope._retry import Backoff
 from gymscope.episode import EpisodeRecord, RunInfo
 from gymscope.errors import (
     ArgumentTypeError,
@@ -36,7 +36,6 @@ logger = logging.getLogger(__name__)
 
 #: Default ``flush_every`` for databases other than SQLite: rows per commit.
 REMOTE_FLUSH_EVERY = 32
-_MAX_BACKOFF_S = 60.0
 
 # Connections a forked child inherited from its parent. Closing them in the
 # child could disturb the parent's use of the same database, so the child
@@ -130,8 +129,7 @@ class DatabaseSink(Sink):
         self._backlog: list[EpisodeRecord] = []
         self._token: str | None = None
         self._experiment_id: int | None = None
-        self._open_failures = 0
-        self._retry_open_at = 0.0
+        self._open_backoff = Backoff()
         self._closed = False
 
     # -- public ------------------------------------------------------------------------
@@ -187,7 +185,7 @@ class DatabaseSink(Sink):
                 "DatabaseSink is closed); it is not recorded. Create a new wrapper to keep logging"
             )
         self._backlog.append(record)
-        if time.monotonic() < self._retry_open_at:
+        if not self._open_backoff.ready():
             return
         try:
             self._open()
@@ -244,12 +242,9 @@ class DatabaseSink(Sink):
             self._experiment_id = self._writer.experiment_id
             if self.run is not None and self.run.experiment == self._experiment_name:
                 self.run.worker = self._writer.worker
-            if self._open_failures:
-                logger.warning(
-                    "opened %s after %d failed attempt(s)", self.db_url, self._open_failures
-                )
-            self._open_failures = 0
-            self._retry_open_at = 0.0
+            failures = self._open_backoff.succeeded()
+            if failures:
+                logger.warning("opened %s after %d failed attempt(s)", self.db_url, failures)
         backlog, self._backlog = self._backlog, []
         for record in backlog:
             self._writer.add(record)
@@ -297,10 +292,7 @@ class DatabaseSink(Sink):
         )
 
     def _open_failed(self, exc: BaseException) -> None:
-        self._open_failures += 1
-        delay = min(_MAX_BACKOFF_S, 0.5 * 2 ** (self._open_failures - 1))
-        self._retry_open_at = time.monotonic() + delay
-        log = logger.warning if self._open_failures == 1 else logger.debug
+        log = logger.warning if self._open_backoff.failed() == 1 else logger.debug
         log(
             "cannot open the metrics database %s (%s); keeping %d finished episode(s) in "
             "memory and retrying at later episode ends",
@@ -328,8 +320,7 @@ class DatabaseSink(Sink):
             _backlog=[],  # this instance writes them; a copy must not
             _token=None,
             _experiment_id=None,
-            _open_failures=0,
-            _retry_open_at=0.0,
+            _open_backoff=Backoff(),
         )
         return state
 
