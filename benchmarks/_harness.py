@@ -36,6 +36,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 __all__ = [
+    "Case",
     "Figure",
     "Result",
     "Sample",
@@ -377,9 +378,12 @@ def _scale(seconds: Iterable[float]) -> tuple[str, float]:
     return "s", 1.0
 
 
-def _number(value: float | None, digits: int = 1) -> str:
+def _number(value: float | None, digits: int | None = None) -> str:
+    """``value`` with ``digits`` decimals; by default about three significant digits."""
     if value is None or math.isnan(value):
         return "-"
+    if digits is None:
+        digits = 2 if abs(value) < 10 else 1 if abs(value) < 1000 else 0
     return f"{value:,.{digits}f}"
 
 
@@ -421,7 +425,9 @@ def print_table(result: Result, *, tails: bool = False, width: int = 160) -> Non
             added_unit, added_factor = _scale(f.added_s for f in figures if f.added_s is not None)
             table.add_column(f"added {added_unit}", justify="right")
             table.add_column("added IQR", justify="right")
-        baseline = result.figure(result.baseline) if result.baseline in result else None
+        baseline = None
+        if result.baseline is not None and result.baseline in result:
+            baseline = result.figure(result.baseline)
         if tails:
             tail_unit, tail_factor = _scale(f.mean_s for f in figures)
             minus = " added" if baseline is not None else ""

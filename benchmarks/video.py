@@ -420,7 +420,9 @@ def run_memory(lengths: Sequence[int], gif_length: int) -> list[Result]:
     ``median_s`` is the time of that one episode in the fresh interpreter
     (encoder included); the MB figures are in ``extra``.
     """
-    groups = [((GYMNASIUM, OURS, IMAGEIO), length, GYMNASIUM) for length in lengths]
+    groups: list[tuple[tuple[str, ...], int, str]] = [
+        ((GYMNASIUM, OURS, IMAGEIO), length, GYMNASIUM) for length in lengths
+    ]
     groups.append(((OURS_GIF, PILLOW_GIF), gif_length, PILLOW_GIF))
     results = []
     for names, length, reference in groups:
