@@ -602,13 +602,9 @@ def test_every_help_imports_nothing_heavy(name: str) -> None:
 
 
 def test_startup_benchmark_runs(capsys: pytest.CaptureFixture[str]) -> None:
-    import importlib.util
+    from stubs import load_script
 
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "cli_startup.py"
-    spec = importlib.util.spec_from_file_location("cli_startup", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_script("benchmarks/cli_startup.py")
     module.main(["--quick"])
     out = capsys.readouterr().out
     assert "python -c pass" in out and "gymscope report --help" in out

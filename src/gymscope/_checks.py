@@ -43,6 +43,7 @@ def check_int(
     fix: str = "",
     *,
     what: str = "",
+    maximum: int | None = None,
 ) -> int:
     """``value`` as an int (anything with ``__index__`` but bool) ``>= minimum``.
 
@@ -50,6 +51,8 @@ def check_int(
         name: The argument's name, as the caller wrote it.
         value: What was passed.
         minimum: The smallest value allowed; None for no bound.
+        maximum: The largest value allowed (e.g. what a database column
+            holds); None for no bound.
         fix: How to fix a bad value, appended to the message.
         what: Spelling of the expected value in the message (default
             ``"an int >= {minimum}"``).
@@ -62,16 +65,31 @@ def check_int(
     number = operator.index(value)
     if minimum is not None and number < minimum:
         raise InvalidArgumentError(f"{name} must be {expected}, got {value!r}{_tail(fix)}")
+    if maximum is not None and number > maximum:
+        raise InvalidArgumentError(f"{name} must be at most {maximum}, got {value!r}{_tail(fix)}")
     return number
 
 
 def check_optional_int(
-    name: str, value: object, minimum: int, fix: str = "", *, none_means: str
+    name: str,
+    value: object,
+    minimum: int,
+    fix: str = "",
+    *,
+    none_means: str,
+    maximum: int | None = None,
 ) -> int | None:
     """:func:`check_int`, with None allowed (``none_means`` says what it means)."""
     if value is None:
         return None
-    return check_int(name, value, minimum, fix, what=f"an int >= {minimum} or None ({none_means})")
+    return check_int(
+        name,
+        value,
+        minimum,
+        fix,
+        what=f"an int >= {minimum} or None ({none_means})",
+        maximum=maximum,
+    )
 
 
 def check_number(

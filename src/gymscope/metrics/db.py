@@ -218,6 +218,16 @@ def check_db_target(db: object, *, argument: str = "db") -> URL | Engine:
         return url
     path = path.expanduser().absolute()
     shown = _shown(db)
+    try:
+        return _check_sqlite_path(url, path, argument, shown)
+    except OSError as exc:  # a name too long, a loop of links, ...
+        raise InvalidArgumentError(
+            f"{argument}={shown!r}: cannot use {str(path)!r} ({exc.strerror or exc}); "
+            "choose another path"
+        ) from None
+
+
+def _check_sqlite_path(url: URL, path: Path, argument: str, shown: str) -> URL:
     parent = path.parent
     if not parent.is_dir():
         raise InvalidArgumentError(
@@ -268,6 +278,11 @@ def check_existing_schema(url: URL) -> None:
                 _check_foreign_tables(conn, engine)
     except sa.exc.OperationalError as exc:  # e.g. locked: checked again at the first write
         logger.debug("could not check the schema of %s yet: %s", path, exc)
+    except sa.exc.DatabaseError as exc:  # "file is not a database": damaged
+        raise IncompatibleSchemaError(
+            f"{str(path)!r} is damaged or not a SQLite database ({exc.orig or exc}); move it "
+            "away or give gymscope another database file"
+        ) from None
     finally:
         engine.dispose()
 
@@ -440,7 +455,8 @@ def _schema_ok(conn: Connection, engine: Engine) -> bool:
 
 
 def _check_foreign_tables(conn: Connection, engine: Engine) -> None:
-    """Tables of our names but without our columns were made by another program."""
+    """Tables of our names but without our columns were made by another program;
+    so is a SQLite file with tables but no gymscope schema record."""
     inspector = sa.inspect(conn)
     for table in metadata.sorted_tables:
         if not inspector.has_table(table.name):
@@ -452,6 +468,16 @@ def _check_foreign_tables(conn: Connection, engine: Engine) -> None:
                 f"the database {_describe(engine)} already has a table {table.name!r} that "
                 f"gymscope did not create (missing columns {missing}); it may be a velora "
                 "metrics.db. Give gymscope its own database file or URL"
+            )
+    if engine.dialect.name == "sqlite":
+        # A file of another program: adding gymscope's tables would change it.
+        # (A server database is shared by design; there only names matter.)
+        others = [name for name in inspector.get_table_names() if not name.startswith("sqlite_")]
+        if others:
+            raise IncompatibleSchemaError(
+                f"the SQLite file {_describe(engine)} already holds tables "
+                f"{sorted(others)[:5]} but no gymscope schema: it belongs to another "
+                "program. Give gymscope its own database file"
             )
 
 

@@ -34,6 +34,9 @@ __all__ = ["REMOTE_FLUSH_EVERY", "DatabaseSink"]
 
 logger = logging.getLogger(__name__)
 
+#: The largest worker number (the column is a 32-bit INTEGER on PostgreSQL).
+MAX_WORKER = 2**31 - 1
+
 #: Default ``flush_every`` for databases other than SQLite: rows per commit.
 REMOTE_FLUSH_EVERY = 32
 
@@ -108,7 +111,9 @@ class DatabaseSink(Sink):
                 f"agent must be a str such as the agent's class name, got {agent!r} "
                 f"({type(agent).__name__}); pass agent={type(agent).__name__!r}"
             )
-        check_optional_int("worker", worker, 0, none_means="lease a free number")
+        check_optional_int(
+            "worker", worker, 0, none_means="lease a free number", maximum=MAX_WORKER
+        )
         check_optional_int("flush_every", flush_every, 1, none_means="the backend's default")
         self._config_json = dump_config(config)
         target = check_db_target(db)
