@@ -7,7 +7,11 @@ message that names the argument, and must leave what exists untouched.
 
 from __future__ import annotations
 
+import os
+import shutil
 import sqlite3
+import subprocess
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -78,3 +82,54 @@ def test_the_largest_worker_number_is_written(tmp_path: Path) -> None:
     env.close()
     with sqlite3.connect(tmp_path / "m.db") as db:
         assert db.execute("SELECT worker FROM episode").fetchall() == [(2**31 - 1,)]
+
+
+# -- reading what exists, safely -----------------------------------------------------
+@pytest.fixture
+def read_only_mount(tmp_path: Path) -> Iterator[tuple[Path, Callable[[], None]]]:
+    """A tmpfs folder and a function that remounts it read-only (root only)."""
+    folder = tmp_path / "mnt"
+    folder.mkdir()
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("mounting a read-only file system needs root")
+    made = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(folder)], capture_output=True
+    )
+    if made.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {made.stderr.decode().strip()}")
+
+    def freeze() -> None:
+        subprocess.run(["mount", "-o", "remount,ro", str(folder)], check=True)
+
+    try:
+        yield folder, freeze
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=False)
+
+
+@pytest.mark.parametrize("closed", [True, False])
+def test_readers_open_a_database_on_a_read_only_mount(
+    read_only_mount: tuple[Path, Callable[[], None]], tmp_path: Path, closed: bool
+) -> None:
+    from gymscope.charts import plot_experiment
+    from gymscope.cli import main
+    from gymscope.metrics.queries import MetricsReader
+
+    folder, freeze = read_only_mount
+    db = folder / "metrics.db"
+    env = SQLiteLoggerWrapper(ScriptedEnv(), tmp_path / "live.db", "frozen")
+    play(env, 4)
+    # closed: one file; open: its -wal and -shm files too, as a crash leaves them
+    if closed:
+        env.close()
+    for suffix in ("", "-wal", "-shm"):
+        if (tmp_path / f"live.db{suffix}").exists():
+            shutil.copyfile(tmp_path / f"live.db{suffix}", folder / f"metrics.db{suffix}")
+    assert (folder / "metrics.db-wal").exists() is not closed
+    freeze()
+    with MetricsReader(db) as reader:
+        assert len(reader.episodes("frozen")) == 4
+    assert main(["runs", str(db)]) == 0
+    assert main(["report", str(db), "-o", str(tmp_path / "r.html")]) == 0
+    assert plot_experiment(db, "frozen", tmp_path / "plots")
+    env.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+import logging
 import math
 import os
 import sqlite3
@@ -34,6 +35,8 @@ from gymscope.metrics.db import (
 from gymscope.metrics.records import EPISODE_FIELDS, ExperimentInfo, RunEpisodes, RunSummary
 
 __all__ = ["MetricsReader", "describe_target", "looks_like_database"]
+
+logger = logging.getLogger(__name__)
 
 # Columns every velora-schema database has; the rest are read when present.
 _REQUIRED = ("experiment_id", "episode_num", "reward", "length")
@@ -417,14 +420,47 @@ def _sqlite_reader_engine(path: Path) -> Engine:
 
     Where this process may write the file and its folder, a normal connection
     with ``query_only`` on: the last reader to close cleans up SQLite's
-    ``-wal``/``-shm`` files as usual. Otherwise SQLite's read-only mode.
+    ``-wal``/``-shm`` files as usual. Otherwise SQLite's read-only mode; and
+    where even that cannot open the file (a read-only mount, or a folder this
+    process may not write, with no ``-shm`` file for a WAL database), SQLite's
+    immutable mode: nobody can be writing a file on a read-only file system.
     """
     writable = os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)
-    uri = path.as_uri() + ("" if writable else "?mode=ro")
+    base = path.as_uri()
+    modes = [base] if writable else [base + "?mode=ro", base + "?immutable=1"]
 
     def connect() -> sqlite3.Connection:
-        conn = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_S, check_same_thread=False)
-        conn.execute("PRAGMA query_only = ON")
-        return conn
+        error: sqlite3.Error | None = None
+        for uri in modes:
+            conn = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_S, check_same_thread=False)
+            try:
+                conn.execute("PRAGMA query_only = ON")
+                conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            except sqlite3.OperationalError as exc:  # cannot open: try the next mode
+                conn.close()
+                error = exc
+                continue
+            if uri.endswith("immutable=1"):
+                _warn_unread_wal(path)
+            return conn
+        assert error is not None
+        raise error
 
     return sa.create_engine("sqlite://", creator=connect, poolclass=NullPool)
+
+
+def _warn_unread_wal(path: Path) -> None:
+    wal = path.with_name(path.name + "-wal")
+    try:
+        size = wal.stat().st_size
+    except OSError:
+        return
+    if size:
+        logger.warning(
+            "%s is read as an immutable file (it cannot be opened read-only here); the "
+            "latest episodes, still in %s (%d bytes), are not shown. Copy both files to a "
+            "writable folder to read them",
+            path,
+            wal.name,
+            size,
+        )
