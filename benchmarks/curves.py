@@ -211,6 +211,20 @@ def measure_per_episode(episodes: int, rounds: int, folder: Path) -> dict[str, f
     return {name: statistics.median(values) for name, values in samples.items()}
 
 
+def reused_record(length: int = 0) -> SimpleNamespace:
+    """What CurveSink reads of an EpisodeRecord, one object updated per episode
+    (building a million frozen records would only measure their construction)."""
+    return SimpleNamespace(
+        index=0,
+        episode_return=0.0,
+        moving_mean=0.0,
+        length=length,
+        window_size=WINDOW,
+        info={},
+        metrics={},
+    )
+
+
 def filled_recorder(episodes: int, folder: Path) -> CurveSink:
     """The wrapper's sink holding ``episodes`` episodes, fed directly."""
     recorder = CurveSink(folder, checkpoint_every=None)
@@ -221,15 +235,7 @@ def filled_recorder(episodes: int, folder: Path) -> CurveSink:
     ends = np.arange(1, episodes + 1)
     starts = np.maximum(0, ends - WINDOW)
     averages = (cumulative[ends] - cumulative[starts]) / (ends - starts)
-    record = SimpleNamespace(
-        index=0,
-        episode_return=0.0,
-        moving_mean=0.0,
-        length=0,
-        window_size=WINDOW,
-        info={},
-        metrics={},
-    )
+    record = reused_record()
     hook = recorder.on_episode
     for i, (r, m, n) in enumerate(
         zip(rewards.tolist(), averages.tolist(), lengths.tolist(), strict=True)
@@ -259,15 +265,7 @@ def measure_checkpoints(episodes: int, every: int, folder: Path) -> dict[str, fl
     recorder = CurveSink(folder, checkpoint_every=every)
     rng = np.random.default_rng(1)
     rewards = rng.normal(100.0, 30.0, episodes)
-    record = SimpleNamespace(
-        index=0,
-        episode_return=0.0,
-        moving_mean=0.0,
-        length=1,
-        window_size=WINDOW,
-        info={},
-        metrics={},
-    )
+    record = reused_record(length=1)
     hook = recorder.on_episode
     running = 0.0
     for i, r in enumerate(rewards.tolist()):

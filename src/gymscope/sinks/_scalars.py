@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any
 
 import numpy as np
 
-__all__ = ["scalar"]
+__all__ = ["NumbersOnly", "scalar"]
 
 
 def scalar(value: Any) -> float | None:
@@ -32,3 +33,31 @@ def scalar(value: Any) -> float | None:
         except OverflowError:  # an int beyond float range
             return math.inf if value > 0 else -math.inf
     return None
+
+
+class NumbersOnly:
+    """:func:`scalar` for a sink that keeps numbers only: warns once per
+    value name about a value that is not one.
+
+    Args:
+        owner: Who leaves values out, for the message (``"CurveSink"``).
+        verb: What it does with numbers (``"charts"``, ``"logs"``).
+    """
+
+    def __init__(self, owner: str, verb: str) -> None:
+        self.owner = owner
+        self.verb = verb
+        self.warned: set[str] = set()
+
+    def number(self, label: str, raw: Any, *, stacklevel: int = 2) -> float | None:
+        """``raw`` as a float, or None after a warning (the first time for
+        ``label``, e.g. ``"info['x']"``) saying it is left out."""
+        value = scalar(raw)
+        if value is None and label not in self.warned:
+            self.warned.add(label)
+            warnings.warn(
+                f"{label} is a {type(raw).__name__}, not a number: "
+                f"{self.owner} {self.verb} numbers only and leaves it out",
+                stacklevel=stacklevel + 1,
+            )
+        return value

@@ -31,7 +31,7 @@ import numpy.typing as npt
 from gymscope.charts.curves import curve_charts
 from gymscope.charts.layout import LineChart
 from gymscope.episode import EpisodeRecord, check_info_keys, check_window_size
-from gymscope.sinks._scalars import scalar
+from gymscope.sinks._scalars import NumbersOnly
 from gymscope.sinks.base import Sink
 
 __all__ = ["CHECKPOINT_FORMAT", "HISTORY_FORMAT", "CurveHistory"]
@@ -116,7 +116,7 @@ class CurveHistory(Sink):
         # Declared names get a column (and a chart) even before a value arrives.
         self._info: dict[str, FloatArray] = {k: np.empty(0, np.float64) for k in keys}
         self._metrics: dict[str, FloatArray] = {k: np.empty(0, np.float64) for k in names or ()}
-        self._not_numbers: set[str] = set()
+        self._numbers = NumbersOnly("CurveSink", "charts")
         self._window_warned = False
         # JSON text of the history's completed blocks, by series ("reward", "info/<key>").
         self._text: dict[str, list[bytes]] = {}
@@ -195,9 +195,9 @@ class CurveHistory(Sink):
         self._averages[n] = record.moving_mean
         self._lengths[n] = record.length
         if record.info:
-            self._put(self._info, record.info, n, None)
+            self._put(self._info, record.info, n, "info[{!r}]", None)
         if record.metrics:
-            self._put(self._metrics, record.metrics, n, self._metric_names)
+            self._put(self._metrics, record.metrics, n, "metric {!r}", self._metric_names)
         self._n = n + 1
         if self._n % _TEXT_BLOCK == 0:
             self._cache_text()
@@ -207,20 +207,14 @@ class CurveHistory(Sink):
         columns: dict[str, FloatArray],
         values: Mapping[str, Any],
         n: int,
+        label: str,
         wanted: frozenset[str] | None,
     ) -> None:
         for name, raw in values.items():
             if wanted is not None and name not in wanted:
                 continue
-            value = scalar(raw)
+            value = self._numbers.number(label.format(name), raw, stacklevel=3)
             if value is None:
-                if name not in self._not_numbers:
-                    self._not_numbers.add(name)
-                    warnings.warn(
-                        f"info[{name!r}] is a {type(raw).__name__}, not a number: "
-                        "CurveSink charts numbers only and leaves it out",
-                        stacklevel=3,
-                    )
                 continue
             column = columns.get(name)
             if column is None or column.size <= n:

@@ -15,7 +15,6 @@ import math
 import os
 import secrets
 import time
-import warnings
 import weakref
 from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 from pathlib import Path
@@ -32,7 +31,7 @@ from gymscope.errors import (
     OutputExistsError,
     UsageError,
 )
-from gymscope.sinks._scalars import scalar
+from gymscope.sinks._scalars import NumbersOnly, scalar
 from gymscope.sinks.base import Sink
 
 __all__ = [
@@ -237,7 +236,7 @@ class TensorBoardSink(Sink):
         self._pid: int | None = None
         self._finalizer: weakref.finalize[Any, Any] | None = None
         self._skipped: set[str] = set()
-        self._warned: set[str] = set()
+        self._numbers = NumbersOnly(self.owner, "logs")
 
     @property
     def logdir(self) -> Path:
@@ -258,18 +257,16 @@ class TensorBoardSink(Sink):
         Raises:
             UsageError: (a ``RuntimeError``) the sink is closed.
         """
-        if self._closed:
-            raise UsageError(
-                f"episode {record.index} ended after {self.owner}.close(); it is not "
-                f"logged. Create a new {self.owner} to keep logging"
-            )
+        self._refuse_if_closed(f"episode {record.index} ended", "it is")
         ended_at = record.ended_at
         # unknown (a stored episode without created_at): tensorboardX uses now
         walltime = ended_at if math.isfinite(ended_at) else None
         self._write(episode_scalars(record, self._skipped), record.total_steps, walltime)
         self.episodes_written += 1
-        if self._skipped:
-            self._warn_skipped(record)
+        if self._skipped:  # warned about after the event, once per key
+            for key in sorted(self._skipped):
+                self._numbers.number(f"info[{key!r}]", record.info[key])
+            self._skipped.clear()
 
     def on_metrics(self, step: int, values: Mapping[str, float]) -> None:
         """Write ``train/<name>`` for each value as one event at ``step``, wall time now.
@@ -280,24 +277,12 @@ class TensorBoardSink(Sink):
         Raises:
             UsageError: (a ``RuntimeError``) the sink is closed.
         """
-        if self._closed:
-            raise UsageError(
-                f"metrics at step {step} reported after {self.owner}.close(); they are "
-                f"not logged. Create a new {self.owner} to keep logging"
-            )
+        self._refuse_if_closed(f"metrics at step {step} reported", "they are")
         scalars = []
         for name, raw in values.items():
-            value = scalar(raw)
-            if value is None:
-                if name not in self._warned:
-                    self._warned.add(name)
-                    warnings.warn(
-                        f"metric {name!r} is a {type(raw).__name__}, not a number: "
-                        f"{self.owner} logs numbers only and leaves it out",
-                        stacklevel=2,
-                    )
-                continue
-            scalars.append((METRIC_PREFIX + name, value))
+            value = self._numbers.number(f"metric {name!r}", raw)
+            if value is not None:
+                scalars.append((METRIC_PREFIX + name, value))
         if scalars:
             self._write(scalars, int(step), time.time())
 
@@ -310,15 +295,12 @@ class TensorBoardSink(Sink):
         values = [value(tag=tag, simple_value=x) for tag, x in scalars]
         self._writer.add_summary(self._summary(value=values), global_step=step, walltime=walltime)
 
-    def _warn_skipped(self, record: EpisodeRecord) -> None:
-        for key in sorted(self._skipped - self._warned):
-            warnings.warn(
-                f"info[{key!r}] is a {type(record.info[key]).__name__}, not a number: "
-                f"{self.owner} logs numbers only and leaves it out",
-                stacklevel=3,
+    def _refuse_if_closed(self, what: str, subject: str) -> None:
+        if self._closed:
+            raise UsageError(
+                f"{what} after {self.owner}.close(); {subject} not logged. "
+                f"Create a new {self.owner} to keep logging"
             )
-        self._warned |= self._skipped
-        self._skipped.clear()
 
     # -- the file ---------------------------------------------------------------------
     def _open(self) -> None:

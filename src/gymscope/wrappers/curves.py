@@ -36,41 +36,18 @@ class CurveRecorderWrapper(
 ):
     """Records every episode's return, length and chosen metrics; draws the curves.
 
-    Per finished episode it appends, to compact NumPy arrays that double when
-    full, the return, the length, the moving average of returns over
-    ``window_size`` episodes, each captured ``info`` value (``info_keys``) and
-    each value reported with ``log_metrics`` (its mean over the episode).
-    :meth:`save` — also run by :meth:`close` and at interpreter exit — writes
-    into ``output_dir``:
-
-    - ``{prefix}_reward_curve.svg`` / ``.png``: returns (faint) and their
-      moving average ``avg{window_size}`` (bold);
-    - ``{prefix}_length_curve.svg`` / ``.png``: lengths and their moving average;
-    - ``{prefix}_{name}_curve.svg`` / ``.png`` per info key and metric, the name
-      sanitised into a safe file name (``"loss/actor"`` -> ``loss_actor``);
-    - ``{prefix}_history.json``: the full series (``reward``, ``length``,
-      ``reward_moving_avg``, ``info``, ``metrics``; NaN and infinities as
-      ``null``) and a ``summary`` (episodes, best, best_episode, final,
-      final_moving_avg, window).
-
-    Charts are downsampled per pixel column, so their size and drawing time
-    do not grow with the run; the JSON keeps every value. Its text is
-    produced 4,096 episodes at a time as the run goes and kept, so
-    :meth:`save` only turns the latest episodes into text (this costs memory
-    about the size of the history file, ~40 MB per million episodes). Every
-    file is written to a temporary name and renamed into place.
-
-    Every ``checkpoint_every`` episodes the episodes since the previous
-    checkpoint are appended to ``{prefix}_history_checkpoint.jsonl`` (one JSON
-    object per line after a header line): total checkpoint I/O is linear in
-    the number of episodes. Each append is one ``write`` of whole lines, so a
-    crash can cut only the last line short; :func:`load_checkpoint` reads the
-    file back and skips such a line. A new wrapper starts the file afresh.
-
-    A run without episodes still saves: the charts say "no episodes yet" and
-    the history has ``"episodes": 0``. A series without a finite value is
-    drawn as an empty chart saying so. Info values that are not numbers are
-    left out, with one warning per key.
+    Drives a :class:`~gymscope.sinks.curves.CurveSink` (:attr:`curves`), which
+    keeps, per finished episode, the return, the length, the moving average
+    of returns over ``window_size`` episodes, each captured ``info`` value
+    (``info_keys``) and each value reported with ``log_metrics`` (its mean
+    over the episode). :meth:`save` — also run by :meth:`close` and at
+    interpreter exit — writes the sink's files into ``output_dir``:
+    ``{prefix}_reward_curve``, ``{prefix}_length_curve`` and one
+    ``{prefix}_{name}_curve`` per info key and metric (``.svg`` and ``.png``),
+    and ``{prefix}_history.json``; every ``checkpoint_every`` episodes the new
+    ones are appended to ``{prefix}_history_checkpoint.jsonl`` (read it with
+    :func:`load_checkpoint`). The "Training curves" docs page describes the
+    files.
 
     Each env copy needs its own files: in a vector env give every copy its
     own ``prefix`` (``prefix=f"env{i}"``) or ``output_dir``. A second open
@@ -80,12 +57,10 @@ class CurveRecorderWrapper(
 
     Args:
         env: The environment to wrap.
-        output_dir: Folder for the files; created if missing. An unwritable
-            folder is an error here, not at the end of the run.
+        output_dir: Folder for the files (see :class:`~gymscope.sinks.curves.CurveSink`).
         prefix: Start of every file name: letters, digits, ``_``, ``.``, ``-``.
         window_size: Episodes in the moving averages.
-        checkpoint_every: Append new episodes to the checkpoint file every this
-            many episodes; None for no checkpoint file.
+        checkpoint_every: Checkpoint every this many episodes; None for none.
         info_keys: Keys of the final step's ``info`` to record and chart.
         metrics: Names of ``log_metrics`` values to record and chart, or
             ``"all"`` for every name reported.
