@@ -19,6 +19,8 @@ def scalar(value: Any) -> float | None:
     >>> scalar(np.float32(0.5)), scalar(True), scalar(np.array([7])), scalar([2]), scalar("x")
     (0.5, 1.0, 7.0, 2.0, None)
     """
+    if type(value) is float:  # the usual case, first
+        return value
     if isinstance(value, np.ndarray):
         if value.size != 1 or value.dtype.kind not in "biuf":
             return None

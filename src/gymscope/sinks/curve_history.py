@@ -98,6 +98,10 @@ class CurveHistory(Sink):
         metrics: Names of metrics to keep, or ``"all"``.
     """
 
+    #: Serialise the history text block by block as episodes arrive, so that
+    #: :meth:`history_chunks` stays fast for long runs (charts alone do not need it).
+    keep_text = False
+
     def __init__(
         self,
         window_size: int = 100,
@@ -199,7 +203,7 @@ class CurveHistory(Sink):
         if record.metrics:
             self._put(self._metrics, record.metrics, n, "metric {!r}", self._metric_names)
         self._n = n + 1
-        if self._n % _TEXT_BLOCK == 0:
+        if self.keep_text and self._n % _TEXT_BLOCK == 0:
             self._cache_text()
 
     def _put(

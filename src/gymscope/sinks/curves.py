@@ -78,6 +78,8 @@ class CurveSink(CurveHistory):
     which :func:`load_checkpoint` skips); a new sink starts the file afresh.
     Every other file is written to a temporary name and renamed into place.
     A second open sink on the same files in one process is warned about.
+    Step-keyed metrics (:meth:`on_metrics`) are not charted: the curves are
+    per episode. A sink used without a wrapper saves only when closed.
 
     Args:
         output_dir: Folder for the files; created if missing. An unwritable
@@ -91,6 +93,8 @@ class CurveSink(CurveHistory):
         subject: What ran, put in front of the chart titles; None for the
             run's ``env_id`` (see :class:`~gymscope.episode.RunInfo`).
     """
+
+    keep_text = True  # it writes the history: serialise it as the run goes
 
     def __init__(
         self,
