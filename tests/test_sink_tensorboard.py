@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import pickle
 import time
+import warnings
 from pathlib import Path
 
 import pytest
@@ -79,3 +81,27 @@ def test_bad_arguments(tmp_path: Path, kwargs: dict[str, object], error: type, m
     arguments: dict[str, object] = {"logdir": tmp_path / "run", **kwargs}
     with pytest.raises(error, match=match):
         TensorBoardSink(**arguments)  # type: ignore[arg-type]
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork()")
+def test_a_forked_child_leaves_the_parents_file_alone(tmp_path: Path) -> None:
+    sink = TensorBoardSink(tmp_path / "run", flush_secs=3600)
+    sink.on_metrics(1, {"a": 1.0})  # the parent's file is open, its events queued
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads (3.12+)
+        pid = os.fork()
+    if pid == 0:  # the child: its own file, the parent's queue untouched
+        code = 1
+        try:
+            sink.on_metrics(2, {"a": 2.0})
+            sink.close()
+            code = 0
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert status == 0
+    sink.on_metrics(3, {"a": 3.0})
+    sink.close()
+    files = sorted(p for p in (tmp_path / "run").iterdir() if "tfevents" in p.name)
+    assert len(files) == 2
+    assert sorted(s for s, _, _ in scalars(tmp_path / "run")["train/a"]) == [1, 2, 3]
