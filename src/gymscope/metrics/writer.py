@@ -27,7 +27,6 @@ import datetime as dt
 import json
 import logging
 import sqlite3
-import time
 from abc import ABC, abstractmethod
 from typing import Any
 
@@ -36,6 +35,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine import Connection, Engine
 
+from gymscope._retry import Backoff
 from gymscope.episode import EpisodeRecord
 from gymscope.errors import ArgumentTypeError, EpisodeWriteError
 from gymscope.metrics.codec import (
@@ -71,7 +71,6 @@ _SQLITE_DEFAULT_AUTOCHECKPOINT = 1000
 
 _UTC = dt.timezone.utc
 _fromtimestamp = dt.datetime.fromtimestamp
-_MAX_BACKOFF_S = 60.0
 
 
 class EpisodeWriter(ABC):
@@ -107,8 +106,7 @@ class EpisodeWriter(ABC):
         self.where = where
         self.written = 0
         self._pending: list[Any] = []
-        self._failures = 0
-        self._retry_at = 0.0
+        self._backoff = Backoff()
 
     @property
     def pending(self) -> int:
@@ -122,7 +120,7 @@ class EpisodeWriter(ABC):
         row = self._row(record, self.next_num)
         self.next_num += 1
         self._pending.append(row)
-        if len(self._pending) >= self.flush_every and time.monotonic() >= self._retry_at:
+        if len(self._pending) >= self.flush_every and self._backoff.ready():
             self._try_flush()
 
     def _try_flush(self) -> None:
@@ -159,21 +157,18 @@ class EpisodeWriter(ABC):
             self._pending = rows + self._pending
             raise
         self.written += len(rows)
-        if self._failures:
+        failures = self._backoff.succeeded() if self._backoff.failures else 0
+        if failures:
             logger.warning(
                 "wrote %d buffered episode(s) to %s after %d failed attempt(s)",
                 len(rows),
                 self.where,
-                self._failures,
+                failures,
             )
-            self._failures = 0
-            self._retry_at = 0.0
 
     def _failed(self, exc: BaseException) -> None:
-        self._failures += 1
-        delay = min(_MAX_BACKOFF_S, 0.5 * 2 ** (self._failures - 1))
-        self._retry_at = time.monotonic() + delay
-        if self._failures == 1:
+        failures = self._backoff.failed()
+        if failures == 1:
             logger.warning(
                 "could not write %d finished episode(s) to %s (%s); keeping them in memory "
                 "and retrying at later episode ends",
@@ -182,7 +177,7 @@ class EpisodeWriter(ABC):
                 exc,
             )
         else:
-            logger.debug("write attempt %d to %s failed: %s", self._failures, self.where, exc)
+            logger.debug("write attempt %d to %s failed: %s", failures, self.where, exc)
         self._after_failure()
 
     def release(self, token: str) -> None:

@@ -18,6 +18,7 @@ from gymscope.sinks.base import EpisodeSink, Sink, replay_returns
 _LAZY: dict[str, str] = {
     "CurveHistory": "gymscope.sinks.curve_history",
     "CurveSink": "gymscope.sinks.curves",
+    "DatabaseSink": "gymscope.sinks.database",
     "EpisodeStatsSink": "gymscope.sinks.stats",
     "TensorBoardSink": "gymscope.sinks.tensorboard",
 }
@@ -25,6 +26,7 @@ _LAZY: dict[str, str] = {
 __all__ = [
     "CurveHistory",
     "CurveSink",
+    "DatabaseSink",
     "EpisodeSink",
     "EpisodeStatsSink",
     "RunInfo",
@@ -36,6 +38,7 @@ __all__ = [
 if TYPE_CHECKING:
     from gymscope.sinks.curve_history import CurveHistory
     from gymscope.sinks.curves import CurveSink
+    from gymscope.sinks.database import DatabaseSink
     from gymscope.sinks.stats import EpisodeStatsSink
     from gymscope.sinks.tensorboard import TensorBoardSink
 
