@@ -13,8 +13,8 @@ Three measurements, each beside a naive reference measured in the same run:
    gymscope wrapper shares (what ``EpisodeStatsWrapper`` alone costs) is part
    of the added cost.
 2. **save() at 1,000 / 100,000 / 1,000,000 episodes**: time and sizes of the
-   reward chart (SVG, PNG) and of the history JSON. The recorder is filled
-   directly through its episode hook (running a million real episodes would
+   reward chart (SVG, PNG) and of the history JSON. The recorder (the wrapper's
+   ``CurveSink``) is fed records directly (running a million real episodes would
    only measure the env). Returns are random floats, the worst case for the
    JSON text. The naive reference recomputes the moving average in
    O(n * window), draws every point into the SVG and the PNG and dumps the
@@ -51,6 +51,7 @@ import numpy as np
 from _harness import Case, Result, Sample, Samples, measure, print_table, summarize
 from PIL import Image, ImageDraw
 
+from gymscope.sinks.curves import CurveSink
 from gymscope.wrappers.curves import CurveRecorderWrapper
 from gymscope.wrappers.stats import EpisodeStatsWrapper
 
@@ -200,8 +201,8 @@ def per_episode_case(make: Callable[[], gym.Env[Any, Any]], episodes: int) -> Ca
         env = make()
         sample = time_episodes(env, episodes)
         if isinstance(env, CurveRecorderWrapper):
-            env._closed = True
-            env.env.close()
+            env.curves._closed = True  # its sink: close() then saves nothing
+            env.close()
         return sample
 
     return case
@@ -244,9 +245,23 @@ def run_per_episode(episodes: int, rounds: int, folder: Path) -> Result:
     return dataclasses.replace(result, notes=(note,))
 
 
-def filled_recorder(episodes: int, folder: Path) -> CurveRecorderWrapper[Any, Any]:
-    """A recorder holding ``episodes`` episodes, fed through its episode hook."""
-    recorder = CurveRecorderWrapper(OneStepEnv(), folder, checkpoint_every=None)
+def reused_record(length: int = 0) -> SimpleNamespace:
+    """What CurveSink reads of an EpisodeRecord, one object updated per episode
+    (building a million frozen records would only measure their construction)."""
+    return SimpleNamespace(
+        index=0,
+        episode_return=0.0,
+        moving_mean=0.0,
+        length=length,
+        window_size=WINDOW,
+        info={},
+        metrics={},
+    )
+
+
+def filled_recorder(episodes: int, folder: Path) -> CurveSink:
+    """The wrapper's sink holding ``episodes`` episodes, fed directly."""
+    recorder = CurveSink(folder, checkpoint_every=None)
     rng = np.random.default_rng(0)
     rewards = rng.normal(0.0, 30.0, episodes) + np.linspace(0.0, 200.0, episodes)
     lengths = rng.integers(10, 500, episodes)
@@ -254,10 +269,8 @@ def filled_recorder(episodes: int, folder: Path) -> CurveRecorderWrapper[Any, An
     ends = np.arange(1, episodes + 1)
     starts = np.maximum(0, ends - WINDOW)
     averages = (cumulative[ends] - cumulative[starts]) / (ends - starts)
-    record = SimpleNamespace(
-        index=0, episode_return=0.0, moving_mean=0.0, length=0, info={}, metrics={}
-    )
-    hook = recorder._on_episode
+    record = reused_record()
+    hook = recorder.on_episode
     for i, (r, m, n) in enumerate(
         zip(rewards.tolist(), averages.tolist(), lengths.tolist(), strict=True)
     ):
@@ -279,19 +292,15 @@ def measure_save(episodes: int, folder: Path) -> tuple[dict[str, float], list[fl
         "history_mb": recorder.history_path.stat().st_size / 1e6,
     }
     rewards = recorder.returns.tolist()
-    recorder._closed = True
-    recorder.env.close()
     return result, rewards
 
 
 def measure_checkpoints(episodes: int, every: int, folder: Path) -> dict[str, float]:
-    recorder = CurveRecorderWrapper(OneStepEnv(), folder, checkpoint_every=every)
+    recorder = CurveSink(folder, checkpoint_every=every)
     rng = np.random.default_rng(1)
     rewards = rng.normal(100.0, 30.0, episodes)
-    record = SimpleNamespace(
-        index=0, episode_return=0.0, moving_mean=0.0, length=1, info={}, metrics={}
-    )
-    hook = recorder._on_episode
+    record = reused_record(length=1)
+    hook = recorder.on_episode
     running = 0.0
     for i, r in enumerate(rewards.tolist()):
         running = r if i == 0 else running + (r - running) / min(i + 1, WINDOW)

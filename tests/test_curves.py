@@ -89,7 +89,7 @@ def test_arrays_grow_by_doubling(tmp_path: Path) -> None:
     with recorder(tmp_path, script=((1.0,),), checkpoint_every=None) as env:
         play(env, 1000)
         assert env.episode_count == 1000 and env.returns.sum() == 1000.0
-        assert env._returns.size == 1024  # 64 doubled four times
+        assert env.curves._returns.size == 1024  # 64 doubled four times
 
 
 def test_captured_info_and_metrics_become_series(tmp_path: Path) -> None:
@@ -475,7 +475,7 @@ def test_pickled_copy_keeps_the_history(tmp_path: Path) -> None:
 def test_history_text_kept_between_saves_matches_the_arrays(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("gymscope.wrappers.curves._TEXT_BLOCK", 4)
+    monkeypatch.setattr("gymscope.sinks.curve_history._TEXT_BLOCK", 4)
     env = CurveRecorderWrapper(
         ScriptedEnv(((1.5,), (math.inf,), (-2.25, 1.0)), final_info={"t": 0}),
         tmp_path,

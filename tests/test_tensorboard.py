@@ -327,7 +327,8 @@ def test_default_logdir_taken_gets_a_suffix(tmp_path: Path) -> None:
     first = TensorBoardWrapper(ScriptedEnv(SCRIPT))
     second = TensorBoardWrapper(ScriptedEnv(SCRIPT))
     planned = first.logdir
-    second._log.planned = second._log.logdir = planned  # as if built in the same second
+    # as if built in the same second
+    second.tensorboard.planned = second.tensorboard._logdir = planned
     play(first, 1)
     play(second, 1)
     first.close()

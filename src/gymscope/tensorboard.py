@@ -1,9 +1,10 @@
 """export_experiment: a run stored in the metrics database, as TensorBoard event files.
 
 A run logged with :class:`~gymscope.wrappers.sqlite_logger.SQLiteLoggerWrapper`
-(or by velora) is converted with the tags, steps and code of
-:class:`~gymscope.wrappers.tensorboard.TensorBoardWrapper`, so it looks in
-TensorBoard as if it had been logged live. The command line does the same:
+(or by velora) is replayed (:func:`gymscope.replay.stored_records`) into the
+:class:`~gymscope.sinks.tensorboard.TensorBoardSink` that
+:class:`~gymscope.wrappers.tensorboard.TensorBoardWrapper` writes with, so it
+looks in TensorBoard as if it had been logged live. The command line does the same:
 ``gymscope tensorboard [DB] EXPERIMENT --logdir DIR``.
 
 tensorboardX (``pip install "gymscope[tensorboard]"``), SQLAlchemy and the
@@ -48,7 +49,9 @@ def export_experiment(
     - steps are total env steps: the running sum of the episode lengths
       (the live wrapper's ``total_steps`` for a run of one worker; for a run
       of several workers, the steps of all of them);
-    - wall times are the times the episodes ended (``created_at``);
+    - wall times are the times the episodes ended (``created_at``, stored to
+      the microsecond: they differ from the live wrapper's by less than
+      1 µs; a run without ``created_at`` gets the time of the conversion);
     - ``episode/return_ema``/``length_ema`` use ``alpha`` and
       ``episode/return_mean``/``return_std`` use ``window_size``, recomputed
       exactly as the live wrapper computes them (the stored
@@ -108,9 +111,9 @@ def export_experiment(
         gymscope.errors.OutputExistsError: .../tb/demo' already holds TensorBoard event files; ...
         >>> folder.cleanup()
     """
-    from gymscope.episode import check_alpha, check_window_size
+    from gymscope.episode import RunInfo, check_alpha, check_window_size
     from gymscope.metrics.queries import MetricsReader
-    from gymscope.wrappers.tensorboard import EventLog, check_logdir, import_tensorboardx
+    from gymscope.sinks.tensorboard import TensorBoardSink, check_logdir, import_tensorboardx
 
     alpha = check_alpha(alpha)
     window_size = check_window_size(window_size)
@@ -144,10 +147,11 @@ def export_experiment(
         )
     for path in old:
         path.unlink()
-    log = EventLog(folder, flush_secs=60.0, owner="export_experiment")
+    sink = TensorBoardSink(folder, flush_secs=60.0, owner="export_experiment")
+    sink.open(RunInfo(experiment=info.name or None, env_id=info.env, agent=info.agent))
     try:
         for record in stored_records(run, alpha=alpha, window_size=window_size):
-            log.write(record)
+            sink.on_episode(record)
     finally:
-        log.close()
+        sink.close()
     return folder

@@ -1,9 +1,11 @@
 """Charts of logged runs, drawn from the metrics database.
 
-:func:`plot_experiment` draws one run's training curves — the same charts
-:class:`~gymscope.wrappers.curves.CurveRecorderWrapper` draws — for a run
-logged only with :class:`~gymscope.wrappers.sqlite_logger.SQLiteLoggerWrapper`
-(or by velora itself). :func:`plot_comparison` puts several runs on one chart:
+:func:`plot_experiment` draws one run's training curves for a run logged
+only with :class:`~gymscope.wrappers.sqlite_logger.SQLiteLoggerWrapper` (or by
+velora itself): it replays the run (:func:`gymscope.replay.stored_records`)
+into the :class:`~gymscope.sinks.curves.CurveSink` that
+:class:`~gymscope.wrappers.curves.CurveRecorderWrapper` records with, so the
+charts are those the live wrapper draws. :func:`plot_comparison` puts several runs on one chart:
 the moving average of each run's return (and length), one line per run.
 SQLAlchemy and SQLModel are imported when these are called, not before.
 """
@@ -13,12 +15,12 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 
 from gymscope._files import check_writable_dir, safe_name
-from gymscope.charts.curves import AVG_WIDTH, curve_charts, rolling_mean
+from gymscope.charts.curves import AVG_WIDTH, rolling_mean
 from gymscope.charts.layout import PALETTE, LineChart, Series
 from gymscope.charts.write import write_chart
 from gymscope.errors import ArgumentTypeError, InvalidArgumentError
@@ -27,6 +29,9 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import URL, Engine
 
     from gymscope.metrics.queries import ExperimentInfo, MetricsReader, RunEpisodes
+    from gymscope.sinks.curve_history import CurveHistory
+
+    CurveHistoryT = TypeVar("CurveHistoryT", bound=CurveHistory)
 
 __all__ = [
     "comparison_charts",
@@ -53,22 +58,30 @@ def experiment_charts(
 ) -> list[tuple[str, LineChart]]:
     """One run's charts with their file stems: return, length, every extra series.
 
-    See :func:`plot_experiment`, which writes them. ``prefix`` defaults to
-    the experiment's name made file-safe (``experiment_{id}`` without a name).
+    The run is replayed into a :class:`~gymscope.sinks.curve_history.CurveHistory`
+    (see :func:`plot_experiment`, which writes the charts). ``prefix``
+    defaults to the experiment's name made file-safe (``experiment_{id}``
+    without a name).
     """
-    rewards = run.rewards
+    from gymscope.sinks.curve_history import CurveHistory
+
+    history = _replayed(run, CurveHistory(window_size))
     info = run.experiment
-    return curve_charts(
-        prefix or default_prefix(info),
-        returns=rewards,
-        lengths=run.lengths,
-        moving_avg=rolling_mean(rewards, window_size),
-        window=window_size,
-        extras=run.extras(),
-        subject=info.env,
-        width=width,
-        height=height,
+    return history.charts(
+        prefix or default_prefix(info), subject=info.env, width=width, height=height
     )
+
+
+def _replayed(run: RunEpisodes, sink: CurveHistoryT) -> CurveHistoryT:
+    """``sink`` fed every stored episode of ``run``, as a live wrapper would have fed it."""
+    from gymscope.episode import RunInfo
+    from gymscope.replay import stored_records
+
+    info = run.experiment
+    sink.open(RunInfo(experiment=info.name or None, env_id=info.env, agent=info.agent))
+    for record in stored_records(run, window_size=sink.window_size):
+        sink.on_episode(record)
+    return sink
 
 
 def default_prefix(experiment: ExperimentInfo) -> str:
@@ -123,11 +136,10 @@ def comparison_charts(
 
 
 def _check_prefix(prefix: str | None) -> None:
-    if prefix is not None and (not isinstance(prefix, str) or safe_name(prefix, "") != prefix):
-        raise InvalidArgumentError(
-            f"prefix must be a plain file-name part (letters, digits, '_', '.', '-'), "
-            f"got {prefix!r}"
-        )
+    from gymscope.sinks.curves import check_prefix
+
+    if prefix is not None:
+        check_prefix(prefix)
 
 
 def _check_experiment(experiment: object) -> None:
@@ -161,18 +173,20 @@ def plot_experiment(
 ) -> list[Path]:
     """Draw a logged run's curves: return, length, and every extra series.
 
-    Writes ``{prefix}_reward_curve``, ``{prefix}_length_curve`` and one
+    The charts :class:`~gymscope.wrappers.curves.CurveRecorderWrapper` draws
+    for the same episodes with the same ``window_size``. Writes
+    ``{prefix}_reward_curve``, ``{prefix}_length_curve`` and one
     ``{prefix}_{name}_curve`` per captured info value and metric (from the
     ``extra`` column, and ``actor_loss``/``critic_loss``/``entropy_loss`` when
     reported), each as ``.svg`` and ``.png``, atomically, into ``output_dir``.
 
     Episodes are taken in the order they ended: by ``episode_num`` for a run
     with one worker, by ``created_at`` across workers otherwise. Moving
-    averages are computed over that sequence with ``window_size`` (for a
-    one-worker run logged with the same window they equal the stored
-    ``reward_moving_avg``). NULL values are gaps. ``entropy_loss`` is charted
-    only if some episode has a non-zero value (0.0 is also what the logger
-    stores when no entropy loss was reported).
+    averages are computed over that sequence with ``window_size``, by the
+    episode tracker's code (for a one-worker run logged with the same window
+    they equal the stored ``reward_moving_avg``). NULL values are gaps.
+    ``entropy_loss`` is charted only if some episode has a non-zero value
+    (0.0 is also what the logger stores when no entropy loss was reported).
 
     Nothing is written to the database, and a velora database (no gymscope
     columns) works too, by experiment id.
@@ -222,11 +236,22 @@ def plot_experiment(
     window_size = check_window_size(window_size)
     _check_experiment(experiment)
     _check_prefix(prefix)
+    from gymscope.sinks.curves import CurveSink
+
     with _reader(engine_or_url) as reader:
         info = reader.experiment(experiment)
         directory = check_writable_dir(Path(output_dir), "output_dir")
         run = reader.episodes(info)
-    return _write(experiment_charts(run, window_size, prefix=prefix), directory, scale)
+    sink = CurveSink(
+        directory,
+        prefix or default_prefix(info),
+        window_size,
+        checkpoint_every=None,
+        subject=info.env,
+    )
+    # The charts of CurveSink.save(), without the history JSON: the database
+    # already holds every value.
+    return _replayed(run, sink).write_charts(scale=scale)
 
 
 def plot_comparison(

@@ -16,15 +16,31 @@ from gymscope.episode import RunInfo
 from gymscope.sinks.base import EpisodeSink, Sink, replay_returns
 
 _LAZY: dict[str, str] = {
+    "CurveHistory": "gymscope.sinks.curve_history",
+    "CurveSink": "gymscope.sinks.curves",
     "DatabaseSink": "gymscope.sinks.database",
     "EpisodeStatsSink": "gymscope.sinks.stats",
+    "TensorBoardSink": "gymscope.sinks.tensorboard",
 }
 
-__all__ = ["DatabaseSink", "EpisodeSink", "EpisodeStatsSink", "RunInfo", "Sink", "replay_returns"]
+__all__ = [
+    "CurveHistory",
+    "CurveSink",
+    "DatabaseSink",
+    "EpisodeSink",
+    "EpisodeStatsSink",
+    "RunInfo",
+    "Sink",
+    "TensorBoardSink",
+    "replay_returns",
+]
 
 if TYPE_CHECKING:
+    from gymscope.sinks.curve_history import CurveHistory
+    from gymscope.sinks.curves import CurveSink
     from gymscope.sinks.database import DatabaseSink
     from gymscope.sinks.stats import EpisodeStatsSink
+    from gymscope.sinks.tensorboard import TensorBoardSink
 
 
 def __getattr__(name: str) -> Any:

@@ -259,7 +259,8 @@ class GymscopeWrapper(gym.Wrapper[ObsType, ActType, ObsType, ActType]):
         """Flush what this wrapper recorded and close the env. Safe to call twice.
 
         Raises:
-            Whatever a sink raised while flushing (every sink is still closed).
+            Exception: whatever a sink raised while flushing (every sink is
+                still closed).
         """
         if getattr(self, "_closed", True):  # closed, or construction failed
             return

@@ -1,0 +1,265 @@
+"""CurveSink: training curves (SVG + PNG), a JSON history and append-only checkpoints.
+
+The output of :class:`~gymscope.wrappers.curves.CurveRecorderWrapper`, usable
+without an env: feed it EpisodeRecords live (the wrapper does) or from a
+stored run (:func:`gymscope.charts.plot_experiment` does), and the files are
+the same. The series are kept by :class:`~gymscope.sinks.curve_history.CurveHistory`,
+which this class extends with the files.
+
+>>> import tempfile
+>>> from gymscope.sinks.base import replay_returns
+>>> folder = tempfile.TemporaryDirectory()
+>>> sink = CurveSink(folder.name, window_size=2, checkpoint_every=None)
+>>> for record in replay_returns([1.0, 4.0, 2.0], window_size=2):
+...     sink.on_episode(record)
+>>> sink.close()
+>>> sorted(p.name for p in Path(folder.name).iterdir())  # doctest: +NORMALIZE_WHITESPACE
+['training_history.json', 'training_length_curve.png', 'training_length_curve.svg',
+ 'training_reward_curve.png', 'training_reward_curve.svg']
+>>> folder.cleanup()
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+import weakref
+from collections.abc import Iterable, MutableMapping
+from pathlib import Path
+from typing import Any, Literal
+
+from gymscope._checks import check_optional_int
+from gymscope._files import append_bytes, atomic_write_bytes, check_writable_dir, safe_name
+from gymscope.charts.write import write_chart
+from gymscope.episode import EpisodeRecord
+from gymscope.errors import ArgumentTypeError, InvalidArgumentError
+from gymscope.sinks.curve_history import CHECKPOINT_FORMAT, HISTORY_FORMAT, CurveHistory
+
+__all__ = ["CHECKPOINT_FORMAT", "HISTORY_FORMAT", "CurveSink", "check_prefix", "load_checkpoint"]
+
+# Open sinks by (output_dir, prefix), to warn when two would write the same files.
+_open_targets: weakref.WeakValueDictionary[tuple[str, str], CurveSink] = (
+    weakref.WeakValueDictionary()
+)
+
+
+def check_prefix(prefix: object) -> str:
+    """Validate a file-name prefix: a non-empty plain file-name part."""
+    if not isinstance(prefix, str) or not prefix:
+        raise ArgumentTypeError(f"prefix must be a non-empty str, got {prefix!r}")
+    if safe_name(prefix, fallback="") != prefix:
+        raise InvalidArgumentError(
+            "prefix must be a plain file-name part (letters, digits, '_', '.', '-'), "
+            f"got {prefix!r}; for example prefix={safe_name(prefix, 'training')!r} "
+            "(use output_dir for folders)"
+        )
+    return prefix
+
+
+class CurveSink(CurveHistory):
+    """Keeps a run's curve history and writes its charts, history and checkpoints.
+
+    :meth:`save` — also run by :meth:`close` — writes into ``output_dir``:
+
+    - ``{prefix}_reward_curve.svg`` / ``.png``: returns (faint) and their
+      moving average ``avg{window_size}`` (bold);
+    - ``{prefix}_length_curve.svg`` / ``.png``: lengths and their moving average;
+    - ``{prefix}_{name}_curve.svg`` / ``.png`` per info key and metric, the name
+      sanitised into a safe file name (``"loss/actor"`` -> ``loss_actor``);
+    - ``{prefix}_history.json``: the full series and a ``summary`` (see the
+      "Training curves" docs page for the layout).
+
+    Charts are downsampled per pixel column; the JSON keeps every value, its
+    text produced 4,096 episodes at a time as the run goes (memory about the
+    size of the file). Every ``checkpoint_every`` episodes the episodes since
+    the previous checkpoint are appended to ``{prefix}_history_checkpoint.jsonl``
+    in one ``write`` of whole lines (a crash can cut only the last line,
+    which :func:`load_checkpoint` skips); a new sink starts the file afresh.
+    Every other file is written to a temporary name and renamed into place.
+    A second open sink on the same files in one process is warned about.
+    Step-keyed metrics (:meth:`on_metrics`) are not charted: the curves are
+    per episode. A sink used without a wrapper saves only when closed.
+
+    Args:
+        output_dir: Folder for the files; created if missing. An unwritable
+            folder is an error here, not at the end of the run.
+        prefix: Start of every file name: letters, digits, ``_``, ``.``, ``-``.
+        window_size: Episodes in the moving averages.
+        checkpoint_every: Append new episodes to the checkpoint file every this
+            many episodes; None for no checkpoint file.
+        info_keys: Info keys charted even before (or without) a value.
+        metrics: Names of metrics to record and chart, or ``"all"``.
+        subject: What ran, put in front of the chart titles; None for the
+            run's ``env_id`` (see :class:`~gymscope.episode.RunInfo`).
+    """
+
+    keep_text = True  # it writes the history: serialise it as the run goes
+
+    def __init__(
+        self,
+        output_dir: str | os.PathLike[str],
+        prefix: str = "training",
+        window_size: int = 100,
+        checkpoint_every: int | None = 100,
+        info_keys: Iterable[str] = (),
+        metrics: Iterable[str] | Literal["all"] = "all",
+        *,
+        subject: str | None = None,
+    ) -> None:
+        if not isinstance(output_dir, (str, os.PathLike)):
+            raise ArgumentTypeError(
+                f"output_dir must be a str or path, got {output_dir!r} "
+                f"({type(output_dir).__name__})"
+            )
+        check_prefix(prefix)
+        check_optional_int("checkpoint_every", checkpoint_every, 1, none_means="no checkpoints")
+        super().__init__(window_size, info_keys, metrics)
+        # Absolute now, so a later chdir (or the exit handler) writes to the same place.
+        directory = check_writable_dir(Path(output_dir).expanduser().absolute(), "output_dir")
+        self._output_dir = directory
+        self._prefix = prefix
+        self._checkpoint_every = checkpoint_every
+        self._subject = subject
+        self._closed = False
+        self._checkpointed = 0
+        self._checkpoint_started = False
+        self.checkpoint_bytes = 0
+        """Bytes written to the checkpoint file so far."""
+        target = (str(directory), prefix)
+        other = _open_targets.get(target)
+        if other is not None and not other._closed:
+            warnings.warn(
+                f"another open curve recorder writes '{directory / prefix}_*': "
+                "the last to save overwrites the other's files; give each env its own "
+                "prefix (e.g. prefix=f'env{i}') or output_dir, or close the other first",
+                stacklevel=3,
+            )
+        _open_targets[target] = self
+
+    @property
+    def output_dir(self) -> Path:
+        """The folder the files are written to."""
+        return self._output_dir
+
+    @property
+    def prefix(self) -> str:
+        """The start of every file name."""
+        return self._prefix
+
+    @property
+    def subject(self) -> str:
+        """What the chart titles name: ``subject``, else the run's env id, else ``""``."""
+        if self._subject is not None:
+            return self._subject
+        return self.run.env_id if self.run is not None else ""
+
+    @property
+    def history_path(self) -> Path:
+        """``{output_dir}/{prefix}_history.json``."""
+        return self._output_dir / f"{self._prefix}_history.json"
+
+    @property
+    def checkpoint_path(self) -> Path:
+        """``{output_dir}/{prefix}_history_checkpoint.jsonl``."""
+        return self._output_dir / f"{self._prefix}_history_checkpoint.jsonl"
+
+    def on_episode(
+        self, record: EpisodeRecord, info: MutableMapping[str, Any] | None = None
+    ) -> None:
+        """Append one episode; checkpoint when ``checkpoint_every`` new ones are in."""
+        super().on_episode(record, info)
+        every = self._checkpoint_every
+        if every is not None and self._n - self._checkpointed >= every:
+            self.checkpoint()
+
+    def checkpoint(self) -> int:
+        """Append the episodes since the last checkpoint to the checkpoint file.
+
+        Called every ``checkpoint_every`` episodes and by :meth:`save`; does
+        nothing when checkpoints are off. Returns the number of bytes written.
+        """
+        if self._checkpoint_every is None or (
+            self._checkpointed == self._n and self._checkpoint_started
+        ):
+            return 0
+        lines = self.checkpoint_lines(self._checkpointed)
+        if not self._checkpoint_started:
+            header = {
+                "format": CHECKPOINT_FORMAT,
+                "prefix": self._prefix,
+                "window": self.window_size,
+            }
+            lines.insert(0, json.dumps(header))
+        data = ("\n".join(lines) + "\n").encode("utf-8")
+        if self._checkpoint_started:
+            append_bytes(self.checkpoint_path, data)
+        else:  # a new run replaces the file of an earlier one, atomically
+            atomic_write_bytes(self.checkpoint_path, data)
+            self._checkpoint_started = True
+        self._checkpointed = self._n
+        self.checkpoint_bytes += len(data)
+        return len(data)
+
+    def write_charts(self, *, scale: float = 1.0) -> list[Path]:
+        """Write the charts only (``.svg`` and ``.png`` each, in chart order).
+
+        Args:
+            scale: PNG resolution relative to the 960x540 layout.
+        """
+        written: list[Path] = []
+        for stem, chart in self.charts(self._prefix, subject=self.subject):
+            written += write_chart(chart, self._output_dir / stem, scale=scale)
+        return written
+
+    def save(self) -> list[Path]:
+        """Write the charts and the history now (the run can go on).
+
+        Returns:
+            The paths written: the charts (``.svg`` and ``.png``), the
+            history JSON and, when checkpoints are on, the checkpoint file.
+        """
+        written = self.write_charts()
+        atomic_write_bytes(self.history_path, self.history_chunks())
+        written.append(self.history_path)
+        if self._checkpoint_every is not None:
+            self.checkpoint()
+            written.append(self.checkpoint_path)
+        return written
+
+    def close(self) -> None:
+        """Save (see :meth:`save`). Safe to call twice: later calls do nothing."""
+        if self._closed:
+            return
+        self._closed = True
+        target = (str(self._output_dir), self._prefix)
+        if _open_targets.get(target) is self:
+            del _open_targets[target]
+        self.save()
+
+
+def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read a ``{prefix}_history_checkpoint.jsonl`` file back.
+
+    A last line cut short by a crash is skipped.
+
+    Returns:
+        ``{"header": {...}, "episodes": [{"episode": ..., "reward": ...}, ...]}``.
+    """
+    text = Path(path).read_text(encoding="utf-8")
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    elif lines:
+        lines.pop()  # no newline at the end: an interrupted append
+    if not lines:
+        raise InvalidArgumentError(
+            f"{os.fspath(path)!r} has no header line: not a gymscope checkpoint"
+        )
+    header = json.loads(lines[0])
+    if header.get("format") != CHECKPOINT_FORMAT:
+        raise InvalidArgumentError(
+            f"{os.fspath(path)!r} is not a gymscope checkpoint "
+            f"(format {header.get('format')!r}, expected {CHECKPOINT_FORMAT!r})"
+        )
+    return {"header": header, "episodes": [json.loads(line) for line in lines[1:]]}

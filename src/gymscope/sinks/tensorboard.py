@@ -1,0 +1,377 @@
+"""TensorBoardSink: finished episodes and training metrics as TensorBoard scalars.
+
+The output of :class:`~gymscope.wrappers.tensorboard.TensorBoardWrapper` and of
+:func:`gymscope.tensorboard.export_experiment`, which feed it live records and
+records replayed from the metrics database: both write the same tags, steps
+and values. tensorboardX is an optional dependency (``pip install
+"gymscope[tensorboard]"``), imported when the first event is written (or by
+:func:`import_tensorboardx`), never by importing this module.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import secrets
+import time
+import weakref
+from collections.abc import Iterable, Iterator, Mapping, MutableMapping
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+
+from gymscope._checks import check_bool, check_number, check_str
+from gymscope.episode import EpisodeRecord
+from gymscope.errors import (
+    ArgumentTypeError,
+    FolderNotWritableError,
+    NotAFolderError,
+    OutputExistsError,
+    UsageError,
+)
+from gymscope.sinks._scalars import NumbersOnly, scalar
+from gymscope.sinks.base import Sink
+
+__all__ = [
+    "EPISODE_TAGS",
+    "INFO_PREFIX",
+    "METRIC_PREFIX",
+    "TensorBoardSink",
+    "check_logdir",
+    "episode_scalars",
+    "import_tensorboardx",
+]
+
+logger = logging.getLogger(__name__)
+
+#: Tags written at every episode end, in this order: the return and length of
+#: the episode, their exponential moving averages (lerax's ``episode/return``
+#: and ``episode/length``), and the moving mean and population standard
+#: deviation of returns over the last ``window_size`` episodes.
+EPISODE_TAGS = (
+    "episode/return",
+    "episode/length",
+    "episode/return_ema",
+    "episode/length_ema",
+    "episode/return_mean",
+    "episode/return_std",
+)
+#: Tag prefix of captured ``info`` values: ``info/<key>``.
+INFO_PREFIX = "info/"
+#: Tag prefix of training metrics: ``train/<name>``, where lerax and SB3 put
+#: them (a record's per-episode metric means, and :meth:`TensorBoardSink.on_metrics`).
+METRIC_PREFIX = "train/"
+
+_INSTALL = 'pip install "gymscope[tensorboard]"'
+
+
+def import_tensorboardx() -> tuple[Any, Any]:
+    """tensorboardX's ``FileWriter`` and ``Summary`` proto, or how to install it.
+
+    Raises:
+        gymnasium.error.DependencyNotInstalled: tensorboardX is missing; the
+            message gives the install command.
+    """
+    try:
+        from tensorboardX import FileWriter  # type: ignore[import-untyped]
+        from tensorboardX.proto.summary_pb2 import Summary  # type: ignore[import-untyped]
+    except ImportError as exc:
+        raise gym.error.DependencyNotInstalled(
+            f"TensorBoard logging needs tensorboardX, which is not installed ({exc}): {_INSTALL}"
+        ) from exc
+    return FileWriter, Summary
+
+
+def episode_scalars(
+    record: EpisodeRecord, skipped: set[str] | None = None
+) -> Iterator[tuple[str, float]]:
+    """The ``(tag, value)`` pairs TensorBoard gets for one finished episode.
+
+    First the :data:`EPISODE_TAGS`, then ``info/<key>`` per captured info
+    value and ``train/<name>`` per metric. Non-finite values are kept
+    (TensorBoard stores them and marks them on its charts). Info values that
+    are not numbers are left out; their keys are added to ``skipped`` when
+    it is given.
+
+    >>> from gymscope.episode import EpisodeRecord
+    >>> record = EpisodeRecord(
+    ...     index=0, episode_return=3.0, length=2, duration_s=0.1, ended_at=0.0,
+    ...     terminated=True, truncated=False, total_steps=2, window_size=100,
+    ...     moving_mean=3.0, moving_std=0.0, ema_return=3.0, ema_length=2.0, alpha=0.9,
+    ...     info={"score": 7, "name": "x"}, metrics={"loss": 0.5})
+    >>> dict(episode_scalars(record))  # doctest: +NORMALIZE_WHITESPACE
+    {'episode/return': 3.0, 'episode/length': 2.0, 'episode/return_ema': 3.0,
+     'episode/length_ema': 2.0, 'episode/return_mean': 3.0, 'episode/return_std': 0.0,
+     'info/score': 7.0, 'train/loss': 0.5}
+    """
+    yield "episode/return", record.episode_return
+    yield "episode/length", float(record.length)
+    yield "episode/return_ema", record.ema_return
+    yield "episode/length_ema", record.ema_length
+    yield "episode/return_mean", record.moving_mean
+    yield "episode/return_std", record.moving_std
+    for key, raw in record.info.items():
+        value = scalar(raw)
+        if value is None:
+            if skipped is not None:
+                skipped.add(key)
+            continue
+        yield INFO_PREFIX + key, value
+    for name, metric in record.metrics.items():
+        yield METRIC_PREFIX + name, float(metric)
+
+
+def check_logdir(path: Path, argument: str = "logdir") -> Path:
+    """Check, without creating anything, that ``path`` is or can become a
+    writable folder: it is a writable directory, or its nearest existing
+    ancestor is. Raises ``NotADirectoryError``/``PermissionError`` naming the
+    argument and the fix."""
+    probe = path
+    while not probe.exists():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if not probe.is_dir():
+        what = "is" if probe == path else f"would be inside {str(probe)!r}, which is"
+        raise NotAFolderError(
+            f"{argument} {str(path)!r} {what} not a directory; pass a folder path"
+        )
+    if not os.access(probe, os.W_OK | os.X_OK):
+        where = "" if probe == path else f" (its nearest existing folder {str(probe)!r} is not)"
+        raise FolderNotWritableError(
+            f"{argument} {str(path)!r} is not writable{where}; pass a folder this process "
+            "can create files in"
+        )
+    return path
+
+
+def _close_writer(writer: Any, pid: int) -> None:
+    """Close a writer dropped without close() (not in a forked child: the
+    buffered events and the file belong to the parent)."""
+    if os.getpid() == pid:
+        writer.close()
+
+
+class TensorBoardSink(Sink):
+    """One event file: an event per finished episode, and per metrics report.
+
+    :meth:`on_episode` writes one event holding every scalar of the record
+    (see :func:`episode_scalars`) at step ``record.total_steps`` (total env
+    steps: the x axis of CleanRL's and SB3's charts) and wall time
+    ``record.ended_at`` (now, if that is not finite). :meth:`on_metrics`
+    writes ``train/<name>`` for each value at the step it is given, at the
+    current wall time: step-keyed training metrics (losses, learning rate)
+    beside the episodes. Values are stored as 32-bit floats, as by every
+    TensorBoard writer.
+
+    Nothing is created before the first event. tensorboardX's ``FileWriter``
+    queues the events and writes them in a background thread, flushing every
+    ``flush_secs``; :meth:`close` writes everything and is idempotent, and a
+    sink dropped without it closes its file when collected or at exit. The
+    file name carries the process id and a random part besides tensorboardX's
+    time and host name, so writers sharing a folder never overwrite each
+    other's file. A pickled copy, or the sink in a ``fork()``-ed child, leaves
+    the original's file alone and opens its own.
+
+    Args:
+        logdir: The run's folder; created at the first event.
+        flush_secs: Seconds between flushes of the event file.
+        unique: Claim a fresh folder at the first event: ``logdir`` if it does
+            not exist yet, else ``logdir_2``, ``logdir_3``, ... (for default
+            folder names, which several runs may compute alike).
+        owner: Name used in messages (the driver's, e.g. ``"TensorBoardWrapper"``).
+
+    Raises:
+        gymnasium.error.DependencyNotInstalled: (at the first event)
+            tensorboardX is missing.
+
+    Example:
+        >>> import tempfile
+        >>> from tensorboard.backend.event_processing.event_accumulator import (
+        ...     EventAccumulator)
+        >>> from gymscope.sinks.base import replay_returns
+        >>> folder = tempfile.TemporaryDirectory()
+        >>> sink = TensorBoardSink(f"{folder.name}/run")
+        >>> for record in replay_returns([1.0, 2.0]):
+        ...     sink.on_episode(record)
+        >>> sink.on_metrics(2, {"learning_rate": 0.5})
+        >>> sink.close()
+        >>> events = EventAccumulator(str(sink.logdir))
+        >>> _ = events.Reload()
+        >>> [(e.step, e.value) for e in events.Scalars("episode/return")]
+        [(1, 1.0), (2, 2.0)]
+        >>> [(e.step, e.value) for e in events.Scalars("train/learning_rate")]
+        [(2, 0.5)]
+        >>> folder.cleanup()
+    """
+
+    def __init__(
+        self,
+        logdir: str | os.PathLike[str],
+        *,
+        flush_secs: float = 10.0,
+        unique: bool = False,
+        owner: str = "TensorBoardSink",
+    ) -> None:
+        if not isinstance(logdir, (str, os.PathLike)) or isinstance(os.fspath(logdir), bytes):
+            raise ArgumentTypeError(
+                f"logdir must be a str or path, got {logdir!r} ({type(logdir).__name__})"
+            )
+        # Absolute now, so a later chdir (or the exit handler) writes to the same place.
+        folder = Path(logdir).expanduser().absolute()
+        self.planned = folder
+        self._logdir = folder
+        self.flush_secs = check_number(
+            "flush_secs", flush_secs, low=0.0, what="a finite number of seconds > 0"
+        )
+        self.unique = check_bool("unique", unique)
+        self.owner = check_str("owner", owner)
+        self.episodes_written = 0
+        """Episodes written by this sink object (a pickled copy counts its own)."""
+        self._closed = False
+        self._writer: Any = None
+        self._summary: Any = None
+        self._pid: int | None = None
+        self._finalizer: weakref.finalize[Any, Any] | None = None
+        self._skipped: set[str] = set()
+        self._numbers = NumbersOnly(self.owner, "logs")
+
+    @property
+    def logdir(self) -> Path:
+        """The run's folder (with ``unique``, settled at the first event)."""
+        return self._logdir
+
+    @property
+    def is_open(self) -> bool:
+        """An event file is open in this process."""
+        return self._writer is not None and self._pid == os.getpid()
+
+    # -- writing ----------------------------------------------------------------------
+    def on_episode(
+        self, record: EpisodeRecord, info: MutableMapping[str, Any] | None = None
+    ) -> None:
+        """Write the scalars of ``record`` as one event (see the class docs).
+
+        Raises:
+            UsageError: (a ``RuntimeError``) the sink is closed.
+        """
+        self._refuse_if_closed(f"episode {record.index} ended", "it is")
+        ended_at = record.ended_at
+        # unknown (a stored episode without created_at): tensorboardX uses now
+        walltime = ended_at if math.isfinite(ended_at) else None
+        self._write(episode_scalars(record, self._skipped), record.total_steps, walltime)
+        self.episodes_written += 1
+        if self._skipped:  # warned about after the event, once per key
+            for key in sorted(self._skipped):
+                self._numbers.number(f"info[{key!r}]", record.info[key])
+            self._skipped.clear()
+
+    def on_metrics(self, step: int, values: Mapping[str, float]) -> None:
+        """Write ``train/<name>`` for each value as one event at ``step``, wall time now.
+
+        Values that are not numbers are left out (one warning per name);
+        nothing is written when none is left.
+
+        Raises:
+            UsageError: (a ``RuntimeError``) the sink is closed.
+        """
+        self._refuse_if_closed(f"metrics at step {step} reported", "they are")
+        scalars = []
+        for name, raw in values.items():
+            value = self._numbers.number(f"metric {name!r}", raw)
+            if value is not None:
+                scalars.append((METRIC_PREFIX + name, value))
+        if scalars:
+            self._write(scalars, int(step), time.time())
+
+    def _write(
+        self, scalars: Iterable[tuple[str, float]], step: int, walltime: float | None
+    ) -> None:
+        if not self.is_open:
+            self._open()
+        value = self._summary.Value
+        values = [value(tag=tag, simple_value=x) for tag, x in scalars]
+        self._writer.add_summary(self._summary(value=values), global_step=step, walltime=walltime)
+
+    def _refuse_if_closed(self, what: str, subject: str) -> None:
+        if self._closed:
+            raise UsageError(
+                f"{what} after {self.owner}.close(); {subject} not logged. "
+                f"Create a new {self.owner} to keep logging"
+            )
+
+    # -- the file ---------------------------------------------------------------------
+    def _open(self) -> None:
+        file_writer, summary = import_tensorboardx()
+        if self._writer is not None:  # a forked child: the parent's writer is not ours
+            self.forked()
+        folder = self._claim() if self.unique else self._make(self._logdir)
+        pid = os.getpid()
+        # tensorboardX names the file after the second and the host only: two
+        # writers of one folder in the same second would share (truncate) it.
+        suffix = f".{pid}.{secrets.token_hex(4)}"
+        self._writer = file_writer(str(folder), flush_secs=self.flush_secs, filename_suffix=suffix)
+        self._summary = summary
+        self._pid = pid
+        self._logdir = folder
+        self._finalizer = weakref.finalize(self, _close_writer, self._writer, pid)
+        logger.debug("writing TensorBoard events to %s", folder)
+
+    def _make(self, folder: Path) -> Path:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise self._folder_error(exc, folder) from exc
+        return folder
+
+    def _claim(self) -> Path:
+        base = self.planned
+        self._make(base.parent)
+        for n in range(1, 10_000):
+            folder = base if n == 1 else base.with_name(f"{base.name}_{n}")
+            try:
+                folder.mkdir()
+            except FileExistsError:
+                continue
+            except OSError as exc:
+                raise self._folder_error(exc, folder) from exc
+            return folder
+        raise OutputExistsError(f"{self.owner}: every name {str(base)!r}_N is taken")
+
+    def _folder_error(self, exc: OSError, folder: Path) -> OSError:
+        return type(exc)(
+            exc.errno,
+            f"{self.owner}: cannot create the log folder {str(folder)!r} ({exc.strerror or exc})",
+        )
+
+    def _drop_writer(self) -> None:
+        if self._finalizer is not None:
+            self._finalizer.detach()
+            self._finalizer = None
+        self._writer = None
+        self._pid = None
+
+    def forked(self) -> None:
+        """Forget the parent's writer (without closing it: its file is the parent's)."""
+        self._drop_writer()
+        if self.unique:
+            self._logdir = self.planned
+
+    def close(self) -> None:
+        """Write the queued events, close the file. Safe to call twice."""
+        self._closed = True
+        writer, pid = self._writer, self._pid
+        self._drop_writer()
+        if writer is not None and pid == os.getpid():
+            writer.close()
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        # The file and its writer thread stay with this process; a copy opens its
+        # own file (a fresh folder, when the folder name was a default).
+        state.update(_writer=None, _summary=None, _pid=None, _finalizer=None, episodes_written=0)
+        if self.unique:
+            state["_logdir"] = self.planned
+        return state
