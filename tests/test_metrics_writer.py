@@ -58,8 +58,9 @@ def test_created_at_rounds_like_datetime_at_the_edges(timestamp: float) -> None:
 def test_new_files_get_small_pages_and_old_files_keep_theirs(tmp_path: Path) -> None:
     get_db_engine(tmp_path / "new.db").dispose()
     old = tmp_path / "old.db"
-    with sqlite3.connect(old) as db:  # someone else's file, SQLite's default page size
+    with sqlite3.connect(old) as db:  # an empty file with SQLite's default page size
         db.execute("CREATE TABLE notes (text TEXT)")
+        db.execute("DROP TABLE notes")
     db.close()
     get_db_engine(old).dispose()
     for path, size in ((tmp_path / "new.db", SQLITE_PAGE_SIZE), (old, 4096)):
@@ -77,6 +78,7 @@ def test_checkpoint_limit_is_a_wal_size_whatever_the_page_size(
     with sqlite3.connect(path) as db:
         db.execute(f"PRAGMA page_size = {page_size}")
         db.execute("CREATE TABLE notes (text TEXT)")
+        db.execute("DROP TABLE notes")
     db.close()
     env = SQLiteLoggerWrapper(ScriptedEnv(), path, experiment="run")
     run_episodes(env, 1)
