@@ -12,12 +12,22 @@ import shutil
 import sqlite3
 import subprocess
 from collections.abc import Callable, Iterator
+from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
+import gymnasium as gym
+import numpy as np
 import pytest
 
-from gymscope import SQLiteLoggerWrapper
-from gymscope.errors import GymscopeError, IncompatibleSchemaError, InvalidArgumentError
+from gymscope import EpisodeStatsWrapper, SQLiteLoggerWrapper
+from gymscope.errors import (
+    ArgumentTypeError,
+    GymscopeError,
+    IncompatibleSchemaError,
+    InvalidArgumentError,
+    RewardTypeError,
+)
 from stubs import ScriptedEnv, play
 
 
@@ -133,3 +143,69 @@ def test_readers_open_a_database_on_a_read_only_mount(
     assert main(["report", str(db), "-o", str(tmp_path / "r.html")]) == 0
     assert plot_experiment(db, "frozen", tmp_path / "plots")
     env.close()
+
+
+# -- rewards -------------------------------------------------------------------------
+class _Rewarding(gym.Env[np.ndarray, int]):
+    """One-step episodes with a given reward."""
+
+    observation_space = gym.spaces.Box(-1.0, 1.0, (1,))
+    action_space = gym.spaces.Discrete(2)
+
+    def __init__(self, reward: object) -> None:
+        self.reward = reward
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        super().reset(seed=seed)
+        return np.zeros(1, np.float32), {}
+
+    def step(self, action: int) -> tuple[np.ndarray, Any, bool, bool, dict[str, Any]]:
+        return np.zeros(1, np.float32), self.reward, True, False, {}
+
+
+@pytest.mark.parametrize(
+    "reward",
+    [None, "1.0", b"1", Decimal("1.5"), 1 + 2j, np.array([1.0, 2.0]), [1.0], {"r": 1}],
+    ids=["None", "str", "bytes", "Decimal", "complex", "array2", "list", "dict"],
+)
+def test_a_reward_that_is_not_a_real_number_is_named_at_its_step(reward: object) -> None:
+    env = EpisodeStatsWrapper(_Rewarding(reward))
+    env.reset()
+    with pytest.raises(RewardTypeError, match=r"_Rewarding.*is not a real number") as info:
+        env.step(0)
+    assert isinstance(info.value, TypeError)
+    assert type(reward).__name__ in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "reward", [1, 2.5, np.float32(0.5), np.int64(3), np.array(2.0), np.array([4.0])]
+)
+def test_real_rewards_of_every_kind_are_accepted(reward: object) -> None:
+    env = EpisodeStatsWrapper(_Rewarding(reward))
+    env.reset()
+    info = env.step(0)[4]
+    assert type(info["episode"]["r"]) is float
+    assert info["episode"]["r"] == float(np.asarray(reward).reshape(()))
+
+
+@pytest.mark.parametrize("value", ["high", b"0.1", None, [0.1], object()])
+def test_log_metrics_names_a_metric_that_is_not_a_number(value: object) -> None:
+    env = EpisodeStatsWrapper(_Rewarding(1.0))
+    env.reset()
+    with pytest.raises(ArgumentTypeError, match=r"log_metrics\(loss=.*loss must be a real number"):
+        env.log_metrics(loss=value)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("text", "hint"),
+    [("at:0,5", "at:0;5"), ("every:10,at:1,2", "at:1;2"), ("at:3, 7", "at:3;7")],
+)
+def test_schedule_indices_separated_by_commas_get_the_semicolon_hint(text: str, hint: str) -> None:
+    from gymscope.schedule import EpisodeCaptureSchedule
+
+    with pytest.raises(
+        InvalidArgumentError, match=rf"separate the indices of at: with ';' \({hint}\)"
+    ):
+        EpisodeCaptureSchedule.parse(text)

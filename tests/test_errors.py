@@ -13,6 +13,7 @@ BUILTIN_OF = {
     "ArgumentTypeError": TypeError,
     "InvalidArgumentError": ValueError,
     "UsageError": RuntimeError,
+    "RewardTypeError": TypeError,
     "OutputExistsError": FileExistsError,
     "NotAFolderError": NotADirectoryError,
     "FolderNotWritableError": PermissionError,

@@ -308,7 +308,7 @@ GRAMMAR = (
             r"whole numbers >= 0 separated by ';'",
         ),
         ("at:0;;5", r"^bad value in 'at:0;;5': at:I;J;\.\.\. needs episode indices"),
-        ("at:0,5", r"^unknown key '5' in '5'; " + GRAMMAR),
+        ("at:0,5", r"^'5' after 'at:0' in 'at:0,5' looks like another episode index: "),
         ("at:-1", r"^bad value in 'at:-1': at:I;J"),
         ("cubic:1", r"^'cubic' takes no value, got 'cubic:1'; write just 'cubic'$"),
         ("none:", r"^'none' takes no value, got 'none:'"),

@@ -31,7 +31,7 @@ import numpy as np
 import numpy.typing as npt
 
 from gymscope._checks import check_int, check_number
-from gymscope.errors import ArgumentTypeError, UsageError
+from gymscope.errors import ArgumentTypeError, RewardTypeError, UsageError
 
 __all__ = [
     "EpisodeListener",
@@ -368,6 +368,8 @@ class EpisodeTracker:
         self.episode_length = 0
         self.episode_start_time = -1.0
         self.episode_seed: int | None = None
+        #: How to name the env in messages (set by the wrapper that feeds the tracker).
+        self.env_label = "the env"
         # None: no reset yet; True: an episode is running; False: it ended.
         self._running: bool | None = None
 
@@ -447,8 +449,37 @@ class EpisodeTracker:
         """Accumulate named values; each record gets their mean over the episode."""
         sums, counts = self._metric_sums, self._metric_counts
         for name, value in values.items():
-            sums[name] = sums.get(name, 0.0) + float(value)
+            try:
+                number = float(value)
+            except (TypeError, ValueError):
+                number = None
+            if number is None or isinstance(value, (str, bytes)):
+                raise ArgumentTypeError(
+                    f"log_metrics({name}={value!r}): {name} must be a real number, got "
+                    f"{type(value).__name__}; pass e.g. {name}=float(...)"
+                )
+            sums[name] = sums.get(name, 0.0) + number
             counts[name] = counts.get(name, 0) + 1
+
+    def _real_return(self, total: Any) -> float:
+        """The episode's return as a float, or a clear error for a reward that
+        is not a real number (complex, an array of several values...)."""
+        if isinstance(total, np.ndarray) and total.size == 1:
+            total = total.reshape(()).item()
+        if isinstance(total, (int, float, np.integer, np.floating)) and not isinstance(
+            total, bool
+        ):
+            return float(total)
+        self.episode_return = 0.0
+        raise self.bad_reward(total, "the rewards of this episode add up to")
+
+    def bad_reward(self, reward: Any, what: str = "step() returned the reward") -> RewardTypeError:
+        """The error for a reward that is not a real number."""
+        return RewardTypeError(
+            f"{self.env_label}: {what} {reward!r} ({type(reward).__name__}), which is not a "
+            "real number; rewards must be int or float (or NumPy scalars). Fix the env's "
+            "step() or wrap it in a gymnasium.wrappers.TransformReward that converts them"
+        )
 
     def raise_not_running(self) -> None:
         """Raise the error for a step() outside an episode."""
@@ -472,7 +503,9 @@ class EpisodeTracker:
         """
         duration = time.perf_counter() - self.episode_start_time
         self._running = False
-        episode_return = float(self.episode_return)
+        total = self.episode_return
+        # a float is the usual case, checked for free
+        episode_return = total if type(total) is float else self._real_return(total)
         length = self.episode_length
         self.total_steps += length
         index = self.episode_count

@@ -26,6 +26,7 @@ __all__ = [
     "NotAFolderError",
     "NotAMetricsDatabaseError",
     "OutputExistsError",
+    "RewardTypeError",
     "StatsKeyClashError",
     "UsageError",
     "VideoEncoderError",
@@ -44,6 +45,10 @@ class InvalidArgumentError(GymscopeError, ValueError):
 
 class ArgumentTypeError(GymscopeError, TypeError):
     """An argument has a type gymscope cannot use."""
+
+
+class RewardTypeError(GymscopeError, TypeError):
+    """An env returned a reward that is not a real number."""
 
 
 class UsageError(GymscopeError, RuntimeError):

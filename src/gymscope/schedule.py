@@ -315,7 +315,14 @@ class EpisodeCaptureSchedule:
         else:
             tokens = [token.strip() for token in text.split(",")]
         values: dict[str, Any] = {}
-        for token in tokens:
+        for position, token in enumerate(tokens):
+            previous = tokens[position - 1] if position else ""
+            if _DIGITS.fullmatch(token) and previous.lower().startswith("at:"):
+                raise InvalidArgumentError(
+                    f"{token!r} after {previous!r} in {text!r} looks like another episode "
+                    f"index: separate the indices of at: with ';' ({previous};{token}); "
+                    "commas separate the parts of a schedule"
+                )
             key, value = _parse_token(token, text)
             if key in values:
                 raise InvalidArgumentError(

@@ -157,6 +157,7 @@ class GymscopeWrapper(gym.Wrapper[ObsType, ActType, ObsType, ActType]):
         self._gymscope_owner = tracker is None
         if tracker is None:
             tracker = EpisodeTracker()
+            tracker.env_label = f"{env}"
         self._gymscope_tracker: EpisodeTracker = tracker
         self._sinks: tuple[EpisodeSink, ...] = sinks
         for sink in sinks:
@@ -191,7 +192,10 @@ class GymscopeWrapper(gym.Wrapper[ObsType, ActType, ObsType, ActType]):
             result = self.env.step(action)
             # EpisodeTracker.account, inlined: this is the per-step hot path, and
             # the env's tuple is returned as is rather than unpacked and rebuilt
-            tracker.episode_return += result[1]
+            try:  # free unless it raises
+                tracker.episode_return += result[1]
+            except TypeError:  # None, str, Decimal, a list...
+                raise tracker.bad_reward(result[1]) from None
             tracker.episode_length += 1
             if result[2] or result[3]:
                 tracker.end_episode(result[2], result[3], result[4])
