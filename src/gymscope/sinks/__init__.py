@@ -17,12 +17,14 @@ from gymscope.sinks.base import EpisodeSink, Sink, replay_returns
 
 _LAZY: dict[str, str] = {
     "EpisodeStatsSink": "gymscope.sinks.stats",
+    "VideoSink": "gymscope.sinks.video",
 }
 
-__all__ = ["EpisodeSink", "EpisodeStatsSink", "RunInfo", "Sink", "replay_returns"]
+__all__ = ["EpisodeSink", "EpisodeStatsSink", "RunInfo", "Sink", "VideoSink", "replay_returns"]
 
 if TYPE_CHECKING:
     from gymscope.sinks.stats import EpisodeStatsSink
+    from gymscope.sinks.video import VideoSink
 
 
 def __getattr__(name: str) -> Any:
