@@ -267,7 +267,8 @@ def test_sidecar_contents_exact(tmp_path: Path) -> None:
     )
     play(env, 2, seed=7)
     env.close()
-    common = {"format": "mp4", "trigger": "episode", "fps": 10, "width": 48, "height": 32}
+    common = {"schema": "gymscope-video/2", "run": {"experiment": None, "worker": None}}
+    common |= {"format": "mp4", "trigger": "episode", "fps": 10, "width": 48, "height": 32}
     common |= {"frame_width": 48, "frame_height": 32, "end": "episode_end"}
     assert _without_durations(sidecar(tmp_path, "rl-video-episode-0.mp4")) == {
         "video": "rl-video-episode-0.mp4",

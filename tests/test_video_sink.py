@@ -1,6 +1,7 @@
 """VideoSink without an env: synthetic frames and EpisodeRecords in, files decoded back.
 
-Also the sink's place in a stack: garbage collection of an unclosed wrapper.
+Also the sink's place in a stack: the sidecar's run key, garbage collection
+of an unclosed wrapper.
 """
 
 from __future__ import annotations
@@ -10,21 +11,25 @@ import gc
 import json
 import os
 import pickle
+import sqlite3
 import warnings
 import weakref
 from pathlib import Path
 from typing import Any
 
+import gymnasium as gym
 import imageio.v3 as iio
 import numpy as np
 import pytest
 
-from gymscope.episode import EpisodeRecord, RunInfo
+from gymscope.episode import EpisodeRecord, RunInfo, StatsConfig
 from gymscope.errors import UsageError
 from gymscope.sinks import VideoSink
-from gymscope.sinks.base import replay_returns
+from gymscope.sinks.base import Sink, replay_returns
+from gymscope.wrappers.base import GymscopeWrapper
+from gymscope.wrappers.sqlite_logger import SQLiteLoggerWrapper
 from gymscope.wrappers.video import ScheduledRecordVideo
-from stubs import ScriptedEnv
+from stubs import ScriptedEnv, play
 
 
 def decode(path: Path) -> tuple[int, tuple[int, int], list[np.ndarray]]:
@@ -154,6 +159,33 @@ def test_records_go_to_the_video_holding_their_final_frame(tmp_path: Path) -> No
     assert (two["return"], two["end"], two["frames"]) == (2.0, "close", 2)
 
 
+def test_sidecar_is_versioned_and_names_the_run_as_it_is_when_written(tmp_path: Path) -> None:
+    run = RunInfo()
+    sink = VideoSink(tmp_path, fps=25)
+    sink.open(run)
+    sink.start("clip", trigger="episode", episode=3, step=40, first_episode=0)
+    sink.add_frame(frame(0))
+    run.experiment, run.worker = "x", 2  # as a database sink does after open()
+    for record in records(7.5):
+        sink.on_episode(record)
+    sink.add_frame(frame(1))
+    sink.stop("episode_end")
+    sink.close()
+    data = sidecar(tmp_path / "clip.mp4")
+    assert data["schema"] == "gymscope-video/2"
+    assert data["run"] == {"experiment": "x", "worker": 2}
+    assert (data["trigger"], data["episode"], data["step"], data["fps"]) == ("episode", 3, 40, 25)
+    assert (data["return"], data["length"], data["seed"]) == (7.5, 1, None)
+
+
+def test_sidecar_without_a_run(tmp_path: Path) -> None:
+    sink = VideoSink(tmp_path)  # never opened
+    sink.start("alone")
+    sink.add_frame(frame(0))
+    sink.close()
+    assert sidecar(tmp_path / "alone.mp4")["run"] == {"experiment": None, "worker": None}
+
+
 def test_pickled_copy_has_no_running_video(tmp_path: Path) -> None:
     sink = VideoSink(tmp_path, format="gif")
     sink.start("clip")
@@ -195,6 +227,70 @@ SCRIPT = ((1.0, 2.0, 3.0), (0.5,) * 5)
 
 def scripted() -> ScriptedEnv:
     return ScriptedEnv(SCRIPT, render_mode="rgb_array")
+
+
+class _NamesTheRun(Sink):
+    """Does to the RunInfo what a database sink does: names the run at open(),
+    sets the worker at its first write."""
+
+    def open(self, run: RunInfo) -> None:
+        super().open(run)
+        run.experiment = "x"
+
+    def on_episode(self, record: EpisodeRecord, info: Any = None) -> None:
+        assert self.run is not None
+        if self.run.worker is None:
+            self.run.worker = 5
+
+
+class _RunNamer(GymscopeWrapper[Any, Any]):
+    def __init__(self, env: gym.Env[Any, Any]) -> None:
+        super().__init__(env, _NamesTheRun(), stats=StatsConfig(), priority=-1)
+
+
+@pytest.mark.parametrize("video_outside", [True, False], ids=["video-outer", "video-inner"])
+def test_sidecar_names_the_run_a_stack_member_fills_in(tmp_path: Path, video_outside: bool) -> None:
+    trigger = {"episode_trigger": lambda i: True}
+    if video_outside:
+        env: gym.Env[Any, Any] = ScheduledRecordVideo(_RunNamer(scripted()), tmp_path, **trigger)
+    else:
+        env = _RunNamer(ScheduledRecordVideo(scripted(), tmp_path, **trigger))
+    play(env, 2)
+    env.close()
+    for index in (0, 1):
+        run = sidecar(tmp_path / f"rl-video-episode-{index}.mp4")["run"]
+        assert run == {"experiment": "x", "worker": 5}
+
+
+@pytest.mark.xfail(
+    "_on_episode" in SQLiteLoggerWrapper.__dict__,
+    reason="SQLiteLoggerWrapper does not fill the stack's RunInfo until it is a sink",
+    strict=True,
+)
+@pytest.mark.parametrize("video_outside", [True, False], ids=["video-outer", "video-inner"])
+def test_sidecar_run_matches_the_database_row(tmp_path: Path, video_outside: bool) -> None:
+    db = tmp_path / "metrics.db"
+    trigger = {"episode_trigger": lambda i: True}
+    if video_outside:
+        env: gym.Env[Any, Any] = ScheduledRecordVideo(
+            SQLiteLoggerWrapper(scripted(), db, experiment="x"), tmp_path / "v", **trigger
+        )
+    else:
+        env = SQLiteLoggerWrapper(
+            ScheduledRecordVideo(scripted(), tmp_path / "v", **trigger), db, experiment="x"
+        )
+    play(env, 2)
+    env.close()
+    with sqlite3.connect(db) as connection:
+        rows = connection.execute(
+            "SELECT DISTINCT episode.worker FROM episode JOIN experiment "
+            "ON episode.experiment_id = experiment.id WHERE experiment.name = 'x'"
+        ).fetchall()
+    connection.close()
+    assert len(rows) == 1
+    for index in (0, 1):
+        run = sidecar(tmp_path / "v" / f"rl-video-episode-{index}.mp4")["run"]
+        assert run == {"experiment": "x", "worker": rows[0][0]}
 
 
 def test_unclosed_wrapper_saves_its_video_when_collected(tmp_path: Path) -> None:

@@ -24,8 +24,8 @@ episodes the video shows.
 ['clip.mp4', 'clip.mp4.json']
 >>> with open(os.path.join(folder, "clip.mp4.json")) as f:
 ...     data = json.load(f)
->>> data["frames"], data["return"]
-(3, 5.0)
+>>> data["schema"], data["run"], data["frames"], data["return"]
+('gymscope-video/2', {'experiment': 'demo', 'worker': 0}, 3, 5.0)
 >>> import shutil; shutil.rmtree(folder)
 """
 
@@ -137,7 +137,8 @@ class VideoSink(Sink):
     frame to ffmpeg (memory does not grow with the video), :meth:`stop`
     closes the encoder on a background thread and, once the file is complete
     under its final name, writes ``{video file name}.json`` (see
-    :mod:`gymscope.video.sidecar` for its keys). :meth:`flush` and
+    :mod:`gymscope.video.sidecar` for its keys; ``run`` is read from the
+    sink's :class:`RunInfo` when the video is stopped). :meth:`flush` and
     :meth:`close` wait for the background work and re-raise its errors.
 
     An EpisodeRecord given to :meth:`on_episode` belongs to the video that
@@ -345,6 +346,7 @@ class VideoSink(Sink):
             end=reason,
             episodes=rec.episodes,
             first_index=rec.first_index,
+            run=self.run,  # read now: the database sink fills it in at its first write
         )
 
     def flush(self) -> None:

@@ -1,6 +1,10 @@
 """The JSON sidecar written next to every video: what the video shows.
 
-``{video file name}.json`` holds:
+``{video file name}.json`` is a versioned record (``"schema":
+"gymscope-video/2"``). ``run`` is the join key to the metrics database:
+``{"experiment": ..., "worker": ...}`` of the stack's
+:class:`~gymscope.episode.RunInfo` when the sidecar is written (each null when
+unknown, e.g. without a database wrapper in the stack). The other keys:
 
 - ``video``, ``format``: file name of the video, ``"mp4"`` or ``"gif"``;
 - ``trigger``: ``"episode"``, ``"step"`` or ``"manual"``;
@@ -19,6 +23,8 @@
   ``seed``, ``duration_s``, ``moving_mean``, ``nonfinite``).
 
 Non-finite numbers are written as null, so the file is strict JSON.
+Version 1 (gymscope 0.1 before the sink layer) had no ``schema`` and no
+``run``; every other key is unchanged.
 """
 
 from __future__ import annotations
@@ -32,9 +38,12 @@ from typing import Any
 
 from gymscope._checks import finite_or_none
 from gymscope._files import atomic_write_text
-from gymscope.episode import EpisodeRecord
+from gymscope.episode import EpisodeRecord, RunInfo
 
-__all__ = ["VideoFacts", "sidecar_record", "write_sidecar"]
+__all__ = ["SCHEMA", "VideoFacts", "sidecar_record", "write_sidecar"]
+
+#: The ``schema`` value of the sidecars this version writes.
+SCHEMA = "gymscope-video/2"
 
 
 @dataclass(frozen=True)
@@ -58,6 +67,7 @@ def sidecar_record(
     end: str,
     episodes: Sequence[EpisodeRecord],
     first_index: int | None,
+    run: RunInfo | None,
 ) -> dict[str, Any]:
     """The sidecar of ``video``, as a JSON-ready dict (see the module docstring).
 
@@ -68,14 +78,19 @@ def sidecar_record(
     >>> records = list(replay_returns([3.0]))
     >>> facts = VideoFacts("v/a.mp4", "mp4", 2, 30, (16, 16), (8, 8))
     >>> data = sidecar_record(facts, trigger="manual", episode=0, step=0, end="close",
-    ...                       episodes=records, first_index=0)
-    >>> data["video"], data["return"]
-    ('a.mp4', 3.0)
+    ...                       episodes=records, first_index=0, run=RunInfo("exp", 2))
+    >>> data["schema"], data["run"], data["video"], data["return"]
+    ('gymscope-video/2', {'experiment': 'exp', 'worker': 2}, 'a.mp4', 3.0)
     """
     if first_index is None and episodes:
         first_index = episodes[0].index
     first = next((r for r in episodes if r.index == first_index), None)
     return {
+        "schema": SCHEMA,
+        "run": {
+            "experiment": None if run is None else run.experiment,
+            "worker": None if run is None else run.worker,
+        },
         "video": os.path.basename(video.path),
         "format": video.format,
         "trigger": trigger,
