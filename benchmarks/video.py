@@ -14,7 +14,14 @@ per step). Variants:
   the file finished on a background thread after the truncating step);
 - ``imageio streaming``: the simplest streaming writer, imageio-ffmpeg's
   ``write_frames`` fed one frame per step and closed on the truncating step,
-  for reference.
+  for reference;
+- ``moviepy streaming`` (its own section, :func:`compare_moviepy`): moviepy's
+  ``FFMPEG_VideoWriter``, which pipes frames to the same imageio-ffmpeg
+  binary, given gymscope's x264 settings, against ScheduledRecordVideo on
+  one episode length: training-thread time per frame, the stall of the step
+  that finalises the video, peak RSS, and the frames decoded from each file
+  (moviepy's clip writer can drop one, see REFERENCE.md). It is what
+  decided that gymscope keeps its own encoder and does not depend on moviepy.
 
 Timing (one process). For each L, every round runs one episode of every
 variant in a rotated order (so no variant always runs first or last) after
@@ -84,6 +91,7 @@ RENDER_ONLY = "render only"
 GYMNASIUM = "RecordVideo"
 OURS = "ScheduledRecordVideo"
 IMAGEIO = "imageio streaming"
+MOVIEPY = "moviepy streaming"
 VARIANTS = (RENDER_ONLY, GYMNASIUM, OURS, IMAGEIO)
 OURS_GIF = "ScheduledRecordVideo gif"
 PILLOW_GIF = "Pillow gif (all frames)"
@@ -147,40 +155,98 @@ class RenderOnly(gym.Wrapper[np.ndarray, int, np.ndarray, int]):
         return out
 
 
-class ImageioStreaming(gym.Wrapper[np.ndarray, int, np.ndarray, int]):
-    """The simplest streaming recorder: imageio-ffmpeg's write_frames, closed at episode end."""
+class StreamingRecorder(gym.Wrapper[np.ndarray, int, np.ndarray, int]):
+    """The simplest streaming recorder: a writer opened at reset(), fed every
+    frame, closed on the step that ends the episode (subclasses pick the writer)."""
+
+    stem = "stream"
 
     def __init__(self, env: gym.Env[np.ndarray, int], folder: str) -> None:
         super().__init__(env)
         self._folder = folder
         self._episode = -1
         self._writer: Any = None
+        self.last_path = ""
+
+    def _open(self, path: str, size: tuple[int, int]) -> Any:
+        raise NotImplementedError
+
+    def _write(self, frame: Any) -> None:
+        raise NotImplementedError
+
+    def finish(self) -> None:
+        """Close the writer of the running episode, if any."""
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
 
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[np.ndarray, dict[str, Any]]:
-        import imageio_ffmpeg
-
         out = self.env.reset(seed=seed, options=options)
         self._episode += 1
         frame = self.env.render()
         assert isinstance(frame, np.ndarray)
         height, width = frame.shape[:2]
-        path = os.path.join(self._folder, f"imageio-episode-{self._episode}.mp4")
-        self._writer = imageio_ffmpeg.write_frames(
-            path, (width, height), fps=FPS, macro_block_size=8, ffmpeg_log_level="error"
-        )
-        self._writer.send(None)
-        self._writer.send(frame)
+        self.last_path = os.path.join(self._folder, f"{self.stem}-episode-{self._episode}.mp4")
+        self._writer = self._open(self.last_path, (width, height))
+        self._write(frame)
         return out
 
     def step(self, action: int) -> tuple[np.ndarray, Any, bool, bool, dict[str, Any]]:
         out = self.env.step(action)
-        self._writer.send(self.env.render())
+        self._write(self.env.render())
         if out[2] or out[3]:
-            self._writer.close()
-            self._writer = None
+            self.finish()
         return out
+
+    def close(self) -> None:
+        self.finish()
+        super().close()
+
+
+class ImageioStreaming(StreamingRecorder):
+    """imageio-ffmpeg's ``write_frames`` generator."""
+
+    stem = "imageio"
+
+    def _open(self, path: str, size: tuple[int, int]) -> Any:
+        import imageio_ffmpeg
+
+        writer = imageio_ffmpeg.write_frames(
+            path, size, fps=FPS, macro_block_size=8, ffmpeg_log_level="error"
+        )
+        writer.send(None)
+        return writer
+
+    def _write(self, frame: Any) -> None:
+        self._writer.send(frame)
+
+
+class MoviepyStreaming(StreamingRecorder):
+    """moviepy's streaming writer, ``FFMPEG_VideoWriter``.
+
+    It pipes frames to the same imageio-ffmpeg binary as gymscope's encoder;
+    given gymscope's x264 settings, so that the plumbing is compared, not codecs.
+    """
+
+    stem = "moviepy"
+
+    def _open(self, path: str, size: tuple[int, int]) -> Any:
+        from moviepy.video.io.ffmpeg_writer import FFMPEG_VideoWriter
+
+        return FFMPEG_VideoWriter(
+            path,
+            size,
+            FPS,
+            codec="libx264",
+            preset="ultrafast",
+            threads=1,
+            ffmpeg_params=["-tune", "zerolatency", "-crf", "23"],
+        )
+
+    def _write(self, frame: Any) -> None:
+        self._writer.write_frame(frame)
 
 
 def make_variant(name: str, length: int, folder: str) -> gym.Env[Any, Any]:
@@ -199,6 +265,9 @@ def make_variant(name: str, length: int, folder: str) -> gym.Env[Any, Any]:
     if name == IMAGEIO:
         os.makedirs(os.path.join(folder, "imageio"), exist_ok=True)
         return ImageioStreaming(env, os.path.join(folder, "imageio"))
+    if name == MOVIEPY:
+        os.makedirs(os.path.join(folder, "moviepy"), exist_ok=True)
+        return MoviepyStreaming(env, os.path.join(folder, "moviepy"))
     if name == OURS_GIF:
         return ScheduledRecordVideo(
             env, os.path.join(folder, "gif"), episode_trigger=always, format="gif"
@@ -214,30 +283,33 @@ def _cpu_s(who: int) -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def measure_times(lengths: Sequence[int], rounds: int) -> dict[int, dict[str, dict[str, float]]]:
+def measure_times(
+    lengths: Sequence[int], rounds: int, variants: Sequence[str] = VARIANTS
+) -> dict[int, dict[str, dict[str, float]]]:
     """Per length and variant: medians of wall s/episode, reset s, last-step s, CPU s."""
     results: dict[int, dict[str, dict[str, float]]] = {}
     with tempfile.TemporaryDirectory(prefix="gymscope-video-bench-") as root:
         for length in lengths:
             folder = os.path.join(root, str(length))
-            envs = {name: make_variant(name, length, folder) for name in VARIANTS}
-            keys = ("wall", "reset", "last", "python_cpu", "encoder_cpu")
+            envs = {name: make_variant(name, length, folder) for name in variants}
+            keys = ("wall", "reset", "last", "body", "python_cpu", "encoder_cpu")
             samples: dict[str, dict[str, list[float]]] = {
-                name: {key: [] for key in keys} for name in VARIANTS
+                name: {key: [] for key in keys} for name in variants
             }
             for r in range(rounds + 1):
-                shift = r % len(VARIANTS)
-                for name in VARIANTS[shift:] + VARIANTS[:shift]:
+                shift = r % len(variants)
+                for name in (*variants[shift:], *variants[:shift]):
                     gc.collect()
                     python_cpu = _cpu_s(resource.RUSAGE_SELF)
                     encoder_cpu = _cpu_s(resource.RUSAGE_CHILDREN)  # waited-for children
-                    wall, reset, last = timed_episode(envs[name], length)
+                    wall, reset, last, body = timed_episode(envs[name], length)
                     if r == 0:  # warm-up (and gives RecordVideo a video to finish)
                         continue
                     row = samples[name]
                     row["wall"].append(wall)
                     row["reset"].append(reset)
                     row["last"].append(last)
+                    row["body"].append(body)
                     row["python_cpu"].append(_cpu_s(resource.RUSAGE_SELF) - python_cpu)
                     row["encoder_cpu"].append(_cpu_s(resource.RUSAGE_CHILDREN) - encoder_cpu)
             for env in envs.values():
@@ -253,8 +325,8 @@ def measure_times(lengths: Sequence[int], rounds: int) -> dict[int, dict[str, di
     return results
 
 
-def timed_episode(env: gym.Env[Any, Any], length: int) -> tuple[float, float, float]:
-    """``(wall s, reset() s, truncating step() s)`` of one recorded episode."""
+def timed_episode(env: gym.Env[Any, Any], length: int) -> tuple[float, float, float, float]:
+    """``(wall s, reset() s, truncating step() s, s before it)`` of one recorded episode."""
     step = env.step
     start = time.perf_counter()
     env.reset()
@@ -269,14 +341,14 @@ def timed_episode(env: gym.Env[Any, Any], length: int) -> tuple[float, float, fl
     if isinstance(env, ScheduledRecordVideo):
         env.flush()  # counted: the file is on disk before the next variant runs
     end = time.perf_counter()
-    return end - start, after_reset - start, after_last - before_last
+    return end - start, after_reset - start, after_last - before_last, before_last - start
 
 
 def stall_s(name: str, row: dict[str, float]) -> float | None:
     """Time inside the call that finalises the video, for a recording variant."""
     if name == GYMNASIUM:
         return row["reset"]
-    if name in (OURS, IMAGEIO):
+    if name in (OURS, IMAGEIO, MOVIEPY):
         return row["last"]
     return None
 
@@ -366,8 +438,8 @@ def memory_probe(name: str, length: int) -> dict[str, Any]:
                 env.step(0)
             if isinstance(env, gym.wrappers.RecordVideo) and env.recording:
                 env.stop_recording()
-            elif isinstance(env, ImageioStreaming):
-                env._writer.close()
+            elif isinstance(env, StreamingRecorder):
+                env.finish()
         gc.collect()
         exact = _reset_peak()
         baseline_kb = _status_kb("self", "VmRSS") if exact else _status_kb("self", "VmHWM")
@@ -399,6 +471,99 @@ def measure_memory(name: str, length: int) -> dict[str, Any]:
     ).stdout
     result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
     return result
+
+
+# -- moviepy's streaming writer against gymscope's encoder -----------------------------------
+
+MOVIEPY_VARIANTS = (RENDER_ONLY, OURS, MOVIEPY)
+
+
+def decoded_frames(path: str) -> int:
+    """Frames in a video, counted by decoding it (not from its header)."""
+    import imageio_ffmpeg
+
+    result = subprocess.run(
+        [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-i", path, "-f", "null", "-"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    counts = [line for line in result.stderr.replace("\r", "\n").splitlines() if "frame=" in line]
+    return int(counts[-1].split("frame=")[1].split()[0])
+
+
+def frame_counts(length: int) -> dict[str, int]:
+    """Decoded frames of one episode of ``length`` steps (``length + 1`` given) per writer."""
+    counts: dict[str, int] = {}
+    with tempfile.TemporaryDirectory(prefix="gymscope-video-count-") as root:
+        for name in (OURS, MOVIEPY):
+            env = make_variant(name, length, root)
+            timed_episode(env, length)
+            env.close()
+            if isinstance(env, ScheduledRecordVideo):
+                path = str(env.saved_videos[-1])
+            else:
+                assert isinstance(env, MoviepyStreaming)
+                path = env.last_path
+            counts[name] = decoded_frames(path)
+    return counts
+
+
+def compare_moviepy(length: int, rounds: int) -> dict[str, dict[str, Any]]:
+    """gymscope's encoder against moviepy's FFMPEG_VideoWriter on one episode length.
+
+    Per writer: ``frame_ms`` (training-thread time per frame: reset and the
+    steps before the last, over their frames, medians of interleaved rounds),
+    ``frame_ms_added`` (the same minus rendering only), ``stall_ms`` (the
+    truncating step, which finalises the video), ``python_cpu_ms`` and
+    ``encoder_cpu_ms`` per frame (the whole episode, finalisation included),
+    ``python_growth_mb`` / ``encoder_peak_mb`` (fresh interpreter) and
+    ``frames`` (decoded from the file; ``length + 1`` were given).
+    """
+    rows = measure_times([length], rounds, MOVIEPY_VARIANTS)[length]
+    frames = length + 1
+
+    def frame_ms(row: dict[str, float]) -> float:
+        return row["body"] / length * 1e3  # the reset frame and length - 1 step frames
+
+    reference = frame_ms(rows[RENDER_ONLY])
+    counts = frame_counts(length)
+    result: dict[str, dict[str, Any]] = {}
+    for name in (OURS, MOVIEPY):
+        row = rows[name]
+        memory = measure_memory(name, length)
+        result[name] = {
+            "frame_ms": frame_ms(row),
+            "frame_ms_added": frame_ms(row) - reference,
+            "stall_ms": row["last"] * 1e3,
+            "python_cpu_ms": row["python_cpu"] / frames * 1e3,
+            "encoder_cpu_ms": row["encoder_cpu"] / frames * 1e3,
+            "python_growth_mb": memory["python_growth_mb"],
+            "encoder_peak_mb": memory["encoder_peak_mb"],
+            "frames": counts[name],
+            "given": frames,
+        }
+    return result
+
+
+def moviepy_table(comparison: dict[str, dict[str, Any]]) -> list[str]:
+    header = (
+        f"{'writer':<22} {'ms/frame':>8} {'added':>6} {'stall ms':>8} {'py CPU':>6} {'enc CPU':>7} "
+        f"{'Python MB':>9} {'ffmpeg MB':>9} {'frames':>11}"
+    )
+    lines = [header, "-" * len(header)]
+    for name, row in comparison.items():
+        lines.append(
+            f"{name:<22} {row['frame_ms']:>8.2f} {row['frame_ms_added']:>6.2f} "
+            f"{row['stall_ms']:>8.1f} {row['python_cpu_ms']:>6.2f} {row['encoder_cpu_ms']:>7.2f} "
+            f"{_mb(row['python_growth_mb']):>9} {_mb(row['encoder_peak_mb']):>9} "
+            f"{row['frames']:>5}/{row['given']:<5}"
+        )
+    lines.append(
+        "(ms/frame: training thread's wall time, medians; added: minus rendering only; "
+        "CPU: ms per frame of the Python process and of ffmpeg)"
+    )
+    return lines
 
 
 # -- report -------------------------------------------------------------------------------
@@ -498,6 +663,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--gif-length", type=int, default=199, help="steps of the GIF episode")
     parser.add_argument(
+        "--moviepy-length", type=int, default=299, help="steps of the moviepy comparison"
+    )
+    parser.add_argument(
+        "--moviepy-only", action="store_true", help="run only the moviepy comparison"
+    )
+    parser.add_argument(
         "--quick", action="store_true", help="smoke run: short episodes, 1 round (meaningless)"
     )
     parser.add_argument(
@@ -505,9 +676,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     args = parser.parse_args(argv)
     if args.quick:
-        args.rounds, args.lengths, args.gif_length = 1, [10, 20], 9
-    if args.rounds < 1 or min(args.lengths) < 2 or args.gif_length < 2:
-        parser.error("--rounds must be >= 1, --lengths and --gif-length >= 2")
+        args.rounds, args.lengths, args.gif_length, args.moviepy_length = 1, [10, 20], 9, 9
+    if (
+        args.rounds < 1
+        or min(args.lengths, default=2) < 2
+        or min(args.gif_length, args.moviepy_length) < 2
+    ):
+        parser.error("--rounds must be >= 1, --lengths, --gif-length and --moviepy-length >= 2")
     return args
 
 
@@ -525,6 +700,16 @@ def main(argv: Sequence[str] | None = None) -> None:
         f"(load average {os.getloadavg()[0]:.2f}); CartPole 600x400 RGB at {FPS} fps, every "
         f"episode recorded; {args.rounds} interleaved round(s), medians"
     )
+    comparison = compare_moviepy(args.moviepy_length, args.rounds)
+    print()
+    print(
+        f"moviepy's FFMPEG_VideoWriter against gymscope's encoder, {args.moviepy_length + 1} "
+        "frames, same x264 settings:"
+    )
+    for line in moviepy_table(comparison):
+        print(line)
+    if args.moviepy_only:
+        return
     times = measure_times(args.lengths, args.rounds)
     print()
     print("time per episode (reset + steps; ScheduledRecordVideo also waits for its file):")

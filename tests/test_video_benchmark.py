@@ -30,6 +30,10 @@ def test_quick_run_prints_time_memory_and_targets(
         rows = [line for line in lines if f"  {variant} " in line and "MB" not in line]
         assert len(rows) >= 2, variant  # one per episode length, in the time table
 
+    moviepy_header = next(line for line in lines if line.startswith("writer "))
+    assert all(column in moviepy_header for column in ("ms/frame", "stall ms", "frames"))
+    assert any(line.startswith("moviepy streaming ") for line in lines)
+
     memory_header = next(line for line in lines if "Python growth MB" in line)
     assert "encoder peak MB" in memory_header
     for variant in ("ScheduledRecordVideo gif", "Pillow gif (all frames)"):
@@ -43,6 +47,19 @@ def test_quick_run_prints_time_memory_and_targets(
         "GIF",
     ]
     assert all(line.endswith(("met)", "NOT met)")) for line in targets)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the benchmark reads /proc")
+def test_moviepy_comparison_returns_figures_and_decoded_frame_counts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SDL_VIDEODRIVER", "dummy")
+    result = load_script("benchmarks/video.py").compare_moviepy(9, 1)
+    assert set(result) == {"ScheduledRecordVideo", "moviepy streaming"}
+    for row in result.values():
+        assert row["frames"] == row["given"] == 10  # decoded from the files
+        assert row["frame_ms"] > 0 and row["stall_ms"] > 0 and row["python_growth_mb"] >= 0
 
 
 def test_fixed_length_cartpole_truncates_exactly() -> None:
