@@ -293,6 +293,26 @@ def test_sidecar_run_matches_the_database_row(tmp_path: Path, video_outside: boo
         assert run == {"experiment": "x", "worker": rows[0][0]}
 
 
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_child_forked_between_videos_keeps_the_video_it_started(tmp_path: Path) -> None:
+    env = ScheduledRecordVideo(scripted(), tmp_path, episode_trigger=lambda i: i == 1)
+    play(env, 1)  # episode 0, not recorded
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child records episode 1 before its first delivery
+        code = 1
+        try:
+            play(env, 1)
+            env.close()
+            code = 0
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    env.close()
+    assert decode(tmp_path / "rl-video-episode-1.mp4")[0] == 6
+    assert sidecar(tmp_path / "rl-video-episode-1.mp4")["end"] == "episode_end"
+
+
 def test_unclosed_wrapper_saves_its_video_when_collected(tmp_path: Path) -> None:
     env = ScheduledRecordVideo(scripted(), tmp_path, episode_trigger=lambda i: True)
     env.reset()

@@ -381,10 +381,15 @@ class VideoSink(Sink):
             self.flush()
 
     def forked(self) -> None:
-        """In a forked child: drop the parent's running video and jobs, unsaved."""
-        self.abort()  # the encoder knows it was forked: it only lets go of its copies
-        self._pending = []
-        self._saved = []
+        """In a forked child: drop the parent's running video and jobs, unsaved.
+
+        A video this process started itself (a driver may record before it
+        first delivers an episode here) is kept.
+        """
+        rec = self._rec
+        if rec is not None and rec.encoder is not None and rec.encoder.forked:
+            self.abort()  # the encoder knows it was forked: it only lets go of its copies
+        self._pending = [job for job in self._pending if not job.encoder.forked]
         self._last = None
 
     def __getstate__(self) -> dict[str, Any]:
