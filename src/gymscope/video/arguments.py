@@ -1,4 +1,4 @@
-"""RecordVideo's arguments, checked: render mode, triggers, lengths, fps, names.
+"""RecordVideo's arguments, checked: env, triggers, lengths, fps, names, RecordState.
 
 Every check raises before anything is created, with a message that names the
 argument, the value and the fix.
@@ -7,6 +7,7 @@ argument, the value and the fix.
 from __future__ import annotations
 
 import math
+import os
 import warnings
 from collections.abc import Callable
 from typing import Any, cast
@@ -17,15 +18,18 @@ import numpy as np
 from gymscope._checks import check_int
 from gymscope.errors import ArgumentTypeError, InvalidArgumentError
 from gymscope.schedule import EpisodeCaptureSchedule
+from gymscope.state import RecordState
 
 __all__ = [
     "Trigger",
+    "check_env",
     "check_lengths",
-    "check_render_mode",
     "check_trigger",
     "check_triggers",
     "resolve_fps",
     "safe_name",
+    "state_arguments",
+    "warn_existing",
 ]
 
 #: RecordVideo's trigger: episode or step index -> start a video?
@@ -39,8 +43,13 @@ _NON_IMAGE_MODES = (None, "human", "ansi", "depth_array", "depth_array_list")
 _UNSAFE_NAME_CHARS = frozenset('/\\:*?"<>|') | frozenset(map(chr, range(32))) | {"\x7f"}
 
 
-def check_render_mode(env: gym.Env[Any, Any]) -> None:
-    """Refuse an env whose render mode gives no image, naming the fix."""
+def check_env(env: object) -> None:
+    """Refuse anything but an env whose render mode gives images, naming the fix."""
+    if not isinstance(env, gym.Env):
+        raise ArgumentTypeError(
+            f"env must be a gymnasium.Env, got {env!r} ({type(env).__name__}); "
+            'wrap the result of gymnasium.make(..., render_mode="rgb_array")'
+        )
     render_mode = env.render_mode
     if render_mode in _NON_IMAGE_MODES:
         modes = env.metadata.get("render_modes", [])
@@ -143,3 +152,37 @@ def check_lengths(video_length: object, max_frames: object) -> tuple[int, int | 
             "episodes), max_frames=N keeps whole-episode videos but only their first N frames"
         )
     return length, cap
+
+
+def state_arguments(state: object, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """``state.to_wrapper()`` of a :class:`RecordState`, if ``kwargs`` repeat none of it."""
+    if not isinstance(state, RecordState):
+        raise ArgumentTypeError(
+            f"state must be a gymscope.state.RecordState, got {state!r} ({type(state).__name__})"
+        )
+    settings = state.to_wrapper()
+    clash = sorted(set(settings) & set(kwargs))
+    if clash:
+        raise ArgumentTypeError(
+            f"from_state() takes {', '.join(clash)} from the RecordState; do not pass "
+            "them again (build another RecordState to change them)"
+        )
+    return settings
+
+
+def warn_existing(folder: str, prefix: str, fmt: str) -> None:
+    """Warn when ``folder`` holds videos that names built from ``prefix`` would replace."""
+    stems = (f"{prefix}-episode-", f"{prefix}-step-")
+    suffix = f".{fmt}"
+    with os.scandir(folder) as entries:
+        clash = sorted(
+            e.name for e in entries if e.name.startswith(stems) and e.name.endswith(suffix)
+        )
+    if clash:
+        warnings.warn(
+            f"{folder!r} already holds {len(clash)} video(s) named {prefix}-... (e.g. "
+            f"{clash[0]!r}); videos with the same names will be replaced. Pass another "
+            "video_folder or name_prefix to keep them",
+            UserWarning,
+            stacklevel=3,
+        )

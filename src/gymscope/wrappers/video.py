@@ -12,7 +12,6 @@ import gc
 import logging
 import math
 import os
-import warnings
 from pathlib import Path
 from typing import Any, SupportsFloat, cast
 
@@ -27,12 +26,14 @@ from gymscope.sinks.video import VideoSink
 from gymscope.state import RecordState
 from gymscope.video.arguments import (
     Trigger,
+    check_env,
     check_lengths,
-    check_render_mode,
     check_trigger,
     check_triggers,
     resolve_fps,
     safe_name,
+    state_arguments,
+    warn_existing,
 )
 from gymscope.video.frames import VideoFormat
 from gymscope.wrappers.base import GymscopeWrapper
@@ -74,10 +75,6 @@ class ScheduledRecordVideo(
     - a process killed mid-video leaves a hidden ``.{name}.{random}.part``
       file, never a file under a final name; ``close()``, run at exit and
       when the wrapper is garbage-collected unclosed, saves the running video.
-
-    Frames must be ``uint8`` images: ``(H, W, 3)``, ``(H, W, 4)``, ``(H, W)``
-    or ``(H, W, 1)``; a bad frame is an error from the ``step()``/``reset()``
-    that rendered it, and the unfinished video is deleted.
 
     Args:
         env: The environment; its ``render_mode`` must give images
@@ -164,12 +161,7 @@ class ScheduledRecordVideo(
     ) -> None:
         # Everything is checked before the wrapper joins the stack, so a
         # refused wrapper leaves no listener behind on the env's tracker.
-        if not isinstance(env, gym.Env):
-            raise ArgumentTypeError(
-                f"env must be a gymnasium.Env, got {env!r} ({type(env).__name__}); "
-                'wrap the result of gymnasium.make(..., render_mode="rgb_array")'
-            )
-        check_render_mode(env)
+        check_env(env)
         triggers = check_triggers(episode_trigger, step_trigger, schedule)
         gc_trigger = check_trigger("gc_trigger", gc_trigger, "lambda episode: True")
         length, max_frames = check_lengths(video_length, max_frames)
@@ -204,9 +196,9 @@ class ScheduledRecordVideo(
             sidecar=sidecar,
             window_size=window_size,
         )
-        # RecordVideo.__init__ is not called: it imports moviepy, warns about
-        # any existing folder and would bind the wrapper a second time. Its
-        # attributes are set here with the same names and meanings.
+        # RecordVideo.__init__ is not called: it needs moviepy (not a gymscope
+        # dependency), warns about any existing folder and would bind the
+        # wrapper a second time. Its attributes are set here, same names and meanings.
         GymscopeWrapper.__init__(self, env, video, stats=StatsConfig(window_size=window_size))
         self._video = video
         episode_trigger, step_trigger = triggers
@@ -229,7 +221,7 @@ class ScheduledRecordVideo(
         self.episode_id = -1
         self.schedule = schedule
         self._length = length
-        self._warn_existing()
+        warn_existing(video.video_folder, prefix, format)
 
     @classmethod
     def from_state(
@@ -256,19 +248,7 @@ class ScheduledRecordVideo(
         (True, False, 'cartpole')
         >>> env.close(); shutil.rmtree(folder)
         """
-        if not isinstance(state, RecordState):
-            raise ArgumentTypeError(
-                f"state must be a gymscope.state.RecordState, got {state!r} "
-                f"({type(state).__name__})"
-            )
-        settings = state.to_wrapper()
-        clash = sorted(set(settings) & set(kwargs))
-        if clash:
-            raise ArgumentTypeError(
-                f"from_state() takes {', '.join(clash)} from the RecordState; do not pass "
-                "them again (build another RecordState to change them)"
-            )
-        return cls(env, **settings, **kwargs)
+        return cls(env, **state_arguments(state, kwargs), **kwargs)
 
     # -- public state ----------------------------------------------------------------
     @property
@@ -321,12 +301,8 @@ class ScheduledRecordVideo(
         return self._video.saved_videos
 
     def flush(self) -> None:
-        """Wait until every finished video and its sidecar are on disk.
-
-        The running recording, if any, goes on. Re-raises an error that
-        ffmpeg (:class:`VideoEncoderError`) or the file system raised while
-        finishing a video in the background.
-        """
+        """Wait until every finished video and its sidecar are on disk (the
+        running one goes on); re-raise a background error (:class:`VideoEncoderError`)."""
         self._video.flush()
 
     # -- gymnasium API ---------------------------------------------------------------
@@ -432,19 +408,3 @@ class ScheduledRecordVideo(
         gc_trigger = self.gc_trigger
         if gc_trigger is not None and gc_trigger(self.episode_id):
             gc.collect()
-
-    def _warn_existing(self) -> None:
-        stems = (f"{self.name_prefix}-episode-", f"{self.name_prefix}-step-")
-        suffix = f".{self.format}"
-        with os.scandir(self.video_folder) as entries:
-            clash = sorted(
-                e.name for e in entries if e.name.startswith(stems) and e.name.endswith(suffix)
-            )
-        if clash:
-            warnings.warn(
-                f"{self.video_folder!r} already holds {len(clash)} video(s) named "
-                f"{self.name_prefix}-... (e.g. {clash[0]!r}); videos with the same names "
-                "will be replaced. Pass another video_folder or name_prefix to keep them",
-                UserWarning,
-                stacklevel=3,
-            )
