@@ -8,9 +8,10 @@ Three measurements, each beside a naive reference measured in the same run:
    checkpoints, and the naive recorder (Python lists, an O(window) moving
    average per episode, the whole history rewritten at every checkpoint, so
    its cost per episode grows with the run: shown for 20,000 episodes).
-   Recorders checkpoint every 100 episodes. Rounds interleave the variants;
-   medians are shown. The episode tracker every gymscope wrapper shares
-   (what ``EpisodeStatsWrapper`` alone costs) is part of the added cost.
+   Recorders checkpoint every 100 episodes. Rounds interleave the variants
+   (``benchmarks/_harness.py``); medians are shown. The episode tracker every
+   gymscope wrapper shares (what ``EpisodeStatsWrapper`` alone costs) is part
+   of the added cost.
 2. **save() at 1,000 / 100,000 / 1,000,000 episodes**: time and sizes of the
    reward chart (SVG, PNG) and of the history JSON. The recorder is filled
    directly through its episode hook (running a million real episodes would
@@ -33,10 +34,11 @@ small sizes whose numbers mean nothing).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import gc
 import io
 import json
-import statistics
+import math
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -46,6 +48,7 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
+from _harness import Case, Result, Sample, Samples, measure, print_table, summarize
 from PIL import Image, ImageDraw
 
 from gymscope.wrappers.curves import CurveRecorderWrapper
@@ -56,6 +59,14 @@ SAVE_TARGET_S = 2.0
 SVG_TARGET_KB = 300.0
 PNG_TARGET_KB = 200.0
 CHECKPOINT_TARGET_RATIO = 10.0
+
+RAW = "raw env"
+TRACKER = "EpisodeStatsWrapper"
+OURS = "CurveRecorderWrapper"
+OURS_PLAIN = "CurveRecorderWrapper, no checkpoints"
+NAIVE = "naive reference"
+NAIVE_PLAIN = "naive reference, no checkpoints"
+OURS_SAVE = "gymscope"
 
 
 class OneStepEnv(gym.Env[np.ndarray, Any]):
@@ -167,47 +178,70 @@ def naive_save(rewards: list[float], folder: Path) -> dict[str, float]:
 
 
 # -- measurements ------------------------------------------------------------------------
-def time_episodes(env: gym.Env[Any, Any], episodes: int) -> float:
-    """Seconds per episode of a reset/step loop over one-step episodes."""
+def time_episodes(env: gym.Env[Any, Any], episodes: int) -> Sample:
+    """A reset/step loop over ``episodes`` one-step episodes."""
     env.reset(seed=0)
     step, reset = env.step, env.reset
-    gc.collect()
     gc.disable()
     try:
         t0 = time.perf_counter()
         for _ in range(episodes):
             step(0)
             reset()
-        return (time.perf_counter() - t0) / episodes
+        return Sample(time.perf_counter() - t0, units=episodes)
     finally:
         gc.enable()
 
 
-def measure_per_episode(episodes: int, rounds: int, folder: Path) -> dict[str, float]:
+def per_episode_case(make: Callable[[], gym.Env[Any, Any]], episodes: int) -> Case:
+    """A fresh env per round, dropped without saving: only recording is timed."""
+
+    def case() -> Sample:
+        env = make()
+        sample = time_episodes(env, episodes)
+        if isinstance(env, CurveRecorderWrapper):
+            env._closed = True
+            env.env.close()
+        return sample
+
+    return case
+
+
+def run_per_episode(episodes: int, rounds: int, folder: Path) -> Result:
+    """Per-episode cost of every variant, added = minus the raw env, ratio vs the naive one."""
     makers: dict[str, Callable[[], gym.Env[Any, Any]]] = {
-        "raw env": OneStepEnv,
-        "EpisodeStatsWrapper": lambda: EpisodeStatsWrapper(OneStepEnv()),
-        "CurveRecorderWrapper": lambda: CurveRecorderWrapper(
+        RAW: OneStepEnv,
+        TRACKER: lambda: EpisodeStatsWrapper(OneStepEnv()),
+        OURS: lambda: CurveRecorderWrapper(
             OneStepEnv(), folder / "per_episode", checkpoint_every=100
         ),
-        "CurveRecorderWrapper, no checkpoints": lambda: CurveRecorderWrapper(
+        OURS_PLAIN: lambda: CurveRecorderWrapper(
             OneStepEnv(), folder / "per_episode", checkpoint_every=None
         ),
-        "naive reference": lambda: NaiveCurveRecorder(OneStepEnv(), folder, checkpoint_every=100),
-        "naive reference, no checkpoints": lambda: NaiveCurveRecorder(
-            OneStepEnv(), folder, checkpoint_every=None
-        ),
+        NAIVE: lambda: NaiveCurveRecorder(OneStepEnv(), folder, checkpoint_every=100),
+        NAIVE_PLAIN: lambda: NaiveCurveRecorder(OneStepEnv(), folder, checkpoint_every=None),
     }
-    names = list(makers)
-    samples: dict[str, list[float]] = {name: [] for name in names}
-    for r in range(rounds):
-        for name in names[r % len(names) :] + names[: r % len(names)]:
-            env = makers[name]()
-            samples[name].append(time_episodes(env, episodes))
-            if isinstance(env, CurveRecorderWrapper):
-                env._closed = True  # drop it without saving: only recording is timed
-                env.env.close()
-    return {name: statistics.median(values) for name, values in samples.items()}
+    result = measure(
+        f"per-episode cost, {episodes:,} one-step episodes",
+        {name: per_episode_case(make, episodes) for name, make in makers.items()},
+        rounds=rounds,
+        reference=NAIVE,
+        baseline=RAW,
+        per_unit="episode",
+        params={"episodes": episodes},
+    )
+
+    def added(name: str) -> float:
+        return (result.figure(name).added_s or 0.0) * 1e6
+
+    ours, tracker = added(OURS), added(TRACKER)
+    note = (
+        f"{OURS} adds {ours:.2f} us/episode (checkpoints included; "
+        f"{ours - tracker:.2f} on top of the tracker every gymscope wrapper shares), "
+        f"naive reference {added(NAIVE):.2f} us/episode ({added(NAIVE_PLAIN):.2f} without "
+        f"its checkpoints), ratio {result.figure(OURS).ratio_to_reference or math.nan:.2f}"
+    )
+    return dataclasses.replace(result, notes=(note,))
 
 
 def filled_recorder(episodes: int, folder: Path) -> CurveRecorderWrapper[Any, Any]:
@@ -291,47 +325,22 @@ def ok(passed: bool) -> str:
     return "ok" if passed else "MISSED"
 
 
-def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run")
-    parser.add_argument("--budget", type=float, default=60.0, help="seconds allowed per naive save")
-    return parser.parse_args(argv)
-
-
-def report_per_episode(episodes: int, rounds: int, folder: Path) -> None:
-    print(f"per-episode cost: {episodes:,} one-step episodes, median of {rounds} rounds")
-    costs = measure_per_episode(episodes, rounds, folder)
-    raw = costs["raw env"]
-    print(f"{'variant':<40}{'us/episode':>12}{'added us':>10}")
-    for name, seconds in costs.items():
-        added = "" if name == "raw env" else f"{(seconds - raw) * 1e6:10.2f}"
-        print(f"{name:<40}{seconds * 1e6:12.2f}{added:>10}")
-    ours = costs["CurveRecorderWrapper"] - raw
-    naive = costs["naive reference"] - raw
-    naive_plain = costs["naive reference, no checkpoints"] - raw
-    tracker = costs["EpisodeStatsWrapper"] - raw
-    print(
-        f"CurveRecorderWrapper adds {ours * 1e6:.2f} us/episode (checkpoints included; "
-        f"{(ours - tracker) * 1e6:.2f} on top of the tracker every gymscope wrapper shares), "
-        f"naive reference {naive * 1e6:.2f} us/episode ({naive_plain * 1e6:.2f} without "
-        f"its checkpoints), ratio {ours / naive:.2f}"
+def save_sample(r: dict[str, float]) -> Sample:
+    return Sample(
+        r["save_s"],
+        extra={"SVG kB": r["svg_kb"], "PNG kB": r["png_kb"], "history MB": r["history_mb"]},
     )
 
 
-def save_row(who: str, n: int, r: dict[str, float]) -> str:
-    return (
-        f"{who:<24}{n:>11,}{r['save_s']:9.3f}{r['svg_kb']:10.1f}{r['png_kb']:9.1f}"
-        f"{r['history_mb']:12.2f}"
-    )
+def run_save(sizes: Sequence[int], budget: float, folder: Path) -> list[Result]:
+    """save() at every size, gymscope then the naive reference on the same returns.
 
-
-def report_save(sizes: Sequence[int], budget: float, folder: Path) -> None:
-    print(f"save(): reward chart and history, window {WINDOW}, naive time budget {budget:.0f} s")
-    print(
-        f"{'recorder':<24}{'episodes':>11}{'save s':>9}{'SVG kB':>10}{'PNG kB':>9}"
-        f"{'history MB':>12}"
-    )
-    results: dict[int, dict[str, dict[str, float]]] = {}
+    One save each (a million-episode save is long): not interleaved rounds.
+    The naive reference is skipped at a size where its time projected from
+    the previous size exceeds ``budget`` seconds; that result has no
+    reference figure (ratios ``None``).
+    """
+    results = []
     naive_last: tuple[int, float] | None = None
     warm = folder / "warm-up"
     warm.mkdir()
@@ -341,68 +350,109 @@ def report_save(sizes: Sequence[int], budget: float, folder: Path) -> None:
         sub = folder / f"save_{n}"
         sub.mkdir()
         mine, rewards = measure_save(n, sub)
-        print(save_row("gymscope", n, mine))
-        results[n] = {"ours": mine}
+        samples: Samples = {OURS_SAVE: [[save_sample(mine)]]}
+        notes = []
         projected = None if naive_last is None else naive_last[1] * n / naive_last[0]
         if projected is not None and projected > budget:
-            print(
-                f"{'naive reference':<24}{n:>11,}  skipped: projected {projected:.0f} s "
-                f"> {budget:.0f} s"
-            )
-            continue
-        theirs = naive_save(rewards, sub)
-        naive_last = (n, theirs["save_s"])
-        print(save_row("naive reference", n, theirs))
-        results[n]["naive"] = theirs
-    for n, pair in results.items():
-        if "naive" in pair:
-            a, b = pair["ours"], pair["naive"]
-            print(
+            notes.append(f"{NAIVE}: skipped: projected {projected:.0f} s > {budget:.0f} s")
+        else:
+            theirs = naive_save(rewards, sub)
+            naive_last = (n, theirs["save_s"])
+            samples[NAIVE] = [[save_sample(theirs)]]
+            notes.append(
                 f"at {n:,} episodes gymscope/naive: save time ratio "
-                f"{a['save_s'] / b['save_s']:.2f}, SVG size ratio {a['svg_kb'] / b['svg_kb']:.3f}, "
-                f"PNG size ratio {a['png_kb'] / b['png_kb']:.2f}"
+                f"{mine['save_s'] / theirs['save_s']:.2f}, SVG size ratio "
+                f"{mine['svg_kb'] / theirs['svg_kb']:.3f}, "
+                f"PNG size ratio {mine['png_kb'] / theirs['png_kb']:.2f}"
             )
-    largest = sizes[-1]
-    top = results[largest]["ours"]
-    checks = [
-        f"{what} {value:{fmt}} {unit} (<= {target:.0f} {unit}: {ok(value <= target)})"
-        for what, value, fmt, unit, target in (
-            ("save", top["save_s"], ".2f", "s", SAVE_TARGET_S),
-            ("SVG", top["svg_kb"], ".0f", "kB", SVG_TARGET_KB),
-            ("PNG", top["png_kb"], ".0f", "kB", PNG_TARGET_KB),
+        if n == sizes[-1]:
+            checks = [
+                f"{what} {value:{fmt}} {unit} (<= {target:.0f} {unit}: {ok(value <= target)})"
+                for what, value, fmt, unit, target in (
+                    ("save", mine["save_s"], ".2f", "s", SAVE_TARGET_S),
+                    ("SVG", mine["svg_kb"], ".0f", "kB", SVG_TARGET_KB),
+                    ("PNG", mine["png_kb"], ".0f", "kB", PNG_TARGET_KB),
+                )
+            ]
+            notes.append(f"targets at {n:,} episodes: " + ", ".join(checks))
+        results.append(
+            summarize(
+                f"save() at {n:,} episodes: reward chart and history, window {WINDOW}",
+                samples,
+                reference=NAIVE,
+                per_unit="save",
+                params={"episodes": n, "budget_s": budget},
+                notes=notes,
+            )
         )
-    ]
-    print(f"targets at {largest:,} episodes: " + ", ".join(checks))
+    return results
 
 
-def report_checkpoints(run: int, every: int, folder: Path) -> None:
+def run_checkpoints(episodes: int, every: int, folder: Path) -> Result:
+    """Bytes, not time: ``values`` holds ``ours_bytes``, ``final_bytes``, ``naive_bytes``."""
     sub = folder / "checkpoints"
     sub.mkdir()
-    io_ = measure_checkpoints(run, every, sub)
+    io_ = measure_checkpoints(episodes, every, sub)
     ratio = io_["ours_bytes"] / io_["final_bytes"]
-    print(
-        f"checkpoint I/O over {run:,} episodes, every {every}: gymscope appends "
-        f"{mb(io_['ours_bytes'])} = {ratio:.2f}x the final history ({mb(io_['final_bytes'])}) "
-        f"(target <= {CHECKPOINT_TARGET_RATIO:.0f}x: {ok(ratio <= CHECKPOINT_TARGET_RATIO)}); "
-        f"full rewrites would write {mb(io_['naive_bytes'])} = "
-        f"{io_['naive_bytes'] / io_['final_bytes']:,.0f}x"
+    note = (
+        f"gymscope appends {mb(io_['ours_bytes'])} = {ratio:.2f}x the final history "
+        f"({mb(io_['final_bytes'])}) (target <= {CHECKPOINT_TARGET_RATIO:.0f}x: "
+        f"{ok(ratio <= CHECKPOINT_TARGET_RATIO)}); full rewrites would write "
+        f"{mb(io_['naive_bytes'])} = {io_['naive_bytes'] / io_['final_bytes']:,.0f}x"
     )
+    return summarize(
+        f"checkpoint I/O over {episodes:,} episodes, every {every}",
+        {},
+        reference=NAIVE,
+        per_unit="run",
+        params={"episodes": episodes, "every": every},
+        values=io_,
+        notes=(note,),
+    )
+
+
+def run(
+    *,
+    sizes: Sequence[int] = (1_000, 100_000, 1_000_000),
+    per_episode: int = 20_000,
+    rounds: int = 5,
+    checkpoint_run: int = 100_000,
+    budget: float = 60.0,
+) -> list[Result]:
+    """The three measurements, in a temporary folder."""
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        return [
+            run_per_episode(per_episode, rounds, folder),
+            *run_save(sizes, budget, folder),
+            run_checkpoints(checkpoint_run, 10, folder),
+        ]
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run")
+    parser.add_argument("--budget", type=float, default=60.0, help="seconds allowed per naive save")
+    parser.add_argument("--rounds", type=int, default=5, help="rounds of the per-episode cost")
+    return parser.parse_args(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
     if args.quick:
-        sizes, per_episode, rounds, run, budget = (1_000, 5_000, 20_000), 2_000, 2, 5_000, 5.0
+        results = run(
+            sizes=(1_000, 5_000, 20_000),
+            per_episode=2_000,
+            rounds=2,
+            checkpoint_run=5_000,
+            budget=5.0,
+        )
     else:
-        sizes, per_episode, rounds, run = (1_000, 100_000, 1_000_000), 20_000, 5, 100_000
-        budget = args.budget
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp)
-        report_per_episode(per_episode, rounds, folder)
-        print()
-        report_save(sizes, budget, folder)
-        print()
-        report_checkpoints(run, 10, folder)
+        results = run(rounds=args.rounds, budget=args.budget)
+    for i, result in enumerate(results):
+        if i:
+            print()
+        print_table(result)
 
 
 if __name__ == "__main__":

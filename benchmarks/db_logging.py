@@ -31,11 +31,13 @@ Two measurements, each beside references measured in the same process:
    nothing is lost in noise). The (b), (d) and (e) sinks are minimal wrappers
    written here (a running return and length, the row built from them); (a)
    and (c) are the shipped wrappers. Rounds run every variant once in a
-   rotated order (garbage collection off inside a block); the table shows
-   the median over every episode of every round, the mean (which includes
-   the rare slow commits: WAL checkpoints and their fsyncs) and the 99th
-   percentile, each minus the bare env's, and ratios against the floor (d).
-   Slow variants play fewer episodes per round.
+   rotated order (garbage collection off inside a block;
+   ``benchmarks/_harness.py``); the table shows the median added cost (each
+   round's median episode minus the bare env's in the same round, median
+   over rounds), the mean and the 99th percentile over every episode (the
+   mean includes the rare slow commits: WAL checkpoints and their fsyncs),
+   each minus the bare env's, and ratios against the floor (d). Slow
+   variants play fewer episodes per round.
 2. **A whole run**: random-policy ``CartPole-v1`` (``gym.make`` defaults,
    actions from ``action_space.sample()``) for 20,000 episodes three ways:
    bare, through ``SQLiteLoggerWrapper``, and through the floor's sink (d)
@@ -54,9 +56,10 @@ Run with ``uv run python benchmarks/db_logging.py`` (``--help`` for knobs;
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
+import functools
 import gc
-import importlib
 import math
 import sqlite3
 import statistics
@@ -68,8 +71,9 @@ from pathlib import Path
 from typing import Any, SupportsFloat
 
 import gymnasium as gym
-import numpy as np
 import sqlalchemy as sa
+from _envs import NoOpEnv, sb3_monitor
+from _harness import Case, Figure, Result, Sample, measure, print_table, require_positive
 from sqlmodel import Session
 
 from gymscope.metrics import Episode, Experiment, get_db_engine, metadata
@@ -88,6 +92,9 @@ EPISODE_LENGTH = 20
 OURS_TARGET_US = 30.0
 RUN_TARGET_RATIO = 1.15
 CARTPOLE = "CartPole-v1"
+RUN_BARE = "bare"
+RUN_LOGGED = "logged"
+RUN_FLOOR = "floor"
 
 _INSERT = (
     "INSERT INTO episode (experiment_id, episode_num, reward, length, reward_moving_avg, "
@@ -95,27 +102,6 @@ _INSERT = (
     "terminated, truncated, total_steps, extra) "
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
-
-
-class NoOpEnv(gym.Env[np.ndarray, Any]):
-    """Fixed observation, reward 1, episodes of ``EPISODE_LENGTH`` steps."""
-
-    def __init__(self) -> None:
-        self.observation_space = gym.spaces.Box(-1.0, 1.0, shape=(4,), dtype=np.float32)
-        self.action_space = gym.spaces.Discrete(2)
-        self._obs = np.zeros(4, dtype=np.float32)
-        self._t = 0
-
-    def reset(
-        self, *, seed: int | None = None, options: dict[str, Any] | None = None
-    ) -> tuple[np.ndarray, dict[str, Any]]:
-        super().reset(seed=seed)
-        self._t = 0
-        return self._obs, {}
-
-    def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
-        self._t += 1
-        return self._obs, 1.0, self._t >= EPISODE_LENGTH, False, {}
 
 
 # -- the reference sinks ------------------------------------------------------------
@@ -251,15 +237,6 @@ def raw_sink(
     return write, db.close
 
 
-def _sb3_monitor() -> type[gym.Wrapper[Any, Any, Any, Any]] | None:
-    try:
-        module = importlib.import_module("stable_baselines3.common.monitor")
-    except ImportError:
-        return None
-    monitor: type[gym.Wrapper[Any, Any, Any, Any]] = module.Monitor
-    return monitor
-
-
 def plain_sqlite_file(path: Path) -> sa.Engine:
     """The gymscope tables in a file with SQLite's defaults (as velora creates it)."""
     engine = sa.create_engine(f"sqlite:///{path}")
@@ -271,26 +248,26 @@ def make_variants(folder: Path) -> tuple[dict[str, gym.Env[Any, Any]], list[Call
     """Every variant's env, reset; and what to call to close the references."""
     closers: list[Callable[[], None]] = []
     envs: dict[str, gym.Env[Any, Any]] = {
-        BARE: NoOpEnv(),
-        OURS: SQLiteLoggerWrapper(NoOpEnv(), folder / "a.db", experiment="benchmark"),
+        BARE: NoOpEnv(EPISODE_LENGTH),
+        OURS: SQLiteLoggerWrapper(NoOpEnv(EPISODE_LENGTH), folder / "a.db", experiment="benchmark"),
     }
     write, close = orm_sink(plain_sqlite_file(folder / "b.db"))
-    envs[VELORA] = EpisodeSink(NoOpEnv(), write)
+    envs[VELORA] = EpisodeSink(NoOpEnv(EPISODE_LENGTH), write)
     closers.append(close)
-    monitor = _sb3_monitor()
+    monitor = sb3_monitor()
     if monitor is not None:
-        envs[SB3] = monitor(NoOpEnv(), filename=str(folder / "c"))
+        envs[SB3] = monitor(NoOpEnv(EPISODE_LENGTH), filename=str(folder / "c"))
     write, close = raw_sink(floor_file(folder / "d.db"))
-    envs[FLOOR] = EpisodeSink(NoOpEnv(), write)
+    envs[FLOOR] = EpisodeSink(NoOpEnv(EPISODE_LENGTH), write)
     closers.append(close)
     engine = plain_sqlite_file(folder / "d4k.db")
     _experiment(engine)
     engine.dispose()
     write, close = raw_sink(folder / "d4k.db", gymscope_checkpoints=False)
-    envs[FLOOR_DEFAULTS] = EpisodeSink(NoOpEnv(), write)
+    envs[FLOOR_DEFAULTS] = EpisodeSink(NoOpEnv(EPISODE_LENGTH), write)
     closers.append(close)
     write, close = orm_sink(get_db_engine(folder / "e.db"))
-    envs[ORM_WAL] = EpisodeSink(NoOpEnv(), write)
+    envs[ORM_WAL] = EpisodeSink(NoOpEnv(EPISODE_LENGTH), write)
     closers.append(close)
     for env in envs.values():
         env.reset(seed=0)
@@ -298,11 +275,11 @@ def make_variants(folder: Path) -> tuple[dict[str, gym.Env[Any, Any]], list[Call
 
 
 # -- per-episode cost ---------------------------------------------------------------
-def time_episode_ends(env: gym.Env[Any, Any], episodes: int) -> list[int]:
-    """Nanoseconds of each episode's last ``step()``; ``episodes`` whole episodes."""
+def time_episode_ends(env: gym.Env[Any, Any], episodes: int) -> list[Sample]:
+    """The last ``step()`` of each of ``episodes`` whole episodes, one sample each."""
     step, reset = env.step, env.reset
     clock = time.perf_counter_ns
-    times: list[int] = []
+    times: list[Sample] = []
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
@@ -311,7 +288,7 @@ def time_episode_ends(env: gym.Env[Any, Any], episodes: int) -> list[int]:
                 step(0)
             start = clock()
             step(0)
-            times.append(clock() - start)
+            times.append(Sample((clock() - start) / 1e9))
             reset()
     finally:
         if gc_was_enabled:
@@ -328,95 +305,67 @@ def episodes_per_round(name: str, fast: int) -> int:
     return fast
 
 
-def measure_episode_cost(
-    folder: Path, rounds: int, episodes: int, warmup: int
-) -> dict[str, list[int]]:
-    """ns of every episode-ending step of every variant, over interleaved rounds."""
+def run_episode_cost(folder: Path, rounds: int, episodes: int, warmup: int) -> Result:
+    """Every episode-ending step of every variant, interleaved rounds; ratio vs the floor (d).
+
+    ``added_s`` is the per-round median minus the bare env's, median over
+    rounds; ``mean_s`` and ``p99_s`` are over every episode (minus the bare
+    env's for the cost they add).
+    """
     envs, closers = make_variants(folder)
-    names = list(envs)
     try:
-        for name in names:  # first writes open files and databases: not timed
-            time_episode_ends(envs[name], episodes_per_round(name, warmup))
-        times: dict[str, list[int]] = {name: [] for name in names}
-        for r in range(rounds):
-            gc.collect()
-            shift = r % len(names)
-            for name in names[shift:] + names[:shift]:
-                times[name] += time_episode_ends(envs[name], episodes_per_round(name, episodes))
+        for name, env in envs.items():  # first writes open files and databases: not timed
+            time_episode_ends(env, episodes_per_round(name, warmup))
+        cases: dict[str, Case] = {
+            name: functools.partial(time_episode_ends, env, episodes_per_round(name, episodes))
+            for name, env in envs.items()
+        }
+        result = measure(
+            "cost on the training thread per episode: time of the step() that ends the "
+            "episode minus the bare env's",
+            cases,
+            rounds=rounds,
+            reference=FLOOR,
+            baseline=BARE,
+            per_unit="episode",
+            params={"episodes": episodes, "warmup": warmup},
+        )
     finally:
         for env in envs.values():
             env.close()
         for close in closers:
             close()
-    return times
+    return dataclasses.replace(result, notes=tuple(cost_summary(result)))
 
 
-def percentile(values: Sequence[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, math.ceil(q * len(ordered)) - 1)]
+def cost_summary(result: Result) -> list[str]:
+    bare = result.figure(BARE)
 
+    def us(name: str) -> tuple[float, float, float]:
+        """Added median, mean and mean ratio to the floor's (us, us, x)."""
+        figure, floor = result.figure(name), result.figure(FLOOR)
+        mean, floor_mean = figure.mean_s - bare.mean_s, floor.mean_s - bare.mean_s
+        return (figure.added_s or 0.0) * 1e6, mean * 1e6, mean / floor_mean
 
-def summarize(times: dict[str, list[int]]) -> list[dict[str, Any]]:
-    """us per episode (median, mean, p99) minus the bare env's; ratios to the floor."""
-    bare = times[BARE]
-    base = {
-        "median": statistics.median(bare),
-        "mean": statistics.fmean(bare),
-        "p99": percentile(bare, 0.99),
-    }
-    rows = []
-    for name, values in times.items():
-        row: dict[str, Any] = {"variant": name, "episodes": len(values)}
-        row["median"] = (statistics.median(values) - base["median"]) / 1000
-        row["mean"] = (statistics.fmean(values) - base["mean"]) / 1000
-        row["p99"] = (percentile(values, 0.99) - base["p99"]) / 1000
-        rows.append(row)
-    floor = next(row for row in rows if row["variant"] == FLOOR)
-    for row in rows:
-        for stat in ("median", "mean"):
-            row[f"{stat}_ratio"] = row[stat] / floor[stat] if floor[stat] > 0 else math.nan
-    return rows
-
-
-def format_cost_table(rows: list[dict[str, Any]], bare_us: float) -> list[str]:
-    header = (
-        f"{'variant':<40} {'episodes':>8} {'median us':>10} {'mean us':>10} {'p99 us':>10} "
-        f"{'median/floor':>12} {'mean/floor':>10}"
-    )
-    lines = [header, "-" * len(header)]
-    for row in rows:
-        if row["variant"] == BARE:
-            lines.append(
-                f"{BARE:<40} {row['episodes']:>8} {'(' + format(bare_us, '.2f') + ')':>10} "
-                f"{'-':>10} {'-':>10} {'-':>12} {'-':>10}"
-            )
-            continue
-        lines.append(
-            f"{row['variant']:<40} {row['episodes']:>8} {row['median']:>10.1f} "
-            f"{row['mean']:>10.1f} {row['p99']:>10.1f} {row['median_ratio']:>12.2f} "
-            f"{row['mean_ratio']:>10.2f}"
-        )
-    return lines
-
-
-def cost_summary(rows: list[dict[str, Any]]) -> list[str]:
-    by_name = {row["variant"]: row for row in rows}
-    ours, floor, velora = by_name[OURS], by_name[FLOOR], by_name[VELORA]
-    met = ours["median"] <= OURS_TARGET_US
+    ours_median, ours_mean, ours_mean_ratio = us(OURS)
+    velora_median, velora_mean, _ = us(VELORA)
+    floor_median, floor_mean, _ = us(FLOOR)
+    met = ours_median <= OURS_TARGET_US
     lines = [
-        f"{OURS}: {ours['median']:.1f} us/episode median (target <= {OURS_TARGET_US:.0f} us: "
-        f"{'met' if met else 'NOT met'}), {ours['mean']:.1f} us mean; "
-        f"{ours['median_ratio']:.2f}x the floor's median, {ours['mean_ratio']:.2f}x its mean",
-        f"{VELORA}: {velora['median'] / 1000:.2f} ms/episode median, "
-        f"{velora['mean'] / 1000:.2f} ms mean; {velora['median'] / ours['median']:.0f}x (a)",
-        f"floor (d): {floor['median']:.1f} us/episode median, {floor['mean']:.1f} us mean",
+        f"{OURS}: {ours_median:.1f} us/episode median (target <= {OURS_TARGET_US:.0f} us: "
+        f"{'met' if met else 'NOT met'}), {ours_mean:.1f} us mean; "
+        f"{result.figure(OURS).ratio_to_reference or math.nan:.2f}x the floor's median, "
+        f"{ours_mean_ratio:.2f}x its mean",
+        f"{VELORA}: {velora_median / 1000:.2f} ms/episode median, "
+        f"{velora_mean / 1000:.2f} ms mean; {velora_median / ours_median:.0f}x (a)",
+        f"floor (d): {floor_median:.1f} us/episode median, {floor_mean:.1f} us mean",
     ]
-    if FLOOR_DEFAULTS in by_name:
-        d4k = by_name[FLOOR_DEFAULTS]
+    if FLOOR_DEFAULTS in result:
+        d4k_median, d4k_mean, d4k_mean_ratio = us(FLOOR_DEFAULTS)
         lines.append(
-            f"with SQLite's defaults (d'): {d4k['median']:.1f} us median, "
-            f"{d4k['mean']:.1f} us mean ({d4k['median_ratio']:.2f}x / "
-            f"{d4k['mean_ratio']:.2f}x the floor's)"
+            f"with SQLite's defaults (d'): {d4k_median:.1f} us median, {d4k_mean:.1f} us mean "
+            f"({result.figure(FLOOR_DEFAULTS).ratio_to_reference or math.nan:.2f}x / "
+            f"{d4k_mean_ratio:.2f}x the floor's)"
         )
     return lines
 
@@ -445,14 +394,18 @@ def floor_file(path: Path) -> Path:
     return path
 
 
-def measure_run(folder: Path, episodes: int, chunks: int, warmup: int) -> dict[str, Any]:
-    """Total time of the same random-policy run: bare, logged, and with the floor's write."""
+def run_cartpole(folder: Path, episodes: int, chunks: int, warmup: int) -> Result:
+    """The same random-policy run: bare, logged, and with the floor's write; ratio vs bare.
+
+    Every round is a chunk of the run (chunks differ by one episode at most);
+    ``values`` holds each way's steps and the first write's milliseconds.
+    """
     write, close = raw_sink(floor_file(folder / "run-floor.db"))
     logged = SQLiteLoggerWrapper(gym.make(CARTPOLE), folder / "run.db", experiment="cartpole")
     envs: dict[str, gym.Env[Any, Any]] = {
-        "bare": gym.make(CARTPOLE),
-        "logged": logged,
-        "floor": EpisodeSink(gym.make(CARTPOLE), write),
+        RUN_BARE: gym.make(CARTPOLE),
+        RUN_LOGGED: logged,
+        RUN_FLOOR: EpisodeSink(gym.make(CARTPOLE), write),
     }
     for env in envs.values():
         env.reset(seed=0)
@@ -461,64 +414,85 @@ def measure_run(folder: Path, episodes: int, chunks: int, warmup: int) -> dict[s
     play(logged, 1)
     first_write = time.perf_counter() - first_write
     for name, env in envs.items():
-        play(env, warmup + (name != "logged"))
-    names = list(envs)
-    seconds = dict.fromkeys(names, 0.0)
-    steps = dict.fromkeys(names, 0)
-    chunk_ratios: dict[str, list[float]] = {"logged": [], "floor": []}
+        play(env, warmup + (name != RUN_LOGGED))
     per_chunk = [episodes // chunks + (i < episodes % chunks) for i in range(chunks)]
-    for i, n in enumerate(per_chunk):
-        gc.collect()
-        shift = i % len(names)
-        took = {}
-        for name in names[shift:] + names[:shift]:
-            took[name], done = play(envs[name], n)
-            seconds[name] += took[name]
-            steps[name] += done
-        for name, ratios in chunk_ratios.items():
-            ratios.append(took[name] / took["bare"])
-    for env in envs.values():
-        env.close()
-    close()
-    return {
-        "episodes": episodes,
-        "chunks": chunks,
-        "seconds": seconds,
-        "steps": steps,
-        "chunk_ratios": chunk_ratios,
-        "first_write_ms": first_write * 1000,
-    }
+    steps = dict.fromkeys(envs, 0)
+    played = dict.fromkeys(envs, 0)
+
+    def chunk(name: str) -> Sample:
+        n = per_chunk[played[name]]
+        played[name] += 1
+        seconds, done = play(envs[name], n)
+        steps[name] += done
+        return Sample(seconds, units=n)
+
+    try:
+        result = measure(
+            f"{CARTPOLE}, random policy, {episodes} episodes in {chunks} interleaved chunks",
+            {name: functools.partial(chunk, name) for name in envs},
+            rounds=chunks,
+            reference=RUN_BARE,
+            per_unit="episode",
+            params={"episodes": episodes, "chunks": chunks, "warmup": warmup},
+        )
+    finally:
+        for env in envs.values():
+            env.close()
+        close()
+    values = {f"{name} steps": float(n) for name, n in steps.items()}
+    values["first write ms"] = first_write * 1000
+    result = dataclasses.replace(result, values=values)
+    return dataclasses.replace(result, notes=tuple(run_lines(result)))
 
 
-def run_lines(run: dict[str, Any]) -> list[str]:
-    seconds, steps, n = run["seconds"], run["steps"], run["episodes"]
-    bare = seconds["bare"]
-    ratio = seconds["logged"] / bare
+def run_lines(result: Result) -> list[str]:
+    bare, logged, floor = (result.figure(n) for n in (RUN_BARE, RUN_LOGGED, RUN_FLOOR))
+    n = bare.units
+    ratio = logged.total_s / bare.total_s
     met = ratio <= RUN_TARGET_RATIO
-    floor_ratio = seconds["floor"] / bare
+    steps = {result.values[f"{name} steps"] for name in (RUN_BARE, RUN_LOGGED, RUN_FLOOR)}
 
-    def added(name: str) -> float:
-        return (seconds[name] - bare) / n * 1e6
+    def chunk_ratio(figure: Figure) -> float:
+        return statistics.median(a / b for a, b in zip(figure.round_s, bare.round_s, strict=True))
+
+    def added(figure: Figure) -> float:
+        return (figure.total_s - bare.total_s) / n * 1e6
 
     return [
-        f"{CARTPOLE}, random policy, {n} episodes in {run['chunks']} interleaved chunks "
-        f"({steps['bare']} steps each way{'' if len(set(steps.values())) == 1 else ', NOT equal'}"
-        f"): bare {bare:.2f} s, with SQLiteLoggerWrapper {seconds['logged']:.2f} s, with the "
-        f"floor's write (d) {seconds['floor']:.2f} s",
+        f"{result.values[f'{RUN_BARE} steps']:.0f} steps each way"
+        f"{'' if len(steps) == 1 else ', NOT equal'}: bare {bare.total_s:.2f} s, with "
+        f"SQLiteLoggerWrapper {logged.total_s:.2f} s, with the floor's write (d) "
+        f"{floor.total_s:.2f} s",
         f"run time ratio logged/bare: {ratio:.3f} (target <= {RUN_TARGET_RATIO}: "
-        f"{'met' if met else 'NOT met'}); median chunk ratio "
-        f"{statistics.median(run['chunk_ratios']['logged']):.3f}",
-        f"floor/bare: {floor_ratio:.3f} (median chunk ratio "
-        f"{statistics.median(run['chunk_ratios']['floor']):.3f}): one raw commit per episode "
-        "alone, without any episode statistics",
-        f"a bare episode takes {bare / n * 1e6:.1f} us; the logger adds {added('logged'):.1f} "
-        f"us/episode, the floor's write {added('floor'):.1f} us/episode",
+        f"{'met' if met else 'NOT met'}); median chunk ratio {chunk_ratio(logged):.3f}",
+        f"floor/bare: {floor.total_s / bare.total_s:.3f} (median chunk ratio "
+        f"{chunk_ratio(floor):.3f}): one raw commit per episode alone, without any episode "
+        "statistics",
+        f"a bare episode takes {bare.total_s / n * 1e6:.1f} us; the logger adds "
+        f"{added(logged):.1f} us/episode, the floor's write {added(floor):.1f} us/episode",
         f"first write (create the file, register the run, lease worker 0): "
-        f"{run['first_write_ms']:.1f} ms, once per run (not in the totals)",
+        f"{result.values['first write ms']:.1f} ms, once per run (not in the totals)",
     ]
 
 
 # -- command line -------------------------------------------------------------------
+def run(
+    *,
+    rounds: int = 15,
+    episodes: int = 2_000,
+    run_episodes: int = 20_000,
+    chunks: int = 40,
+    warmup: int = 200,
+) -> list[Result]:
+    """The per-episode cost, then the whole run, in a temporary folder."""
+    with tempfile.TemporaryDirectory(prefix="gymscope-db-bench-") as tmp:
+        folder = Path(tmp)
+        return [
+            run_episode_cost(folder, rounds, episodes, warmup),
+            run_cartpole(folder, run_episodes, chunks, warmup),
+        ]
+
+
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=15, help="interleaved rounds")
@@ -537,9 +511,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     if args.quick:
         args.rounds, args.episodes, args.run_episodes, args.chunks = 2, 40, 40, 2
         args.warmup = 2
-    for name in ("rounds", "episodes", "run_episodes", "chunks"):
-        if getattr(args, name) < 1:
-            parser.error(f"--{name.replace('_', '-')} must be >= 1")
+    require_positive(parser, args, "rounds", "episodes", "run_episodes", "chunks")
     if args.chunks > args.run_episodes:
         parser.error("--chunks must be <= --run-episodes")
     return args
@@ -552,26 +524,19 @@ def main(argv: Sequence[str] | None = None) -> None:
         f"{sa.__version__}, gymnasium {gym.__version__}; {args.rounds} interleaved rounds of "
         f"{args.episodes} episodes ({EPISODE_LENGTH} no-op steps each; (b) and (e) play fewer)"
     )
-    if _sb3_monitor() is None:
+    if sb3_monitor() is None:
         print("note: stable_baselines3 is not importable: (c) SB3 Monitor skipped")
-    with tempfile.TemporaryDirectory(prefix="gymscope-db-bench-") as tmp:
-        folder = Path(tmp)
-        times = measure_episode_cost(folder, args.rounds, args.episodes, args.warmup)
-        rows = summarize(times)
-        print()
-        print(
-            "cost on the training thread per episode: time of the step() that ends the "
-            "episode minus the bare env's (us)"
-        )
-        for line in format_cost_table(rows, statistics.median(times[BARE]) / 1000):
-            print(line)
-        print()
-        for line in cost_summary(rows):
-            print(line)
-        print()
-        run = measure_run(folder, args.run_episodes, args.chunks, args.warmup)
-        for line in run_lines(run):
-            print(line)
+    cost, cartpole = run(
+        rounds=args.rounds,
+        episodes=args.episodes,
+        run_episodes=args.run_episodes,
+        chunks=args.chunks,
+        warmup=args.warmup,
+    )
+    print()
+    print_table(cost, tails=True)
+    print()
+    print_table(cartpole)
 
 
 if __name__ == "__main__":

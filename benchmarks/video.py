@@ -15,13 +15,15 @@ per step). Variants:
 - ``imageio streaming``: the simplest streaming writer, imageio-ffmpeg's
   ``write_frames`` fed one frame per step and closed on the truncating step,
   for reference;
-- ``moviepy streaming`` (its own section, :func:`compare_moviepy`): moviepy's
+- ``moviepy streaming`` (its own table, :func:`compare_moviepy`): moviepy's
   ``FFMPEG_VideoWriter``, which pipes frames to the same imageio-ffmpeg
   binary, given gymscope's x264 settings, against ScheduledRecordVideo on
-  one episode length: training-thread time per frame, the stall of the step
-  that finalises the video, peak RSS, and the frames decoded from each file
-  (moviepy's clip writer can drop one, see REFERENCE.md). It is what
-  decided that gymscope keeps its own encoder and does not depend on moviepy.
+  one episode length: the training thread's time per frame (reset and the
+  steps before the last, minus rendering only), the stall of the step that
+  finalises the video, CPU per frame, peak RSS (fresh interpreter) and the
+  frames decoded from each file (moviepy's clip writer can drop one, see
+  REFERENCE.md). It is what decided that gymscope keeps its own encoder and
+  does not depend on moviepy.
 
 Timing (one process). For each L, every round runs one episode of every
 variant in a rotated order (so no variant always runs first or last) after
@@ -68,11 +70,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import gc
 import json
+import math
 import os
 import resource
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -83,6 +86,7 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
+from _harness import Case, Result, Sample, Samples, measure, print_table, summarize
 from gymnasium.envs.classic_control.cartpole import CartPoleEnv
 
 from gymscope.wrappers.video import ScheduledRecordVideo
@@ -283,45 +287,51 @@ def _cpu_s(who: int) -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def measure_times(
-    lengths: Sequence[int], rounds: int, variants: Sequence[str] = VARIANTS
-) -> dict[int, dict[str, dict[str, float]]]:
-    """Per length and variant: medians of wall s/episode, reset s, last-step s, CPU s."""
-    results: dict[int, dict[str, dict[str, float]]] = {}
+def episode_case(name: str, env: gym.Env[Any, Any], length: int) -> Case:
+    """One recorded episode of ``env`` per call: wall time, and the stall and CPU split."""
+    frames = length + 1
+
+    def case() -> Sample:
+        python_cpu = _cpu_s(resource.RUSAGE_SELF)
+        encoder_cpu = _cpu_s(resource.RUSAGE_CHILDREN)  # waited-for children
+        wall, reset, last, _ = timed_episode(env, length)
+        extra = {
+            "Python CPU ms/frame": (_cpu_s(resource.RUSAGE_SELF) - python_cpu) / frames * 1e3,
+            "encoder CPU ms/frame": (_cpu_s(resource.RUSAGE_CHILDREN) - encoder_cpu) / frames * 1e3,
+        }
+        stall = stall_s(name, reset, last)
+        if stall is not None:
+            extra["stall ms"] = stall * 1e3
+        return Sample(wall, extra=extra)
+
+    return case
+
+
+def measure_times(lengths: Sequence[int], rounds: int) -> list[Result]:
+    """Per length, every variant's wall time per episode; ratio vs render only.
+
+    A variant keeps its wrapper across rounds, as a training run would; one
+    untimed round first (it also gives RecordVideo a video to finish).
+    """
+    results = []
     with tempfile.TemporaryDirectory(prefix="gymscope-video-bench-") as root:
         for length in lengths:
             folder = os.path.join(root, str(length))
-            envs = {name: make_variant(name, length, folder) for name in variants}
-            keys = ("wall", "reset", "last", "body", "python_cpu", "encoder_cpu")
-            samples: dict[str, dict[str, list[float]]] = {
-                name: {key: [] for key in keys} for name in variants
-            }
-            for r in range(rounds + 1):
-                shift = r % len(variants)
-                for name in (*variants[shift:], *variants[:shift]):
-                    gc.collect()
-                    python_cpu = _cpu_s(resource.RUSAGE_SELF)
-                    encoder_cpu = _cpu_s(resource.RUSAGE_CHILDREN)  # waited-for children
-                    wall, reset, last, body = timed_episode(envs[name], length)
-                    if r == 0:  # warm-up (and gives RecordVideo a video to finish)
-                        continue
-                    row = samples[name]
-                    row["wall"].append(wall)
-                    row["reset"].append(reset)
-                    row["last"].append(last)
-                    row["body"].append(body)
-                    row["python_cpu"].append(_cpu_s(resource.RUSAGE_SELF) - python_cpu)
-                    row["encoder_cpu"].append(_cpu_s(resource.RUSAGE_CHILDREN) - encoder_cpu)
-            for env in envs.values():
-                env.close()
-            results[length] = {
-                name: {
-                    **{key: statistics.median(values) for key, values in row.items()},
-                    "wall_min": min(row["wall"]),
-                    "wall_max": max(row["wall"]),
-                }
-                for name, row in samples.items()
-            }
+            envs = {name: make_variant(name, length, folder) for name in VARIANTS}
+            try:
+                result = measure(
+                    f"{length + 1} frames per episode",
+                    {name: episode_case(name, env, length) for name, env in envs.items()},
+                    rounds=rounds,
+                    warmup_rounds=1,
+                    reference=RENDER_ONLY,
+                    per_unit="episode",
+                    params={"length": length, "frames": length + 1},
+                )
+            finally:
+                for env in envs.values():
+                    env.close()
+            results.append(result)
     return results
 
 
@@ -344,12 +354,12 @@ def timed_episode(env: gym.Env[Any, Any], length: int) -> tuple[float, float, fl
     return end - start, after_reset - start, after_last - before_last, before_last - start
 
 
-def stall_s(name: str, row: dict[str, float]) -> float | None:
+def stall_s(name: str, reset_s: float, last_step_s: float) -> float | None:
     """Time inside the call that finalises the video, for a recording variant."""
     if name == GYMNASIUM:
-        return row["reset"]
+        return reset_s
     if name in (OURS, IMAGEIO, MOVIEPY):
-        return row["last"]
+        return last_step_s
     return None
 
 
@@ -443,6 +453,7 @@ def memory_probe(name: str, length: int) -> dict[str, Any]:
         gc.collect()
         exact = _reset_peak()
         baseline_kb = _status_kb("self", "VmRSS") if exact else _status_kb("self", "VmHWM")
+        start = time.perf_counter()
         with ChildPeakSampler() as sampler:
             if name == PILLOW_GIF:
                 _pillow_gif(env, length - 1, os.path.join(root, "pillow.gif"))
@@ -453,8 +464,10 @@ def memory_probe(name: str, length: int) -> dict[str, Any]:
                 ):
                     env.stop_recording()  # what its next reset() would do
                 env.close()
+        wall_s = time.perf_counter() - start
         peak_kb = _status_kb("self", "VmHWM")
     return {
+        "wall_s": wall_s,
         "python_growth_mb": max(0, peak_kb - baseline_kb) / 1024,
         "encoder_peak_mb": sampler.peak_kb / 1024 if sampler.peak_kb else None,
         "exact": exact,
@@ -473,9 +486,46 @@ def measure_memory(name: str, length: int) -> dict[str, Any]:
     return result
 
 
+def run_memory(lengths: Sequence[int], gif_length: int) -> list[Result]:
+    """Peak RSS per variant, one fresh interpreter each; per length, then the GIF.
+
+    ``median_s`` is the time of that one episode in the fresh interpreter
+    (encoder included); the MB figures are in ``extra``.
+    """
+    groups: list[tuple[tuple[str, ...], int, str]] = [
+        ((GYMNASIUM, OURS, IMAGEIO), length, GYMNASIUM) for length in lengths
+    ]
+    groups.append(((OURS_GIF, PILLOW_GIF), gif_length, PILLOW_GIF))
+    results = []
+    for names, length, reference in groups:
+        samples: Samples = {}
+        approximate = []
+        for name in names:
+            probe = measure_memory(name, length)
+            extra = {"Python growth MB": probe["python_growth_mb"]}
+            if probe["encoder_peak_mb"] is not None:
+                extra["encoder peak MB"] = probe["encoder_peak_mb"]
+            samples[name] = [[Sample(probe["wall_s"], extra=extra)]]
+            if not probe["exact"]:
+                approximate.append(name)
+        notes = [f"peak not resettable, approximate: {', '.join(approximate)}"] * bool(approximate)
+        results.append(
+            summarize(
+                f"peak RSS at {length + 1} frames, fresh interpreter per case (growth over a "
+                "warmed-up baseline)",
+                samples,
+                reference=reference,
+                per_unit="episode",
+                params={"length": length, "frames": length + 1},
+                notes=notes,
+            )
+        )
+    return results
+
+
 # -- moviepy's streaming writer against gymscope's encoder -----------------------------------
 
-MOVIEPY_VARIANTS = (RENDER_ONLY, OURS, MOVIEPY)
+MOVIEPY_CASES = (RENDER_ONLY, OURS, MOVIEPY)
 
 
 def decoded_frames(path: str) -> int:
@@ -509,150 +559,126 @@ def frame_counts(length: int) -> dict[str, int]:
     return counts
 
 
-def compare_moviepy(length: int, rounds: int) -> dict[str, dict[str, Any]]:
+def frame_case(name: str, env: gym.Env[Any, Any], length: int) -> Case:
+    """One recorded episode per call, timed per frame on the training thread:
+    reset and the steps before the last (``length`` frames); the stall and CPU
+    per frame (the whole episode, finalisation included) in ``extra``."""
+
+    def case() -> Sample:
+        python_cpu = _cpu_s(resource.RUSAGE_SELF)
+        encoder_cpu = _cpu_s(resource.RUSAGE_CHILDREN)
+        _, _, last, body = timed_episode(env, length)
+        extra = {
+            "Python CPU ms/frame": (_cpu_s(resource.RUSAGE_SELF) - python_cpu) / length * 1e3,
+            "encoder CPU ms/frame": (_cpu_s(resource.RUSAGE_CHILDREN) - encoder_cpu) / length * 1e3,
+        }
+        if name != RENDER_ONLY:
+            extra["stall ms"] = last * 1e3
+        return Sample(body, units=length, extra=extra)
+
+    return case
+
+
+def compare_moviepy(length: int, rounds: int) -> Result:
     """gymscope's encoder against moviepy's FFMPEG_VideoWriter on one episode length.
 
-    Per writer: ``frame_ms`` (training-thread time per frame: reset and the
-    steps before the last, over their frames, medians of interleaved rounds),
-    ``frame_ms_added`` (the same minus rendering only), ``stall_ms`` (the
-    truncating step, which finalises the video), ``python_cpu_ms`` and
-    ``encoder_cpu_ms`` per frame (the whole episode, finalisation included),
-    ``python_growth_mb`` / ``encoder_peak_mb`` (fresh interpreter) and
-    ``frames`` (decoded from the file; ``length + 1`` were given).
+    Figures per frame, with ``added_s`` over rendering only; the fresh
+    interpreter's peak RSS and the frames decoded from each file are the
+    result's ``values`` (``{writer} Python growth MB``, ``... encoder peak
+    MB``, ``... frames``; ``frames given``).
     """
-    rows = measure_times([length], rounds, MOVIEPY_VARIANTS)[length]
-    frames = length + 1
-
-    def frame_ms(row: dict[str, float]) -> float:
-        return row["body"] / length * 1e3  # the reset frame and length - 1 step frames
-
-    reference = frame_ms(rows[RENDER_ONLY])
-    counts = frame_counts(length)
-    result: dict[str, dict[str, Any]] = {}
-    for name in (OURS, MOVIEPY):
-        row = rows[name]
-        memory = measure_memory(name, length)
-        result[name] = {
-            "frame_ms": frame_ms(row),
-            "frame_ms_added": frame_ms(row) - reference,
-            "stall_ms": row["last"] * 1e3,
-            "python_cpu_ms": row["python_cpu"] / frames * 1e3,
-            "encoder_cpu_ms": row["encoder_cpu"] / frames * 1e3,
-            "python_growth_mb": memory["python_growth_mb"],
-            "encoder_peak_mb": memory["encoder_peak_mb"],
-            "frames": counts[name],
-            "given": frames,
-        }
-    return result
-
-
-def moviepy_table(comparison: dict[str, dict[str, Any]]) -> list[str]:
-    header = (
-        f"{'writer':<22} {'ms/frame':>8} {'added':>6} {'stall ms':>8} {'py CPU':>6} {'enc CPU':>7} "
-        f"{'Python MB':>9} {'ffmpeg MB':>9} {'frames':>11}"
-    )
-    lines = [header, "-" * len(header)]
-    for name, row in comparison.items():
-        lines.append(
-            f"{name:<22} {row['frame_ms']:>8.2f} {row['frame_ms_added']:>6.2f} "
-            f"{row['stall_ms']:>8.1f} {row['python_cpu_ms']:>6.2f} {row['encoder_cpu_ms']:>7.2f} "
-            f"{_mb(row['python_growth_mb']):>9} {_mb(row['encoder_peak_mb']):>9} "
-            f"{row['frames']:>5}/{row['given']:<5}"
-        )
-    lines.append(
-        "(ms/frame: training thread's wall time, medians; added: minus rendering only; "
-        "CPU: ms per frame of the Python process and of ffmpeg)"
-    )
-    return lines
-
-
-# -- report -------------------------------------------------------------------------------
-
-
-def _mb(value: float | None) -> str:
-    return "-" if value is None else f"{value:.2f}"
-
-
-def time_table(times: dict[int, dict[str, dict[str, float]]]) -> list[str]:
-    header = (
-        f"{'frames':>6}  {'variant':<22} {'ms/episode':>10} {'min..max':>13} "
-        f"{'/render only':>12} {'stall ms':>9} {'Python CPU':>10} {'encoder CPU':>11}"
-    )
-    lines = [header, "-" * len(header)]
-    for length, rows in times.items():
-        reference = rows[RENDER_ONLY]["wall"]
-        frames = length + 1
-        for name in VARIANTS:
-            row = rows[name]
-            stall = stall_s(name, row)
-            span = f"{row['wall_min'] * 1e3:.0f}..{row['wall_max'] * 1e3:.0f}"
-            lines.append(
-                f"{frames:>6}  {name:<22} {row['wall'] * 1e3:>10.1f} {span:>13} "
-                f"{row['wall'] / reference:>12.2f} "
-                f"{'-' if stall is None else f'{stall * 1e3:.1f}':>9} "
-                f"{row['python_cpu'] / frames * 1e3:>10.2f} "
-                f"{row['encoder_cpu'] / frames * 1e3:>11.2f}"
+    with tempfile.TemporaryDirectory(prefix="gymscope-video-moviepy-") as root:
+        envs = {name: make_variant(name, length, root) for name in MOVIEPY_CASES}
+        try:
+            timed = measure(
+                f"moviepy's FFMPEG_VideoWriter against gymscope's encoder, {length + 1} frames",
+                {name: frame_case(name, env, length) for name, env in envs.items()},
+                rounds=rounds,
+                warmup_rounds=1,
+                reference=OURS,
+                baseline=RENDER_ONLY,
+                per_unit="frame",
+                params={"length": length, "frames": length + 1},
             )
-    lines.append("(CPU columns: ms per frame, medians; encoder = ffmpeg subprocesses)")
-    return lines
+        finally:
+            for env in envs.values():
+                env.close()
+    values: dict[str, float] = {"frames given": length + 1}
+    for name, frames in frame_counts(length).items():
+        probe = measure_memory(name, length)
+        values[f"{name} frames"] = frames
+        values[f"{name} Python growth MB"] = probe["python_growth_mb"]
+        values[f"{name} encoder peak MB"] = probe["encoder_peak_mb"] or math.nan
+    notes = [
+        f"{name}: {values[f'{name} frames']:.0f} of {length + 1} frames decoded, Python "
+        f"growth {values[f'{name} Python growth MB']:.2f} MB, ffmpeg peak "
+        f"{values[f'{name} encoder peak MB']:.1f} MB"
+        for name in (OURS, MOVIEPY)
+    ]
+    return dataclasses.replace(timed, values=values, notes=tuple(notes))
 
 
-def memory_table(memory: dict[tuple[str, int], dict[str, Any]]) -> list[str]:
-    header = f"{'frames':>6}  {'variant':<24} {'Python growth MB':>16} {'encoder peak MB':>15}"
-    lines = [header, "-" * len(header)]
-    for (name, length), row in memory.items():
-        note = "" if row["exact"] else "  (peak not resettable: approximate)"
-        lines.append(
-            f"{length + 1:>6}  {name:<24} {_mb(row['python_growth_mb']):>16} "
-            f"{_mb(row['encoder_peak_mb']):>15}{note}"
-        )
-    return lines
+def targets(times: Sequence[Result], memory: Sequence[Result]) -> Result:
+    """The targets, checked on the largest length, the middle one and the GIF."""
 
-
-def target_lines(
-    times: dict[int, dict[str, dict[str, float]]],
-    memory: dict[tuple[str, int], dict[str, Any]],
-    lengths: Sequence[int],
-    gif_length: int,
-) -> list[str]:
     def verdict(value: float, limit: float) -> str:
         return "met" if value <= limit else "NOT met"
 
-    big, mid = max(lengths), sorted(lengths)[len(lengths) // 2]
-    lines = []
-    growth = memory[(OURS, big)]["python_growth_mb"]
-    theirs = memory[(GYMNASIUM, big)]["python_growth_mb"]
-    limit = TARGETS["python_growth_mb_2000"]
-    lines.append(
-        f"Python peak RSS growth at {big + 1} frames: {OURS} {growth:.1f} MB, {GYMNASIUM} "
-        f"{theirs:.1f} MB (target <= {limit:.0f} MB: {verdict(growth, limit)})"
+    def growth(result: Result, name: str) -> float:
+        return result.figure(name).extra["Python growth MB"]
+
+    def at(results: Sequence[Result], length: int) -> Result:
+        return next(r for r in results if r.params["length"] == length)
+
+    lengths = sorted(r.params["length"] for r in times)
+    big, mid = at(memory[:-1], lengths[-1]), at(times, lengths[len(lengths) // 2])
+    gif = memory[-1]
+    big_frames, mid_frames, gif_frames = (r.params["frames"] for r in (big, mid, gif))
+    values = {
+        "python_growth_mb_2000": growth(big, OURS),
+        "ratio_500": mid.figure(OURS).ratio_to_reference or math.nan,
+        "stall_ms_500": mid.figure(OURS).extra.get("stall ms", math.nan),
+        "gif_growth_mb_200": growth(gif, OURS_GIF),
+    }
+    ratio = {name: mid.figure(name).ratio_to_reference or math.nan for name in VARIANTS}
+    notes = [
+        f"Python peak RSS growth at {big_frames} frames: {OURS} {growth(big, OURS):.1f} MB, "
+        f"{GYMNASIUM} {growth(big, GYMNASIUM):.1f} MB (target <= "
+        f"{TARGETS['python_growth_mb_2000']:.0f} MB: "
+        f"{verdict(values['python_growth_mb_2000'], TARGETS['python_growth_mb_2000'])})",
+        f"time / render only at {mid_frames} frames: {OURS} {ratio[OURS]:.2f}, {GYMNASIUM} "
+        f"{ratio[GYMNASIUM]:.2f}, {IMAGEIO} {ratio[IMAGEIO]:.2f} (target <= "
+        f"{TARGETS['ratio_500']:.1f}: {verdict(values['ratio_500'], TARGETS['ratio_500'])})",
+        f"finalisation stall at {mid_frames} frames: {OURS} {values['stall_ms_500']:.1f} ms, "
+        f"{GYMNASIUM} {mid.figure(GYMNASIUM).extra.get('stall ms', math.nan):.1f} ms "
+        f"(target <= {TARGETS['stall_ms_500']:.0f} ms: "
+        f"{verdict(values['stall_ms_500'], TARGETS['stall_ms_500'])})",
+        f"GIF of {gif_frames} frames, Python peak RSS growth: {OURS} "
+        f"{values['gif_growth_mb_200']:.1f} MB, Pillow {growth(gif, PILLOW_GIF):.1f} MB "
+        f"(target <= {TARGETS['gif_growth_mb_200']:.0f} MB: "
+        f"{verdict(values['gif_growth_mb_200'], TARGETS['gif_growth_mb_200'])})",
+    ]
+    return summarize(
+        "targets", {}, reference=RENDER_ONLY, per_unit="episode", values=values, notes=notes
     )
-    rows = times[mid]
-    ratio = rows[OURS]["wall"] / rows[RENDER_ONLY]["wall"]
-    ratio_theirs = rows[GYMNASIUM]["wall"] / rows[RENDER_ONLY]["wall"]
-    ratio_imageio = rows[IMAGEIO]["wall"] / rows[RENDER_ONLY]["wall"]
-    limit = TARGETS["ratio_500"]
-    lines.append(
-        f"time / render only at {mid + 1} frames: {OURS} {ratio:.2f}, {GYMNASIUM} "
-        f"{ratio_theirs:.2f}, {IMAGEIO} {ratio_imageio:.2f} (target <= {limit:.1f}: "
-        f"{verdict(ratio, limit)})"
-    )
-    ours_stall = stall_s(OURS, rows[OURS]) or 0.0
-    theirs_stall = stall_s(GYMNASIUM, rows[GYMNASIUM]) or 0.0
-    limit = TARGETS["stall_ms_500"]
-    lines.append(
-        f"finalisation stall at {mid + 1} frames: {OURS} {ours_stall * 1e3:.1f} ms, "
-        f"{GYMNASIUM} {theirs_stall * 1e3:.1f} ms (target <= {limit:.0f} ms: "
-        f"{verdict(ours_stall * 1e3, limit)})"
-    )
-    gif = memory[(OURS_GIF, gif_length)]["python_growth_mb"]
-    pillow = memory[(PILLOW_GIF, gif_length)]["python_growth_mb"]
-    limit = TARGETS["gif_growth_mb_200"]
-    lines.append(
-        f"GIF of {gif_length + 1} frames, Python peak RSS growth: {OURS} {gif:.1f} MB, "
-        f"Pillow {pillow:.1f} MB (target <= {limit:.0f} MB: {verdict(gif, limit)})"
-    )
-    return lines
+
+
+def run(
+    *,
+    lengths: Sequence[int] = (100, 500, 2000),
+    rounds: int = 5,
+    gif_length: int = 199,
+    moviepy_length: int | None = 299,
+) -> list[Result]:
+    """Time per episode at every length, peak memory, the targets, then the
+    moviepy comparison (None: skipped). Linux only."""
+    os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+    times = measure_times(lengths, rounds)
+    memory = run_memory(lengths, gif_length)
+    results = [*times, *memory, targets(times, memory)]
+    if moviepy_length is not None:
+        results.append(compare_moviepy(moviepy_length, rounds))
+    return results
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -677,11 +703,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.quick:
         args.rounds, args.lengths, args.gif_length, args.moviepy_length = 1, [10, 20], 9, 9
-    if (
-        args.rounds < 1
-        or min(args.lengths, default=2) < 2
-        or min(args.gif_length, args.moviepy_length) < 2
-    ):
+    if args.rounds < 1 or min([*args.lengths, args.gif_length, args.moviepy_length]) < 2:
         parser.error("--rounds must be >= 1, --lengths, --gif-length and --moviepy-length >= 2")
     return args
 
@@ -694,41 +716,26 @@ def main(argv: Sequence[str] | None = None) -> None:
         return
     if not sys.platform.startswith("linux"):
         raise SystemExit("benchmarks/video.py reads /proc: it runs on Linux only")
-    os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
     print(
         f"python {sys.version.split()[0]}, gymnasium {gym.__version__}, {os.cpu_count()} CPUs "
         f"(load average {os.getloadavg()[0]:.2f}); CartPole 600x400 RGB at {FPS} fps, every "
-        f"episode recorded; {args.rounds} interleaved round(s), medians"
+        f"episode recorded; {args.rounds} interleaved round(s), medians; time per episode: "
+        "reset + steps (ScheduledRecordVideo also waits for its file); encoder = ffmpeg "
+        "subprocesses"
     )
-    comparison = compare_moviepy(args.moviepy_length, args.rounds)
-    print()
-    print(
-        f"moviepy's FFMPEG_VideoWriter against gymscope's encoder, {args.moviepy_length + 1} "
-        "frames, same x264 settings:"
-    )
-    for line in moviepy_table(comparison):
-        print(line)
     if args.moviepy_only:
-        return
-    times = measure_times(args.lengths, args.rounds)
-    print()
-    print("time per episode (reset + steps; ScheduledRecordVideo also waits for its file):")
-    for line in time_table(times):
-        print(line)
-
-    memory: dict[tuple[str, int], dict[str, Any]] = {}
-    for length in args.lengths:
-        for name in (GYMNASIUM, OURS, IMAGEIO):
-            memory[(name, length)] = measure_memory(name, length)
-    for name in (OURS_GIF, PILLOW_GIF):
-        memory[(name, args.gif_length)] = measure_memory(name, args.gif_length)
-    print()
-    print("peak RSS, fresh interpreter per row (growth over a warmed-up baseline):")
-    for line in memory_table(memory):
-        print(line)
-    print()
-    for line in target_lines(times, memory, args.lengths, args.gif_length):
-        print(line)
+        os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+        results = [compare_moviepy(args.moviepy_length, args.rounds)]
+    else:
+        results = run(
+            lengths=args.lengths,
+            rounds=args.rounds,
+            gif_length=args.gif_length,
+            moviepy_length=args.moviepy_length,
+        )
+    for result in results:
+        print()
+        print_table(result)
     print(f"load average at the end: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
 
 

@@ -19,9 +19,13 @@ def load_script(relative_path: str) -> ModuleType:
     """Import a script of the repository (``examples/x.py``, ``benchmarks/y.py``).
 
     It stays registered in ``sys.modules``, so what it defines pickles (e.g.
-    the env factories an ``AsyncVectorEnv`` sends to its workers).
+    the env factories an ``AsyncVectorEnv`` sends to its workers). Its folder
+    is put on ``sys.path`` as ``python benchmarks/y.py`` would, so it imports
+    its siblings (``benchmarks/_harness.py``).
     """
     path = ROOT / relative_path
+    if str(path.parent) not in sys.path:
+        sys.path.append(str(path.parent))
     name = f"script_{path.parent.name}_{path.stem}"
     spec = importlib.util.spec_from_file_location(name, path)
     assert spec is not None

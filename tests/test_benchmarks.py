@@ -1,7 +1,7 @@
-"""Smoke test of benchmarks/step_overhead.py: it runs and prints its report.
+"""benchmarks/step_overhead.py and benchmarks/cli_startup.py on tiny sizes, as data.
 
-Only the shape of the output is checked; timings are never asserted here
-(STYLE.md: performance claims live in benchmarks/, not in timed tests).
+Only what the figures are is checked, never how fast anything is (STYLE.md:
+performance claims live in benchmarks/, not in timed tests).
 """
 
 from __future__ import annotations
@@ -10,50 +10,50 @@ import pytest
 
 from stubs import load_script
 
+VARIANTS = [
+    "raw env",
+    "EpisodeStatsWrapper",
+    "RecordEpisodeStatistics",
+    "EpisodeStatsWrapper x2",
+    "RecordEpisodeStatistics x2",
+]
+
 
 @pytest.mark.slow
-def test_quick_run_prints_table_summaries_and_import_report(
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    load_script("benchmarks/step_overhead.py").main(["--quick"])
-    lines = capsys.readouterr().out.splitlines()
+def test_step_overhead_figures(capsys: pytest.CaptureFixture[str]) -> None:
+    bench = load_script("benchmarks/step_overhead.py")
+    results = bench.run(rounds=2, repeats=2, noop_steps=100, cartpole_steps=50, import_runs=1)
+    assert [r.name for r in results[:3]] == ["no-op env", "no-op no-end", "CartPole-v1"]
+    sb3 = bench.sb3_monitor() is not None
+    for result, steps in zip(results[:3], (100, 100, 50), strict=True):
+        expected = VARIANTS[:3] + ["SB3 Monitor"] * sb3 + VARIANTS[3:]
+        assert result.names() == expected
+        assert (result.reference, result.baseline) == ("RecordEpisodeStatistics", "raw env")
+        assert result.params["steps"] == steps
+        for figure in result.figures:
+            assert figure.per_unit == "step" and figure.median_s > 0
+            assert figure.rounds == 2 and figure.units == 2 * steps
+        assert result.figure("RecordEpisodeStatistics").ratio_to_reference == 1.0
+        assert result.figure("raw env").added_s is None
+        assert result.figure("EpisodeStatsWrapper").added_s is not None
+    assert "(target <= 1.0: " in results[0].notes[0]
+    assert any(note.startswith("split ") and "ns/episode" in note for note in results[1].notes)
 
-    header = next(line for line in lines if line.startswith("env "))
-    for column in ("variant", "ns/step total", "ns/step added", "added/gymnasium"):
-        assert column in header
-    for env_name in ("no-op env", "no-op no-end", "CartPole-v1"):
-        rows = {
-            line[len(env_name) :].strip().split("  ")[0]
-            for line in lines
-            if line.startswith(env_name + " ")
-        }
-        assert {
-            "raw env",
-            "EpisodeStatsWrapper",
-            "RecordEpisodeStatistics",
-            "EpisodeStatsWrapper x2",
-            "RecordEpisodeStatistics x2",
-        } <= rows
-    for env_name in ("no-op env", "CartPole-v1"):
-        summary = [line for line in lines if line.startswith(f"{env_name}: EpisodeStatsWrapper")]
-        assert len(summary) == 1
-        assert "RecordEpisodeStatistics adds" in summary[0]
-        assert " ratio " in summary[0]
-    assert "(target <= 1.0" in next(line for line in lines if line.startswith("no-op env: Ep"))
-    split = next(line for line in lines if line.startswith("split "))
-    assert "ns/episode" in split
+    imports = results[3]
+    assert imports.names() == [
+        "import gymscope",
+        "import gymscope; gymscope.EpisodeStatsWrapper",
+        "import gymnasium",
+    ]
+    assert imports.figure("import gymnasium").ratio_to_reference == 1.0
+    assert all(f.median_s > 0 and f.rounds == 1 and "wall ms" in f.extra for f in imports.figures)
+    assert imports.values["heavy modules"] == 0
+    assert any("(target: gymscope <= gymnasium + 50 ms" in note for note in imports.notes)
 
-    sb3_skipped = any("SB3 Monitor skipped" in line for line in lines)
-    sb3_rows = any("SB3 Monitor" in line and line.startswith("no-op env ") for line in lines)
-    assert sb3_skipped != sb3_rows
-
-    assert any(line.startswith("import gymscope (lazy): ") for line in lines)
-    wrapper_line = next(line for line in lines if line.startswith("import gymscope + wrapper: "))
-    assert "import gymnasium: " in wrapper_line
-    assert "difference: " in wrapper_line
-    assert "(target: gymscope <= gymnasium + 50 ms" in wrapper_line
-    heavy = next(line for line in lines if line.startswith("heavy modules: "))
-    assert heavy.endswith("(ok)"), heavy
+    for result in results:
+        bench.print_table(result)
+    out = capsys.readouterr().out
+    assert all(f"{name} " in out for name in VARIANTS)
 
 
 def test_noop_env_ends_episodes_every_25_steps() -> None:
@@ -61,3 +61,15 @@ def test_noop_env_ends_episodes_every_25_steps() -> None:
     env.reset(seed=0)
     ends = [env.step(0)[2] for _ in range(25)]
     assert ends == [False] * 24 + [True]
+
+
+@pytest.mark.slow
+def test_cli_startup_figures() -> None:
+    bench = load_script("benchmarks/cli_startup.py")
+    result = bench.run(rounds=1)
+    assert result.names()[:2] == ["python -c pass", "gymscope --help"]
+    assert "gymscope demo --help" in result
+    assert result.figure("python -c pass").ratio_to_reference == 1.0
+    assert all(f.median_s > 0 and f.rounds == 1 and f.per_unit == "start" for f in result.figures)
+    assert result.figure("gymscope --help").added_s is not None
+    assert "the target < 300 ms" in result.notes[-1]

@@ -1,12 +1,10 @@
-"""Smoke test of benchmarks/db_logging.py: it runs and prints its report.
+"""benchmarks/db_logging.py on small sizes: its figures, as data.
 
-Only the shape of the output is checked; timings are never asserted here
-(STYLE.md: performance claims live in benchmarks/, not in timed tests).
+Timings are never asserted here (STYLE.md: performance claims live in
+benchmarks/, not in timed tests).
 """
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import pytest
 
@@ -14,35 +12,31 @@ from stubs import load_script
 
 
 @pytest.mark.slow
-def test_quick_run_prints_every_variant_and_both_targets(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path
-) -> None:
-    load_script("benchmarks/db_logging.py").main(["--quick"])
-    lines = capsys.readouterr().out.splitlines()
+def test_small_run_measures_every_variant_and_the_whole_run() -> None:
+    bench = load_script("benchmarks/db_logging.py")
+    cost, run = bench.run(rounds=2, episodes=40, run_episodes=40, chunks=2, warmup=2)
 
-    header = next(i for i, line in enumerate(lines) if line.startswith("variant "))
-    for column in ("median us", "mean us", "p99 us", "median/floor", "mean/floor"):
-        assert column in lines[header]
-    table = lines[header + 2 : lines.index("", header)]
-    variants = {line[:40].strip() for line in table}
-    expected = {
+    expected = [
         "bare env",
         "(a) SQLiteLoggerWrapper",
         "(b) velora: ORM commit, DELETE journal",
+        *["(c) SB3 Monitor, CSV"] * (bench.sb3_monitor() is not None),
         "(d) raw sqlite3 commit, WAL [floor]",
         "(d') (d) with SQLite's defaults",
         "(e) ORM commit, WAL",
-    }
-    sb3_skipped = any("(c) SB3 Monitor skipped" in line for line in lines)
-    assert variants == (expected if sb3_skipped else expected | {"(c) SB3 Monitor, CSV"})
+    ]
+    assert cost.names() == expected
+    assert (cost.reference, cost.baseline) == ("(d) raw sqlite3 commit, WAL [floor]", "bare env")
+    assert cost.figure("(d) raw sqlite3 commit, WAL [floor]").ratio_to_reference == 1.0
+    assert all(f.median_s > 0 and f.rounds == 2 for f in cost.figures)
+    assert cost.figure("(a) SQLiteLoggerWrapper").units == 2 * 40  # every episode end
+    assert cost.figure("(b) velora: ORM commit, DELETE journal").units == 2 * 2  # plays fewer
+    assert "(target <= 30 us: " in cost.notes[0]
 
-    ours = next(line for line in lines if line.startswith("(a) SQLiteLoggerWrapper: "))
-    assert "us/episode median (target <= 30 us: " in ours and "the floor's median" in ours
-    assert any(line.startswith("(b) velora: ") and "ms/episode" in line for line in lines)
-    run = next(line for line in lines if line.startswith("CartPole-v1, random policy, 40 "))
-    assert "steps each way)" in run  # both played the same episodes
-    ratio = next(line for line in lines if line.startswith("run time ratio logged/bare: "))
-    assert "(target <= 1.15: " in ratio
-    assert any(line.startswith("floor/bare: ") for line in lines)
-    assert any(line.startswith("first write ") for line in lines)
-    assert list(tmp_path.iterdir()) == []  # the databases lived in a temporary directory
+    assert run.names() == ["bare", "logged", "floor"]
+    assert run.figure("bare").ratio_to_reference == 1.0
+    assert all(f.units == 40 and f.rounds == 2 and f.total_s > 0 for f in run.figures)
+    # all seeded alike: the three played the same episodes
+    assert run.values["bare steps"] == run.values["logged steps"] == run.values["floor steps"]
+    assert run.values["first write ms"] > 0
+    assert any(note.startswith("run time ratio logged/bare: ") for note in run.notes)

@@ -14,7 +14,6 @@ import pytest
 from rich.console import Console
 
 from gymscope import EpisodeStatsWrapper
-from gymscope import demo as demo_module
 from gymscope.demo import (
     MOVING_WINDOW,
     CrossEntropyAgent,
@@ -26,6 +25,7 @@ from gymscope.demo import (
     render_summary,
     run_demo,
 )
+from gymscope.demo import run as demo_run
 
 # -- the agent -------------------------------------------------------------------------
 
@@ -209,7 +209,7 @@ def test_returns_and_moving_mean_come_from_the_stats_wrapper(
         built.append(env)
         return env
 
-    monkeypatch.setattr(demo_module, "build_env", spy)
+    monkeypatch.setattr(demo_run, "build_env", spy)  # where run_demo looks it up
     result = run_demo("CartPole-v1", 70, tmp_path, seed=1)
     (env,) = built
     assert isinstance(env, EpisodeStatsWrapper)

@@ -124,8 +124,9 @@ def test_postgres(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.integration(tier="sb3")
 def test_sb3_ppo(tmp_path: Path) -> None:
-    pytest.importorskip("stable_baselines3")  # optional: not installed in CI
+    pytest.importorskip("stable_baselines3")  # optional: CI's sb3 integration tier has it
     with warnings.catch_warnings():
         # SB3/torch deprecation chatter is theirs, not ours
         warnings.simplefilter("ignore", DeprecationWarning)

@@ -112,6 +112,7 @@ def test_monitor_layout(db: Path, tmp_path: Path) -> None:
         assert end is not None and t == pytest.approx(end.timestamp() - t_start, abs=1e-6)
 
 
+@pytest.mark.integration(tier="sb3")
 def test_sb3_reads_the_monitor_file(db: Path, tmp_path: Path) -> None:
     monitor = pytest.importorskip("stable_baselines3.common.monitor")
     pytest.importorskip("pandas")  # load_results needs it (SB3's "extra")

@@ -34,3 +34,15 @@ def test_unknown_attribute_is_an_attribute_error() -> None:
 
     with pytest.raises(AttributeError, match="no attribute 'Nope'"):
         gymscope.Nope  # noqa: B018
+
+
+def test_jinja2_loads_only_when_a_report_is_rendered() -> None:
+    for code in ("import gymscope", "import gymscope.cli", "import gymscope.report"):
+        assert not loaded_after(code) & {"jinja2", "markupsafe"}, code
+    render = (
+        "import tempfile, pathlib\nfrom gymscope.metrics import get_db_engine\n"
+        "from gymscope.report import write_report\n"
+        "d = pathlib.Path(tempfile.mkdtemp())\nget_db_engine(d / 'm.db').dispose()\n"
+        "write_report(d / 'm.db', d / 'r.html')"
+    )
+    assert "jinja2" in loaded_after(render)

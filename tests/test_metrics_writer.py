@@ -80,7 +80,7 @@ def test_checkpoint_limit_is_a_wal_size_whatever_the_page_size(
     db.close()
     env = SQLiteLoggerWrapper(ScriptedEnv(), path, experiment="run")
     run_episodes(env, 1)
-    writer = env._writer
+    writer = env._db._writer
     assert writer is not None
     (pages,) = writer.conn.exec_driver_sql("PRAGMA wal_autocheckpoint").one()
     assert pages * page_size == WAL_AUTOCHECKPOINT_BYTES

@@ -74,7 +74,9 @@ def hostile(tmp_path: Path) -> Path:
     log(db, HOSTILE_NAME, 3, agent=HOSTILE_AGENT, config=HOSTILE_CONFIG)
     shutil.copy(videos / "clean-episode-1.gif", videos / HOSTILE_FILE)
     sidecar = json.loads((videos / "clean-episode-1.gif.json").read_text())
+    # It names no run (the clean one's sidecar it is copied from does): left unmatched.
     sidecar.update(video=HOSTILE_FILE, episode=HOSTILE_NAME, episodes=[])
+    sidecar.update(run={"experiment": None, "worker": None})
     (videos / f"{HOSTILE_FILE}.json").write_text(json.dumps(sidecar))
     return db
 
@@ -97,6 +99,33 @@ def test_every_user_string_is_escaped(hostile: Path, tmp_path: Path) -> None:
     assert "<title>&lt;i&gt;my&lt;/i&gt; runs</title>" in text
     (csp,) = [m for m in page.all("meta") if m.get("http-equiv") == "Content-Security-Policy"]
     assert "default-src 'none'" in (csp.get("content") or "")  # no script may run at all
+
+
+TEMPLATE_TEXT = "{{ 7 * 7 }}{% if true %}X{% endif %}"
+INJECTED = f"</script><img src=x onerror=alert(5)>{TEMPLATE_TEXT}"
+INJECTED_FILE = f'"><img src=x onerror=alert(6)>{TEMPLATE_TEXT}.gif'  # no "/" in a file name
+
+
+def test_markup_and_template_syntax_in_user_strings_render_inert(tmp_path: Path) -> None:
+    db = tmp_path / "metrics.db"
+    videos = tmp_path / "videos"
+    log(db, "source", 2, videos=videos)
+    log(db, INJECTED, 2, agent=INJECTED, config={INJECTED: INJECTED, "nested": [INJECTED]})
+    shutil.copy(videos / "source-episode-1.gif", videos / INJECTED_FILE)
+    sidecar = {"schema": "gymscope-video/2", "run": {"experiment": INJECTED, "worker": None}}
+    sidecar.update(video=INJECTED_FILE, trigger=INJECTED, episode=INJECTED)
+    sidecar.update(episodes=[{"index": 1, "return": INJECTED}])
+    (videos / f"{INJECTED_FILE}.json").write_text(json.dumps(sidecar))
+    text = write_report(db, tmp_path / "r.html", title=INJECTED).read_text(encoding="utf-8")
+    page = Page(text)
+    assert page.all("script") == [] and "</script>" not in text
+    assert [attrs for _, attrs in page.tags if any(k.startswith("on") for k in attrs)] == []
+    assert [img for img in page.all("img") if img.get("src") == "x"] == []
+    shown = "".join(page.text)
+    assert shown.count(INJECTED) >= 6  # title x2, table, section, agent, config key and value
+    assert INJECTED_FILE in shown  # and the template syntax in every one shown as typed
+    hostile_run = text[text.index('id="run-2"') :]
+    assert "%22%3E%3Cimg" in hostile_run  # the video joined to its run by the sidecar's key
 
 
 def test_the_page_is_self_contained(hostile: Path, tmp_path: Path) -> None:

@@ -1,7 +1,7 @@
 """Stable-Baselines3 reads EpisodeStatsWrapper's info["episode"] unchanged.
 
-Skipped when stable-baselines3 (and torch) are not installed; CI does not
-need them.
+Skipped when stable-baselines3 (and torch) are not installed; CI runs these
+in its ``sb3`` integration tier (``.ci/integration/sb3.txt``).
 """
 
 from __future__ import annotations
@@ -10,16 +10,20 @@ import sqlite3
 import warnings
 from contextlib import closing
 from pathlib import Path
+from types import ModuleType
 
 import gymnasium as gym
 import pytest
 
-sb3 = pytest.importorskip("stable_baselines3")
+from gymscope import EpisodeStatsWrapper, SQLiteLoggerWrapper
 
-from stable_baselines3.common.monitor import Monitor  # noqa: E402
-from stable_baselines3.common.vec_env import DummyVecEnv  # noqa: E402
+pytestmark = pytest.mark.integration(tier="sb3")
 
-from gymscope import EpisodeStatsWrapper, SQLiteLoggerWrapper  # noqa: E402
+
+@pytest.fixture(scope="module")
+def sb3() -> ModuleType:
+    # Not at module level: a module-level skip would hide the integration mark.
+    return pytest.importorskip("stable_baselines3")
 
 
 class _Collect(gym.Wrapper[object, object, object, object]):
@@ -36,7 +40,9 @@ class _Collect(gym.Wrapper[object, object, object, object]):
         return obs, float(reward), terminated, truncated, info
 
 
-def test_sb3_ep_info_buffer_equals_our_stats() -> None:
+def test_sb3_ep_info_buffer_equals_our_stats(sb3: ModuleType) -> None:
+    from stable_baselines3.common.vec_env import DummyVecEnv
+
     ours: list[dict[str, float]] = []
     vec = DummyVecEnv([lambda: _Collect(EpisodeStatsWrapper(gym.make("CartPole-v1")), ours)] * 2)
     with warnings.catch_warnings():
@@ -51,7 +57,10 @@ def test_sb3_ep_info_buffer_equals_our_stats() -> None:
     assert all(type(ep["r"]) is float and type(ep["l"]) is int for ep in seen)
 
 
-def test_sb3_episode_rewards_equal_the_database_rows(tmp_path: Path) -> None:
+def test_sb3_episode_rewards_equal_the_database_rows(sb3: ModuleType, tmp_path: Path) -> None:
+    from stable_baselines3.common.monitor import Monitor
+    from stable_baselines3.common.vec_env import DummyVecEnv
+
     db = tmp_path / "metrics.db"
     n_envs = 3
 

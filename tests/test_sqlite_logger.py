@@ -292,7 +292,7 @@ def test_pickled_copy_opens_its_own_connection(url: str) -> None:
     engine = sa.create_engine(url)
     original = SQLiteLoggerWrapper(ScriptedEnv(episodes=SCRIPT), engine, "p")
     run_episodes(original, 2)
-    state = original.__getstate__()
+    state = original._db.__getstate__()
     assert state["_engine"] is None
     assert state["_writer"] is None
     copy = pickle.loads(pickle.dumps(original))

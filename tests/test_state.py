@@ -245,7 +245,7 @@ def test_tags_are_copied_into_a_list() -> None:
     ("args", "kwargs", "error", "match"),
     [
         ((), {"project_name": None}, TypeError, r"project_name must be a non-empty str, got None"),
-        (("",), {}, ValueError, r"project_name must be a non-empty str, got '' \(str\)"),
+        (("",), {}, ValueError, r"project_name must be a non-empty str, got ''$"),
         (("  ",), {}, ValueError, r"project_name must be a non-empty str, got '  '"),
         (("p", 3), {}, TypeError, r"experiment_name must be a non-empty str, got 3 \(int\)"),
         (("p", ""), {}, ValueError, r"experiment_name must be a non-empty str, got ''"),

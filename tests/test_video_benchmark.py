@@ -1,8 +1,7 @@
-"""Smoke test of benchmarks/video.py: it runs and prints its report.
+"""benchmarks/video.py on tiny sizes: its figures, as data.
 
-Only the shape of the output is checked; timings and memory figures are never
-asserted here (STYLE.md: performance claims live in benchmarks/, not in
-timed tests).
+Timings and memory figures are never asserted here (STYLE.md: performance
+claims live in benchmarks/, not in timed tests).
 """
 
 from __future__ import annotations
@@ -13,53 +12,67 @@ import pytest
 
 from stubs import load_script
 
+TIMED = ["render only", "RecordVideo", "ScheduledRecordVideo", "imageio streaming"]
+
 
 @pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the benchmark reads /proc")
-def test_quick_run_prints_time_memory_and_targets(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_tiny_run_measures_time_memory_and_targets(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SDL_VIDEODRIVER", "dummy")
-    load_script("benchmarks/video.py").main(["--quick"])
-    lines = capsys.readouterr().out.splitlines()
+    bench = load_script("benchmarks/video.py")
+    results = bench.run(lengths=(10, 20), rounds=1, gif_length=9, moviepy_length=None)
+    times, memory, targets = results[:2], results[2:5], results[5]
 
-    header = next(line for line in lines if line.lstrip().startswith("frames  variant"))
-    for column in ("ms/episode", "/render only", "stall ms"):
-        assert column in header
-    for variant in ("render only", "RecordVideo", "ScheduledRecordVideo", "imageio streaming"):
-        rows = [line for line in lines if f"  {variant} " in line and "MB" not in line]
-        assert len(rows) >= 2, variant  # one per episode length, in the time table
+    for result, length in zip(times, (10, 20), strict=True):
+        assert result.names() == TIMED
+        assert (result.params["length"], result.params["frames"]) == (length, length + 1)
+        assert result.figure("render only").ratio_to_reference == 1.0
+        for figure in result.figures:
+            assert figure.median_s > 0 and figure.rounds == 1 and figure.per_unit == "episode"
+            assert {"Python CPU ms/frame", "encoder CPU ms/frame"} <= set(figure.extra)
+        assert "stall ms" not in result.figure("render only").extra
+        assert all("stall ms" in result.figure(name).extra for name in TIMED[1:])
 
-    moviepy_header = next(line for line in lines if line.startswith("writer "))
-    assert all(column in moviepy_header for column in ("ms/frame", "stall ms", "frames"))
-    assert any(line.startswith("moviepy streaming ") for line in lines)
+    assert [r.names() for r in memory] == [
+        ["RecordVideo", "ScheduledRecordVideo", "imageio streaming"],
+        ["RecordVideo", "ScheduledRecordVideo", "imageio streaming"],
+        ["ScheduledRecordVideo gif", "Pillow gif (all frames)"],
+    ]
+    assert [r.params["frames"] for r in memory] == [11, 21, 10]
+    for result in memory:
+        assert all(f.extra["Python growth MB"] >= 0 for f in result.figures)
+        assert result.figure(result.reference).ratio_to_reference == 1.0
 
-    memory_header = next(line for line in lines if "Python growth MB" in line)
-    assert "encoder peak MB" in memory_header
-    for variant in ("ScheduledRecordVideo gif", "Pillow gif (all frames)"):
-        assert any(f"  {variant} " in line for line in lines), variant
-
-    targets = [line for line in lines if "(target <=" in line]
-    assert [line.split(":")[0].split(" at ")[0].split(" of ")[0] for line in targets] == [
+    assert set(targets.values) == set(bench.TARGETS)
+    assert [note.split(":")[0].split(" at ")[0].split(" of ")[0] for note in targets.notes] == [
         "Python peak RSS growth",
         "time / render only",
         "finalisation stall",
         "GIF",
     ]
-    assert all(line.endswith(("met)", "NOT met)")) for line in targets)
+    assert all(note.endswith(("met)", "NOT met)")) for note in targets.notes)
 
 
 @pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the benchmark reads /proc")
-def test_moviepy_comparison_returns_figures_and_decoded_frame_counts(
+def test_moviepy_comparison_measures_per_frame_and_counts_decoded_frames(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("SDL_VIDEODRIVER", "dummy")
     result = load_script("benchmarks/video.py").compare_moviepy(9, 1)
-    assert set(result) == {"ScheduledRecordVideo", "moviepy streaming"}
-    for row in result.values():
-        assert row["frames"] == row["given"] == 10  # decoded from the files
-        assert row["frame_ms"] > 0 and row["stall_ms"] > 0 and row["python_growth_mb"] >= 0
+    assert result.names() == ["render only", "ScheduledRecordVideo", "moviepy streaming"]
+    assert (result.per_unit, result.baseline, result.params["frames"]) == (
+        "frame",
+        "render only",
+        10,
+    )
+    for name in ("ScheduledRecordVideo", "moviepy streaming"):
+        figure = result.figure(name)
+        assert figure.added_s is not None and figure.extra["stall ms"] > 0
+        assert {"Python CPU ms/frame", "encoder CPU ms/frame"} <= set(figure.extra)
+        assert result.values[f"{name} frames"] == result.values["frames given"] == 10  # decoded
+        assert result.values[f"{name} Python growth MB"] >= 0
+    assert len(result.notes) == 2
 
 
 def test_fixed_length_cartpole_truncates_exactly() -> None:

@@ -262,11 +262,6 @@ def test_sidecar_names_the_run_a_stack_member_fills_in(tmp_path: Path, video_out
         assert run == {"experiment": "x", "worker": 5}
 
 
-@pytest.mark.xfail(
-    "_on_episode" in SQLiteLoggerWrapper.__dict__,
-    reason="SQLiteLoggerWrapper does not fill the stack's RunInfo until it is a sink",
-    strict=True,
-)
 @pytest.mark.parametrize("video_outside", [True, False], ids=["video-outer", "video-inner"])
 def test_sidecar_run_matches_the_database_row(tmp_path: Path, video_outside: bool) -> None:
     db = tmp_path / "metrics.db"

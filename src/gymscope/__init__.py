@@ -33,6 +33,8 @@ _LAZY: dict[str, str] = {
     "plot_experiment": "gymscope.charts",
     "VideoEncoderError": "gymscope.errors",
     "GymscopeWrapper": "gymscope.wrappers.base",
+    "SinkWrapper": "gymscope.wrappers.sinks",
+    "RunInfo": "gymscope.episode",
     "EpisodeCaptureSchedule": "gymscope.schedule",
     "RecordState": "gymscope.state",
     "AnalyticsState": "gymscope.state",
@@ -50,8 +52,10 @@ __all__ = [
     "NonFiniteRewardWarning",
     "RecordState",
     "RollingStats",
+    "RunInfo",
     "SQLiteLoggerWrapper",
     "ScheduledRecordVideo",
+    "SinkWrapper",
     "StatsConfig",
     "StatsKeyClashError",
     "TensorBoardWrapper",
@@ -67,6 +71,7 @@ if TYPE_CHECKING:
         EpisodeTracker,
         NonFiniteRewardWarning,
         RollingStats,
+        RunInfo,
         StatsConfig,
     )
     from gymscope.errors import GymscopeError, StatsKeyClashError, VideoEncoderError
@@ -74,6 +79,7 @@ if TYPE_CHECKING:
     from gymscope.state import AnalyticsState, RecordState
     from gymscope.wrappers.base import GymscopeWrapper
     from gymscope.wrappers.curves import CurveRecorderWrapper
+    from gymscope.wrappers.sinks import SinkWrapper
     from gymscope.wrappers.sqlite_logger import SQLiteLoggerWrapper
     from gymscope.wrappers.stats import EpisodeStatsWrapper
     from gymscope.wrappers.tensorboard import TensorBoardWrapper

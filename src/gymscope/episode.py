@@ -428,10 +428,7 @@ class EpisodeTracker:
         """Account one ``step()`` result; ends the episode when it is over."""
         if not self._running:
             self.raise_not_running()
-        self.episode_return += reward
-        self.episode_length += 1
-        if terminated or truncated:
-            self.end_episode(terminated, truncated, info)
+        self.account(reward, terminated, truncated, info)
 
     def account(
         self,

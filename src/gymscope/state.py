@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, get_args
 
-from gymscope._checks import check_int
+from gymscope._checks import check_int, check_str
 from gymscope.errors import ArgumentTypeError, InvalidArgumentError
 from gymscope.schedule import EpisodeCaptureSchedule
 
@@ -195,17 +195,6 @@ class RecordState:
         }
 
 
-def _check_name(name: str, value: object) -> str:
-    """A non-empty str (not blank)."""
-    if not isinstance(value, str):
-        raise ArgumentTypeError(
-            f"{name} must be a non-empty str, got {value!r} ({type(value).__name__})"
-        )
-    if not value.strip():
-        raise InvalidArgumentError(f"{name} must be a non-empty str, got {value!r} (str)")
-    return value
-
-
 def _check_tags(tags: object) -> list[str] | None:
     if tags is None:
         return None
@@ -254,7 +243,7 @@ class AnalyticsState:
         >>> AnalyticsState("")
         Traceback (most recent call last):
             ...
-        gymscope.errors.InvalidArgumentError: project_name must be a non-empty str, got '' (str)
+        gymscope.errors.InvalidArgumentError: project_name must be a non-empty str, got ''
     """
 
     project_name: str
@@ -267,9 +256,9 @@ class AnalyticsState:
         experiment_name: str | None = None,
         tags: Iterable[str] | None = None,
     ) -> None:
-        project_name = _check_name("project_name", project_name)
+        project_name = check_str("project_name", project_name)
         if experiment_name is not None:
-            experiment_name = _check_name("experiment_name", experiment_name)
+            experiment_name = check_str("experiment_name", experiment_name)
         object.__setattr__(self, "project_name", project_name)
         object.__setattr__(self, "experiment_name", experiment_name)
         object.__setattr__(self, "tags", _check_tags(tags))
@@ -285,8 +274,8 @@ class AnalyticsState:
         >>> AnalyticsState("cartpole").resolved("PPO", "CartPole-v1", 500).tags
         ['PPO', 'CartPole-v1']
         """
-        agent = _check_name("agent", agent)
-        env = _check_name("env", env)
+        agent = check_str("agent", agent)
+        env = check_str("env", env)
         count = check_int("episodes", episodes, 0)
         name = self.experiment_name
         return AnalyticsState(

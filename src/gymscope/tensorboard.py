@@ -12,26 +12,18 @@ database driver are imported when :func:`export_experiment` runs.
 
 from __future__ import annotations
 
-import json
-import math
 import os
-from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from gymscope._files import safe_name
 from gymscope.errors import ArgumentTypeError, InvalidArgumentError, OutputExistsError
+from gymscope.replay import stored_records
 
 if TYPE_CHECKING:
-    from gymscope.episode import EpisodeRecord
     from gymscope.metrics.db import DbTarget
-    from gymscope.metrics.queries import RunEpisodes
 
 __all__ = ["export_experiment", "stored_records"]
-
-_LOSSES = ("actor_loss", "critic_loss", "entropy_loss")
-# How non-finite floats are written inside the JSON ``extra`` column.
-_JSON_FLOATS = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 
 
 def export_experiment(
@@ -159,105 +151,3 @@ def export_experiment(
     finally:
         log.close()
     return folder
-
-
-def stored_records(
-    run: RunEpisodes, *, alpha: float = 0.9, window_size: int = 100
-) -> Iterator[EpisodeRecord]:
-    """The EpisodeRecords a live wrapper would have received for a stored run.
-
-    Moving statistics and EMAs are recomputed over the episodes in the order
-    they ended, with the tracker's own code; ``total_steps`` is the running
-    sum of the lengths; ``ended_at`` is ``created_at``; ``info`` and
-    ``metrics`` come from the ``extra`` column and the loss columns (see
-    :func:`export_experiment`). A NULL that ``extra["nan"]`` names is NaN; any
-    other NULL is a value that was not reported.
-    """
-    # The tracker's statistics bank: the exact arithmetic of a live run.
-    from gymscope.episode import EpisodeRecord, StatsBank, StatsConfig
-
-    values = run.values
-    n = len(run)
-    bank = StatsBank(StatsConfig(window_size, alpha))
-    rewards = run.rewards
-    ended = run.ended_at()
-    extras = [_json_object(v) for v in values.get("extra") or [None] * n]
-    losses = [name for name in _LOSSES if name in values]
-    if "entropy_loss" in losses and not any(v for v in values["entropy_loss"] if v is not None):
-        losses.remove("entropy_loss")  # 0.0 throughout: the default of "not reported"
-    missing: list[Any] = [None] * n
-    durations = values.get("duration_s") or missing
-    terminated = values.get("terminated") or missing
-    truncated = values.get("truncated") or missing
-    total_steps = 0
-    for i in range(n):
-        episode_return = float(rewards[i])
-        length = int(values["length"][i])
-        total_steps += length
-        bank.push(episode_return, length)
-        extra = extras[i] if isinstance(extras[i], dict) else {}
-        listed = extra.get("nan")
-        nan: list[Any] = listed if isinstance(listed, list) else []
-        metrics: dict[str, float] = {}
-        for name in losses:
-            stored = values[name][i]
-            if stored is not None:
-                metrics[name] = float(stored)
-            elif name in nan:
-                metrics[name] = math.nan
-        metrics.update(_numbers(extra.get("metrics")))
-        when = ended[i]
-        yield EpisodeRecord(
-            index=i,
-            episode_return=episode_return,
-            length=length,
-            duration_s=_float_or(durations[i], math.nan),
-            ended_at=when.timestamp() if when is not None else math.nan,
-            terminated=bool(terminated[i]),
-            truncated=bool(truncated[i]),
-            total_steps=total_steps,
-            window_size=window_size,
-            moving_mean=bank.mean,
-            moving_std=bank.std,
-            ema_return=bank.ema_return,
-            ema_length=bank.ema_length,
-            alpha=alpha,
-            info=_decoded(extra.get("info")),
-            metrics=metrics,
-            nonfinite=not math.isfinite(episode_return),
-        )
-
-
-def _json_object(value: Any) -> Any:
-    if isinstance(value, str):
-        try:
-            return json.loads(value)
-        except ValueError:
-            return None
-    return value
-
-
-def _decoded(values: Any) -> dict[str, Any]:
-    """Stored info values with the JSON spellings of NaN/infinities turned back into floats."""
-    if not isinstance(values, Mapping):
-        return {}
-    return {
-        str(k): _JSON_FLOATS[v] if isinstance(v, str) and v in _JSON_FLOATS else v
-        for k, v in values.items()
-    }
-
-
-def _numbers(values: Any) -> dict[str, float]:
-    """The numeric entries of a stored ``extra["metrics"]`` object."""
-    out = {}
-    for name, value in _decoded(values).items():
-        number = _float_or(value, None)
-        if number is not None:
-            out[name] = number
-    return out
-
-
-def _float_or(value: Any, default: Any) -> Any:
-    if isinstance(value, (bool, int, float)):
-        return float(value)
-    return default

@@ -171,6 +171,16 @@ def _driver_package(url: URL) -> str:
     return {"psycopg": "'psycopg[binary]'", "psycopg2": "psycopg2-binary"}.get(driver, driver)
 
 
+#: The first 16 bytes of every SQLite database file.
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def sqlite_header(path: Path) -> bytes:
+    """The first 16 bytes of the file at ``path`` (empty for an empty file)."""
+    with path.open("rb") as file:
+        return file.read(16)
+
+
 def is_sqlite(url: URL) -> bool:
     """True for SQLite URLs."""
     return url.get_backend_name() == "sqlite"
@@ -221,13 +231,12 @@ def check_db_target(db: object, *, argument: str = "db") -> URL | Engine:
                 f"{argument}={shown!r}: {str(path)!r} exists and is not a file"
             )
         try:
-            with path.open("rb") as file:
-                header = file.read(16)
+            header = sqlite_header(path)
         except OSError as exc:
             raise InvalidArgumentError(
                 f"{argument}={shown!r}: cannot read {str(path)!r} ({exc})"
             ) from None
-        if header and header != b"SQLite format 3\x00":
+        if header and header != SQLITE_HEADER:
             raise InvalidArgumentError(
                 f"{argument}={shown!r}: {str(path)!r} exists and is not a SQLite database; "
                 "choose another file name"

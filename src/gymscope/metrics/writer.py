@@ -27,7 +27,6 @@ import datetime as dt
 import json
 import logging
 import sqlite3
-import time
 from abc import ABC, abstractmethod
 from typing import Any
 
@@ -36,13 +35,24 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine import Connection, Engine
 
+from gymscope._retry import Backoff
 from gymscope.episode import EpisodeRecord
 from gymscope.errors import ArgumentTypeError, EpisodeWriteError
+from gymscope.metrics.codec import (
+    COLUMNS,
+    LOSS_COLUMNS,
+    NO_LOSSES,
+    episode_extra,
+    nan_to_none,
+    needs_extra,
+    record_losses,
+)
 from gymscope.metrics.db import autocommit_connection
 from gymscope.metrics.models import Episode
-from gymscope.metrics.runs import jsonable, release_worker
+from gymscope.metrics.runs import release_worker
 
 __all__ = [
+    "COLUMNS",
     "LOSS_COLUMNS",
     "WAL_AUTOCHECKPOINT_BYTES",
     "CoreEpisodeWriter",
@@ -54,83 +64,13 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-#: Metrics reported with ``log_metrics`` that have their own velora column.
-LOSS_COLUMNS = ("actor_loss", "critic_loss", "entropy_loss")
-_LOSSES = frozenset(LOSS_COLUMNS)
-
-#: Columns written per episode, in the order of the rows the writers build.
-COLUMNS = (
-    "experiment_id",
-    "episode_num",
-    "reward",
-    "length",
-    "reward_moving_avg",
-    "reward_moving_std",
-    "actor_loss",
-    "critic_loss",
-    "entropy_loss",
-    "created_at",
-    "worker",
-    "duration_s",
-    "terminated",
-    "truncated",
-    "total_steps",
-    "extra",
-)
-
 #: Size the WAL reaches before the committing writer checkpoints it (SQLite's
 #: default: 1000 pages, 1-4 MB). See SQLiteEpisodeWriter for why it is larger.
 WAL_AUTOCHECKPOINT_BYTES = 32 * 1024 * 1024
 _SQLITE_DEFAULT_AUTOCHECKPOINT = 1000
 
 _UTC = dt.timezone.utc
-_NO_LOSSES = (None, None, 0.0)  # nothing reported: velora's defaults
 _fromtimestamp = dt.datetime.fromtimestamp
-_MAX_BACKOFF_S = 60.0
-
-
-def _nan_columns(record: EpisodeRecord, losses: tuple[Any, Any, Any]) -> list[str]:
-    values = (record.episode_return, record.moving_mean, record.moving_std, *losses)
-    names = ("reward", "reward_moving_avg", "reward_moving_std", *LOSS_COLUMNS)
-    return [name for name, v in zip(names, values, strict=True) if v is not None and v != v]
-
-
-def episode_extra(record: EpisodeRecord, losses: tuple[Any, Any, Any]) -> dict[str, Any] | None:
-    """The ``extra`` JSON object of a row, or None when there is nothing to put there."""
-    extra: dict[str, Any] = {}
-    if record.info:
-        extra["info"] = jsonable(record.info)
-    others = {k: v for k, v in record.metrics.items() if k not in _LOSSES}
-    if others:
-        extra["metrics"] = jsonable(others)
-    nan = _nan_columns(record, losses)
-    if nan:
-        extra["nan"] = nan
-    return extra or None
-
-
-def _needs_extra(record: EpisodeRecord) -> bool:
-    # Cheap test for the common case (no info, only loss metrics, all finite).
-    if record.info or record.nonfinite:
-        return True
-    mean, std = record.moving_mean, record.moving_std
-    if mean != mean or std != std:
-        return True
-    metrics = record.metrics
-    return bool(metrics) and (
-        not _LOSSES.issuperset(metrics) or any(v != v for v in metrics.values())
-    )
-
-
-def _losses(record: EpisodeRecord) -> tuple[Any, Any, Any]:
-    metrics = record.metrics
-    if not metrics:
-        return None, None, 0.0
-    return (
-        metrics.get("actor_loss"),
-        metrics.get("critic_loss"),
-        metrics.get("entropy_loss", 0.0),
-    )
 
 
 class EpisodeWriter(ABC):
@@ -166,8 +106,7 @@ class EpisodeWriter(ABC):
         self.where = where
         self.written = 0
         self._pending: list[Any] = []
-        self._failures = 0
-        self._retry_at = 0.0
+        self._backoff = Backoff()
 
     @property
     def pending(self) -> int:
@@ -181,7 +120,7 @@ class EpisodeWriter(ABC):
         row = self._row(record, self.next_num)
         self.next_num += 1
         self._pending.append(row)
-        if len(self._pending) >= self.flush_every and time.monotonic() >= self._retry_at:
+        if len(self._pending) >= self.flush_every and self._backoff.ready():
             self._try_flush()
 
     def _try_flush(self) -> None:
@@ -218,21 +157,18 @@ class EpisodeWriter(ABC):
             self._pending = rows + self._pending
             raise
         self.written += len(rows)
-        if self._failures:
+        failures = self._backoff.succeeded() if self._backoff.failures else 0
+        if failures:
             logger.warning(
                 "wrote %d buffered episode(s) to %s after %d failed attempt(s)",
                 len(rows),
                 self.where,
-                self._failures,
+                failures,
             )
-            self._failures = 0
-            self._retry_at = 0.0
 
     def _failed(self, exc: BaseException) -> None:
-        self._failures += 1
-        delay = min(_MAX_BACKOFF_S, 0.5 * 2 ** (self._failures - 1))
-        self._retry_at = time.monotonic() + delay
-        if self._failures == 1:
+        failures = self._backoff.failed()
+        if failures == 1:
             logger.warning(
                 "could not write %d finished episode(s) to %s (%s); keeping them in memory "
                 "and retrying at later episode ends",
@@ -241,7 +177,7 @@ class EpisodeWriter(ABC):
                 exc,
             )
         else:
-            logger.debug("write attempt %d to %s failed: %s", self._failures, self.where, exc)
+            logger.debug("write attempt %d to %s failed: %s", failures, self.where, exc)
         self._after_failure()
 
     def release(self, token: str) -> None:
@@ -315,12 +251,12 @@ class SQLiteEpisodeWriter(EpisodeWriter):
 
     def _row(self, record: EpisodeRecord, episode_num: int) -> tuple[Any, ...]:
         metrics = record.metrics
-        losses = _losses(record) if metrics else _NO_LOSSES
+        losses = record_losses(record) if metrics else NO_LOSSES
         extra = None
         mean, std = record.moving_mean, record.moving_std
         # The usual episode (no info, no metrics, finite) skips the full test.
         if (record.info or metrics or record.nonfinite or mean != mean or std != std) and (
-            _needs_extra(record)
+            needs_extra(record)
         ):
             obj = episode_extra(record, losses)
             if obj is not None:
@@ -419,18 +355,18 @@ class CoreEpisodeWriter(EpisodeWriter):
         self._broken = False
 
     def _row(self, record: EpisodeRecord, episode_num: int) -> dict[str, Any]:
-        losses = _losses(record)
-        extra = episode_extra(record, losses) if _needs_extra(record) else None
+        losses = record_losses(record)
+        extra = episode_extra(record, losses) if needs_extra(record) else None
         values = (
             self.experiment_id,
             episode_num,
-            _finite_or_none(record.episode_return),
+            nan_to_none(record.episode_return),
             record.length,
-            _finite_or_none(record.moving_mean),
-            _finite_or_none(record.moving_std),
-            _finite_or_none(losses[0]),
-            _finite_or_none(losses[1]),
-            _finite_or_none(losses[2]),
+            nan_to_none(record.moving_mean),
+            nan_to_none(record.moving_std),
+            nan_to_none(losses[0]),
+            nan_to_none(losses[1]),
+            nan_to_none(losses[2]),
             _fromtimestamp(record.ended_at, _UTC),
             self.worker,
             record.duration_s,
@@ -472,10 +408,3 @@ class CoreEpisodeWriter(EpisodeWriter):
         except Exception:
             logger.debug("closing a failed connection failed", exc_info=True)
         self._broken = True
-
-
-def _finite_or_none(value: Any) -> Any:
-    """NaN as None (stored NULL, as SQLite does); everything else unchanged."""
-    if value is not None and value != value:
-        return None
-    return value

@@ -16,13 +16,23 @@ from gymscope.episode import RunInfo
 from gymscope.sinks.base import EpisodeSink, Sink, replay_returns
 
 _LAZY: dict[str, str] = {
+    "DatabaseSink": "gymscope.sinks.database",
     "EpisodeStatsSink": "gymscope.sinks.stats",
     "VideoSink": "gymscope.sinks.video",
 }
 
-__all__ = ["EpisodeSink", "EpisodeStatsSink", "RunInfo", "Sink", "VideoSink", "replay_returns"]
+__all__ = [
+    "DatabaseSink",
+    "EpisodeSink",
+    "EpisodeStatsSink",
+    "RunInfo",
+    "Sink",
+    "VideoSink",
+    "replay_returns",
+]
 
 if TYPE_CHECKING:
+    from gymscope.sinks.database import DatabaseSink
     from gymscope.sinks.stats import EpisodeStatsSink
     from gymscope.sinks.video import VideoSink
 

@@ -217,6 +217,12 @@ class GymscopeWrapper(gym.Wrapper[ObsType, ActType, ObsType, ActType]):
         for sink in self._sinks:
             sink.on_episode(record, info)
 
+    def _check_process(self) -> None:
+        """Adopt the sinks if this is a fork()ed child's first use of the wrapper
+        (for methods that reach a sink directly, such as a ``flush()``)."""
+        if self._owner_pid != os.getpid():
+            self._adopt()
+
     def _adopt(self) -> None:
         """First use in a process that inherited this wrapper by fork()."""
         _forget(self._sinks)

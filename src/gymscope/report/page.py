@@ -1,0 +1,157 @@
+"""The report page: its data rendered by the Jinja2 template, the CSS inlined.
+
+Jinja2 is imported here only when a page is rendered, with autoescaping on
+and undefined names an error. The template (``templates/report.html.j2``)
+and the styles (``static/report.css``) are package data; the styles are
+inlined so that the page is one self-contained file.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Iterable, Sequence
+from importlib import resources
+from pathlib import Path
+
+from gymscope._files import atomic_write_text
+from gymscope._format import format_count, format_time
+from gymscope.errors import ArgumentTypeError
+from gymscope.metrics.db import DbTarget
+from gymscope.metrics.queries import MetricsReader
+from gymscope.report.media import MediaItem, find_media
+
+__all__ = ["media_folders", "render_report", "write_report"]
+
+_PACKAGE = __name__.rpartition(".")[0]
+
+
+def media_folders(
+    reader: MetricsReader, extra: Iterable[str | os.PathLike[str]] = ()
+) -> list[Path]:
+    """The folders a report searches for videos: ``videos`` next to a SQLite
+    database, then ``extra`` (each also searched for per-run subfolders)."""
+    folders = [Path(folder).expanduser() for folder in extra]
+    if reader.path is not None:
+        folders.insert(0, reader.path.parent / "videos")
+    return folders
+
+
+def _with_run_folders(
+    reader: MetricsReader, names: list[str], media: Sequence[MediaItem]
+) -> list[MediaItem]:
+    """``media`` plus what the per-run subfolders of the database's ``videos``
+    folder hold that ``media`` lacks (callers that found media without run names)."""
+    if reader.path is None:
+        return list(media)
+    known = {item.path.resolve() for item in media}
+    found = find_media([reader.path.parent / "videos"], runs=names)
+    return [*media, *(item for item in found if item.path.resolve() not in known)]
+
+
+def render_report(
+    reader: MetricsReader,
+    base: Path,
+    *,
+    title: str | None = None,
+    media: Sequence[MediaItem] = (),
+    window_size: int = 100,
+    now: dt.datetime | None = None,
+) -> str:
+    """The report page for the database behind ``reader`` (see :func:`write_report`).
+
+    ``base`` is the folder the page will be saved in (links are relative to
+    it). Besides ``media``, the videos in the per-run subfolders of the
+    ``videos`` folder next to a SQLite database are shown.
+    """
+    import jinja2
+    from markupsafe import Markup
+
+    from gymscope._version import __version__
+    from gymscope.report import sections
+    from gymscope.report.join import join_media
+
+    summaries = reader.runs()
+    episodes = {run.id: reader.episodes(run.experiment) for run in summaries}
+    media = _with_run_folders(reader, [run.name for run in summaries], media)
+    matched, unmatched = join_media(summaries, episodes, media)
+    now = now or dt.datetime.now(dt.timezone.utc)
+    generated = format_time(now, utc=True)
+    environment = jinja2.Environment(
+        loader=jinja2.PackageLoader(_PACKAGE, "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    css = resources.files(_PACKAGE).joinpath("static/report.css").read_text(encoding="utf-8")
+    return environment.get_template("report.html.j2").render(
+        title=title or "gymscope report",
+        version=__version__,
+        css=Markup(css.strip()),  # package data, not user text
+        source=reader.description if reader.path is None else str(reader.path),
+        generated=generated,
+        overview=[
+            ("Runs", format_count(len(summaries))),
+            ("Episodes", format_count(sum(run.episodes for run in summaries))),
+            ("Steps", format_count(sum(run.steps for run in summaries))),
+            ("Videos", format_count(len(media))),
+        ],
+        rows=sections.run_rows(summaries, episodes, window_size),
+        comparison=sections.comparison(summaries, episodes, window_size),
+        sections=[
+            sections.run_section(run, episodes[run.id], matched.get(run.id, []), base, window_size)
+            for run in summaries
+        ],
+        other_media=sections.media_cards(unmatched, base),
+        window=window_size,
+    )
+
+
+def write_report(
+    db: DbTarget,
+    output: str | os.PathLike[str],
+    *,
+    title: str | None = None,
+    media_dirs: Iterable[str | os.PathLike[str]] = (),
+    window_size: int = 100,
+) -> Path:
+    """Write the HTML report of every run in ``db`` to ``output``, atomically.
+
+    Args:
+        db: The metrics database: a SQLite file, a SQLAlchemy URL or an
+            Engine; read only.
+        output: The HTML file to write; its folder is created if missing.
+        title: The page title (default ``"gymscope report"``).
+        media_dirs: Folders holding videos and GIFs (and their JSON sidecars)
+            to show, besides the ``videos`` folder next to a SQLite database;
+            in each, the subfolder named after a run is searched too.
+        window_size: Episodes in the moving averages the charts draw.
+
+    Returns:
+        The path of the report.
+
+    Raises:
+        DatabaseNotFoundError, NotAMetricsDatabaseError: see
+            :class:`~gymscope.metrics.queries.MetricsReader`.
+        OSError: ``output`` cannot be written.
+    """
+    from gymscope.episode import check_window_size
+
+    window_size = check_window_size(window_size)
+    if title is not None and not isinstance(title, str):
+        raise ArgumentTypeError(f"title must be a str or None, got {title!r}")
+    path = Path(output).expanduser()
+    with MetricsReader(db) as reader:
+        names = [info.name for info in reader.experiments()]
+        page = render_report(
+            reader,
+            path.absolute().parent,
+            title=title,
+            media=find_media(media_folders(reader, media_dirs), runs=names),
+            window_size=window_size,
+        )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, page)
+    return path

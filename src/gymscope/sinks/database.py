@@ -1,0 +1,338 @@
+"""DatabaseSink: one ``episode`` row per record, in a run of the metrics database.
+
+The sink behind :class:`~gymscope.wrappers.sqlite_logger.SQLiteLoggerWrapper`
+(whose docstring describes runs, workers, durability and the lifecycle), usable
+on its own: feed it records live or replayed.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import sqlite3
+from collections.abc import MutableMapping
+from typing import TYPE_CHECKING, Any
+
+from gymscope._checks import check_optional_int
+from gymscope._retry import Backoff
+from gymscope.episode import EpisodeRecord, RunInfo
+from gymscope.errors import (
+    ArgumentTypeError,
+    EpisodeWriteError,
+    InvalidArgumentError,
+    UsageError,
+)
+from gymscope.sinks.base import Sink
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import URL, Engine
+
+    from gymscope.metrics.db import DbTarget
+    from gymscope.metrics.writer import EpisodeWriter
+
+__all__ = ["REMOTE_FLUSH_EVERY", "DatabaseSink"]
+
+logger = logging.getLogger(__name__)
+
+#: Default ``flush_every`` for databases other than SQLite: rows per commit.
+REMOTE_FLUSH_EVERY = 32
+
+# Connections a forked child inherited from its parent. Closing them in the
+# child could disturb the parent's use of the same database, so the child
+# keeps them referenced (never used) until it exits.
+_INHERITED: list[object] = []
+
+
+class DatabaseSink(Sink):
+    """Writes every record as a row of ``episode`` in run ``experiment``.
+
+    Nothing is opened or created before the first record arrives. Rows that
+    cannot be written wait in memory and are retried with backoff at later
+    records; :meth:`flush` and :meth:`close` raise
+    :class:`~gymscope.errors.EpisodeWriteError` if they still cannot be.
+
+    Args:
+        db: SQLite file path, SQLAlchemy URL or Engine (checked now).
+        experiment: Name of the run to join or resume; None generates one
+            from ``env_id`` and ``agent``.
+        env_id: The env's id, stored with a new experiment.
+        agent: Agent name stored with a new experiment.
+        config: JSON-serialisable configuration stored with a new experiment.
+        worker: Worker number of this stream; None leases a free one.
+        flush_every: Rows per commit; None for 1 on SQLite and
+            :data:`REMOTE_FLUSH_EVERY` elsewhere.
+
+    >>> import sqlite3, tempfile
+    >>> from gymscope.sinks.base import replay_returns
+    >>> folder = tempfile.TemporaryDirectory()
+    >>> sink = DatabaseSink(f"{folder.name}/m.db", "replayed")
+    >>> sink.open(RunInfo())
+    >>> for record in replay_returns([1.0, 2.0]):
+    ...     sink.on_episode(record)
+    >>> sink.close()
+    >>> with sqlite3.connect(f"{folder.name}/m.db") as db:
+    ...     db.execute("SELECT episode_num, reward FROM episode").fetchall()
+    [(0, 1.0), (1, 2.0)]
+    >>> folder.cleanup()
+    """
+
+    def __init__(
+        self,
+        db: DbTarget = "metrics.db",
+        experiment: str | None = None,
+        *,
+        env_id: str = "",
+        agent: str | None = None,
+        config: object = None,
+        worker: int | None = None,
+        flush_every: int | None = None,
+    ) -> None:
+        from sqlalchemy.engine import Engine
+
+        from gymscope.metrics.db import check_db_target, check_existing_schema
+        from gymscope.metrics.runs import dump_config, experiment_name
+
+        if experiment is not None:
+            if not isinstance(experiment, str):
+                raise ArgumentTypeError(
+                    f"experiment must be a str (the run to join) or None (a fresh run), got "
+                    f"{experiment!r} ({type(experiment).__name__})"
+                )
+            if not experiment.strip():
+                raise InvalidArgumentError(
+                    f"experiment must be a non-empty name (the run to join) or None (a fresh "
+                    f"run), got {experiment!r}"
+                )
+        if agent is not None and not isinstance(agent, str):
+            raise ArgumentTypeError(
+                f"agent must be a str such as the agent's class name, got {agent!r} "
+                f"({type(agent).__name__}); pass agent={type(agent).__name__!r}"
+            )
+        check_optional_int("worker", worker, 0, none_means="lease a free number")
+        check_optional_int("flush_every", flush_every, 1, none_means="the backend's default")
+        self._config_json = dump_config(config)
+        target = check_db_target(db)
+        if not isinstance(target, Engine):
+            check_existing_schema(target)
+        self._env_id = env_id
+        self._agent = agent or ""
+        self._experiment_name = (
+            experiment if experiment is not None else experiment_name(env_id, agent)
+        )
+        self._worker_arg = worker
+        self._flush_every_arg = flush_every
+        # A given Engine is used as is; otherwise one is created at the first write.
+        self._engine: Engine | None = target if isinstance(target, Engine) else None
+        self._owns_engine = self._engine is None
+        self._url: URL = target.url if isinstance(target, Engine) else target
+        self._writer: EpisodeWriter | None = None
+        self._backlog: list[EpisodeRecord] = []
+        self._token: str | None = None
+        self._experiment_id: int | None = None
+        self._open_backoff = Backoff()
+        self._closed = False
+
+    # -- public ------------------------------------------------------------------------
+    @property
+    def url(self) -> URL:
+        """The database URL."""
+        return self._url
+
+    @property
+    def experiment_name(self) -> str:
+        """Name of the run this sink writes to (generated when none was given)."""
+        return self._experiment_name
+
+    @property
+    def experiment_id(self) -> int | None:
+        """``experiment.id`` of the run; None until the first row is written."""
+        return self._experiment_id
+
+    @property
+    def worker(self) -> int | None:
+        """Worker number (leased at the first write when not given)."""
+        if self._writer is not None:
+            return self._writer.worker
+        return self._worker_arg
+
+    @property
+    def db_url(self) -> str:
+        """The database URL, password hidden."""
+        return str(self._url.render_as_string(hide_password=True))
+
+    def open(self, run: RunInfo) -> None:
+        """Join ``run`` and name it: the stack's other sinks report this run."""
+        super().open(run)
+        if run.experiment is None:
+            run.experiment = self._experiment_name
+            run.worker = self._worker_arg
+        if not run.env_id:
+            run.env_id = self._env_id
+        if not run.agent:
+            run.agent = self._agent
+
+    def on_episode(
+        self, record: EpisodeRecord, info: MutableMapping[str, Any] | None = None
+    ) -> None:
+        """Queue (and, per ``flush_every``, commit) the row of ``record``."""
+        writer = self._writer
+        if writer is not None:
+            writer.add(record)
+            return
+        if self._closed:
+            raise UsageError(
+                f"episode {record.index} ended after SQLiteLoggerWrapper.close() (its "
+                "DatabaseSink is closed); it is not recorded. Create a new wrapper to keep logging"
+            )
+        self._backlog.append(record)
+        if not self._open_backoff.ready():
+            return
+        try:
+            self._open()
+        except _open_errors() as exc:
+            self._open_failed(exc)
+
+    def flush(self) -> None:
+        """Commit every record not yet in the database.
+
+        Raises:
+            EpisodeWriteError: the database refuses them (they stay queued).
+        """
+        if self._backlog:
+            self._open_or_raise()
+        if self._writer is not None:
+            self._writer.flush()
+
+    def close(self) -> None:
+        """Flush, give the worker lease back and close the connection (idempotent)."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self.flush()
+        finally:
+            self._release()
+
+    def forked(self) -> None:
+        """In a forked child: leave the parent's connection, rows and lease alone."""
+        if self._writer is not None:
+            _INHERITED.append(self._writer)
+        if self._owns_engine and self._engine is not None:
+            self._engine.dispose(close=False)
+        self._writer = None
+        self._backlog = []
+        self._token = None
+        self._experiment_id = None
+
+    # -- opening -----------------------------------------------------------------------
+    def _open_or_raise(self) -> None:
+        try:
+            self._open()
+        except _open_errors() as exc:
+            self._open_failed(exc)
+            raise EpisodeWriteError(
+                f"{len(self._backlog)} finished episode(s) could not be written: cannot open "
+                f"{self.db_url}: {exc}"
+            ) from exc
+
+    def _open(self) -> None:
+        """Open the database, register the run and the worker, write the backlog."""
+        if self._writer is None:
+            self._writer = self._open_writer()
+            self._experiment_id = self._writer.experiment_id
+            if self.run is not None and self.run.experiment == self._experiment_name:
+                self.run.worker = self._writer.worker
+            failures = self._open_backoff.succeeded()
+            if failures:
+                logger.warning("opened %s after %d failed attempt(s)", self.db_url, failures)
+        backlog, self._backlog = self._backlog, []
+        for record in backlog:
+            self._writer.add(record)
+
+    def _open_writer(self) -> EpisodeWriter:
+        from gymscope._version import __version__
+        from gymscope.metrics.db import autocommit_connection, get_db_engine, write_transaction
+        from gymscope.metrics.runs import claim_worker, join_experiment, next_episode_num
+        from gymscope.metrics.writer import CoreEpisodeWriter, SQLiteEpisodeWriter
+
+        if self._engine is None:
+            self._engine = get_db_engine(self._url)
+        else:
+            get_db_engine(self._engine)  # the schema may be missing or newer
+        engine = self._engine
+        token = secrets.token_hex(16)
+        conn = autocommit_connection(engine)
+        try:
+            with write_transaction(conn, exclusive=True):
+                experiment_id = join_experiment(
+                    conn,
+                    self._experiment_name,
+                    env=self._env_id,
+                    agent=self._agent,
+                    config=self._config_json,
+                    version=__version__,
+                )
+                worker = claim_worker(conn, experiment_id, self._worker_arg, token)
+                next_num = next_episode_num(conn, experiment_id, worker)
+        except BaseException:
+            conn.close()
+            raise
+        self._token = token
+        sqlite_driver = isinstance(conn.connection.driver_connection, sqlite3.Connection)
+        flush_every = self._flush_every_arg or (1 if sqlite_driver else REMOTE_FLUSH_EVERY)
+        writer_cls = SQLiteEpisodeWriter if sqlite_driver else CoreEpisodeWriter
+        return writer_cls(
+            conn,
+            engine,
+            experiment_id=experiment_id,
+            worker=worker,
+            next_num=next_num,
+            flush_every=flush_every,
+            where=self.db_url,
+        )
+
+    def _open_failed(self, exc: BaseException) -> None:
+        log = logger.warning if self._open_backoff.failed() == 1 else logger.debug
+        log(
+            "cannot open the metrics database %s (%s); keeping %d finished episode(s) in "
+            "memory and retrying at later episode ends",
+            self.db_url,
+            exc,
+            len(self._backlog),
+        )
+
+    def _release(self) -> None:
+        writer, token = self._writer, self._token
+        self._writer = None
+        self._token = None
+        if writer is not None and token is not None:
+            writer.release(token)
+        if self._owns_engine and self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state.update(
+            _engine=None,  # an Engine does not pickle: the copy opens its own
+            _owns_engine=True,
+            _writer=None,
+            _backlog=[],  # this instance writes them; a copy must not
+            _token=None,
+            _experiment_id=None,
+            _open_backoff=Backoff(),
+        )
+        return state
+
+
+def _open_errors() -> tuple[type[BaseException], ...]:
+    import sqlalchemy.exc
+
+    errors: list[type[BaseException]] = [sqlalchemy.exc.SQLAlchemyError, sqlite3.Error, OSError]
+    try:
+        import psycopg
+    except ImportError:
+        pass
+    else:
+        errors.append(psycopg.Error)
+    return tuple(errors)
