@@ -287,14 +287,19 @@ def _cpu_s(who: int) -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def episode_case(name: str, env: gym.Env[Any, Any], length: int) -> Case:
-    """One recorded episode of ``env`` per call: wall time, and the stall and CPU split."""
+def episode_case(name: str, env: gym.Env[Any, Any], length: int, per_frame: bool = False) -> Case:
+    """One recorded episode of ``env`` per call: wall time, and the stall and CPU split.
+
+    With ``per_frame``, the time is the training thread's per frame instead:
+    ``reset()`` and the steps before the last (``length`` frames), so that
+    neither the finalisation nor the wait for the file counts.
+    """
     frames = length + 1
 
     def case() -> Sample:
         python_cpu = _cpu_s(resource.RUSAGE_SELF)
         encoder_cpu = _cpu_s(resource.RUSAGE_CHILDREN)  # waited-for children
-        wall, reset, last, _ = timed_episode(env, length)
+        wall, reset, last, body = timed_episode(env, length)
         extra = {
             "Python CPU ms/frame": (_cpu_s(resource.RUSAGE_SELF) - python_cpu) / frames * 1e3,
             "encoder CPU ms/frame": (_cpu_s(resource.RUSAGE_CHILDREN) - encoder_cpu) / frames * 1e3,
@@ -302,7 +307,7 @@ def episode_case(name: str, env: gym.Env[Any, Any], length: int) -> Case:
         stall = stall_s(name, reset, last)
         if stall is not None:
             extra["stall ms"] = stall * 1e3
-        return Sample(wall, extra=extra)
+        return Sample(body, units=length, extra=extra) if per_frame else Sample(wall, extra=extra)
 
     return case
 
@@ -313,26 +318,47 @@ def measure_times(lengths: Sequence[int], rounds: int) -> list[Result]:
     A variant keeps its wrapper across rounds, as a training run would; one
     untimed round first (it also gives RecordVideo a video to finish).
     """
-    results = []
     with tempfile.TemporaryDirectory(prefix="gymscope-video-bench-") as root:
-        for length in lengths:
-            folder = os.path.join(root, str(length))
-            envs = {name: make_variant(name, length, folder) for name in VARIANTS}
-            try:
-                result = measure(
-                    f"{length + 1} frames per episode",
-                    {name: episode_case(name, env, length) for name, env in envs.items()},
-                    rounds=rounds,
-                    warmup_rounds=1,
-                    reference=RENDER_ONLY,
-                    per_unit="episode",
-                    params={"length": length, "frames": length + 1},
-                )
-            finally:
-                for env in envs.values():
-                    env.close()
-            results.append(result)
-    return results
+        return [
+            measure_variants(
+                f"{length + 1} frames per episode",
+                VARIANTS,
+                length,
+                os.path.join(root, str(length)),
+                rounds,
+                reference=RENDER_ONLY,
+                per_unit="episode",
+            )
+            for length in lengths
+        ]
+
+
+def measure_variants(
+    title: str,
+    names: Sequence[str],
+    length: int,
+    folder: str,
+    rounds: int,
+    *,
+    per_frame: bool = False,
+    **options: Any,
+) -> Result:
+    """One :func:`episode_case` per variant in ``names``, interleaved after one
+    untimed round (which also gives RecordVideo a video to finish); the
+    wrappers are kept across rounds, as a training run would, and closed after."""
+    envs = {name: make_variant(name, length, folder) for name in names}
+    try:
+        return measure(
+            title,
+            {name: episode_case(name, env, length, per_frame) for name, env in envs.items()},
+            rounds=rounds,
+            warmup_rounds=1,
+            params={"length": length, "frames": length + 1},
+            **options,
+        )
+    finally:
+        for env in envs.values():
+            env.close()
 
 
 def timed_episode(env: gym.Env[Any, Any], length: int) -> tuple[float, float, float, float]:
@@ -559,26 +585,6 @@ def frame_counts(length: int) -> dict[str, int]:
     return counts
 
 
-def frame_case(name: str, env: gym.Env[Any, Any], length: int) -> Case:
-    """One recorded episode per call, timed per frame on the training thread:
-    reset and the steps before the last (``length`` frames); the stall and CPU
-    per frame (the whole episode, finalisation included) in ``extra``."""
-
-    def case() -> Sample:
-        python_cpu = _cpu_s(resource.RUSAGE_SELF)
-        encoder_cpu = _cpu_s(resource.RUSAGE_CHILDREN)
-        _, _, last, body = timed_episode(env, length)
-        extra = {
-            "Python CPU ms/frame": (_cpu_s(resource.RUSAGE_SELF) - python_cpu) / length * 1e3,
-            "encoder CPU ms/frame": (_cpu_s(resource.RUSAGE_CHILDREN) - encoder_cpu) / length * 1e3,
-        }
-        if name != RENDER_ONLY:
-            extra["stall ms"] = last * 1e3
-        return Sample(body, units=length, extra=extra)
-
-    return case
-
-
 def compare_moviepy(length: int, rounds: int) -> Result:
     """gymscope's encoder against moviepy's FFMPEG_VideoWriter on one episode length.
 
@@ -588,21 +594,17 @@ def compare_moviepy(length: int, rounds: int) -> Result:
     MB``, ``... frames``; ``frames given``).
     """
     with tempfile.TemporaryDirectory(prefix="gymscope-video-moviepy-") as root:
-        envs = {name: make_variant(name, length, root) for name in MOVIEPY_CASES}
-        try:
-            timed = measure(
-                f"moviepy's FFMPEG_VideoWriter against gymscope's encoder, {length + 1} frames",
-                {name: frame_case(name, env, length) for name, env in envs.items()},
-                rounds=rounds,
-                warmup_rounds=1,
-                reference=OURS,
-                baseline=RENDER_ONLY,
-                per_unit="frame",
-                params={"length": length, "frames": length + 1},
-            )
-        finally:
-            for env in envs.values():
-                env.close()
+        timed = measure_variants(
+            f"moviepy's FFMPEG_VideoWriter against gymscope's encoder, {length + 1} frames",
+            MOVIEPY_CASES,
+            length,
+            root,
+            rounds,
+            per_frame=True,
+            reference=OURS,
+            baseline=RENDER_ONLY,
+            per_unit="frame",
+        )
     values: dict[str, float] = {"frames given": length + 1}
     for name, frames in frame_counts(length).items():
         probe = measure_memory(name, length)
