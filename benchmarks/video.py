@@ -14,7 +14,16 @@ per step). Variants:
   the file finished on a background thread after the truncating step);
 - ``imageio streaming``: the simplest streaming writer, imageio-ffmpeg's
   ``write_frames`` fed one frame per step and closed on the truncating step,
-  for reference.
+  for reference;
+- ``moviepy streaming`` (its own table, :func:`compare_moviepy`): moviepy's
+  ``FFMPEG_VideoWriter``, which pipes frames to the same imageio-ffmpeg
+  binary, given gymscope's x264 settings, against ScheduledRecordVideo on
+  one episode length: the training thread's time per frame (reset and the
+  steps before the last, minus rendering only), the stall of the step that
+  finalises the video, CPU per frame, peak RSS (fresh interpreter) and the
+  frames decoded from each file (moviepy's clip writer can drop one, see
+  REFERENCE.md). It is what decided that gymscope keeps its own encoder and
+  does not depend on moviepy.
 
 Timing (one process). For each L, every round runs one episode of every
 variant in a rotated order (so no variant always runs first or last) after
@@ -61,6 +70,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import gc
 import json
 import math
@@ -85,6 +95,7 @@ RENDER_ONLY = "render only"
 GYMNASIUM = "RecordVideo"
 OURS = "ScheduledRecordVideo"
 IMAGEIO = "imageio streaming"
+MOVIEPY = "moviepy streaming"
 VARIANTS = (RENDER_ONLY, GYMNASIUM, OURS, IMAGEIO)
 OURS_GIF = "ScheduledRecordVideo gif"
 PILLOW_GIF = "Pillow gif (all frames)"
@@ -148,40 +159,98 @@ class RenderOnly(gym.Wrapper[np.ndarray, int, np.ndarray, int]):
         return out
 
 
-class ImageioStreaming(gym.Wrapper[np.ndarray, int, np.ndarray, int]):
-    """The simplest streaming recorder: imageio-ffmpeg's write_frames, closed at episode end."""
+class StreamingRecorder(gym.Wrapper[np.ndarray, int, np.ndarray, int]):
+    """The simplest streaming recorder: a writer opened at reset(), fed every
+    frame, closed on the step that ends the episode (subclasses pick the writer)."""
+
+    stem = "stream"
 
     def __init__(self, env: gym.Env[np.ndarray, int], folder: str) -> None:
         super().__init__(env)
         self._folder = folder
         self._episode = -1
         self._writer: Any = None
+        self.last_path = ""
+
+    def _open(self, path: str, size: tuple[int, int]) -> Any:
+        raise NotImplementedError
+
+    def _write(self, frame: Any) -> None:
+        raise NotImplementedError
+
+    def finish(self) -> None:
+        """Close the writer of the running episode, if any."""
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
 
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[np.ndarray, dict[str, Any]]:
-        import imageio_ffmpeg
-
         out = self.env.reset(seed=seed, options=options)
         self._episode += 1
         frame = self.env.render()
         assert isinstance(frame, np.ndarray)
         height, width = frame.shape[:2]
-        path = os.path.join(self._folder, f"imageio-episode-{self._episode}.mp4")
-        self._writer = imageio_ffmpeg.write_frames(
-            path, (width, height), fps=FPS, macro_block_size=8, ffmpeg_log_level="error"
-        )
-        self._writer.send(None)
-        self._writer.send(frame)
+        self.last_path = os.path.join(self._folder, f"{self.stem}-episode-{self._episode}.mp4")
+        self._writer = self._open(self.last_path, (width, height))
+        self._write(frame)
         return out
 
     def step(self, action: int) -> tuple[np.ndarray, Any, bool, bool, dict[str, Any]]:
         out = self.env.step(action)
-        self._writer.send(self.env.render())
+        self._write(self.env.render())
         if out[2] or out[3]:
-            self._writer.close()
-            self._writer = None
+            self.finish()
         return out
+
+    def close(self) -> None:
+        self.finish()
+        super().close()
+
+
+class ImageioStreaming(StreamingRecorder):
+    """imageio-ffmpeg's ``write_frames`` generator."""
+
+    stem = "imageio"
+
+    def _open(self, path: str, size: tuple[int, int]) -> Any:
+        import imageio_ffmpeg
+
+        writer = imageio_ffmpeg.write_frames(
+            path, size, fps=FPS, macro_block_size=8, ffmpeg_log_level="error"
+        )
+        writer.send(None)
+        return writer
+
+    def _write(self, frame: Any) -> None:
+        self._writer.send(frame)
+
+
+class MoviepyStreaming(StreamingRecorder):
+    """moviepy's streaming writer, ``FFMPEG_VideoWriter``.
+
+    It pipes frames to the same imageio-ffmpeg binary as gymscope's encoder;
+    given gymscope's x264 settings, so that the plumbing is compared, not codecs.
+    """
+
+    stem = "moviepy"
+
+    def _open(self, path: str, size: tuple[int, int]) -> Any:
+        from moviepy.video.io.ffmpeg_writer import FFMPEG_VideoWriter
+
+        return FFMPEG_VideoWriter(
+            path,
+            size,
+            FPS,
+            codec="libx264",
+            preset="ultrafast",
+            threads=1,
+            ffmpeg_params=["-tune", "zerolatency", "-crf", "23"],
+        )
+
+    def _write(self, frame: Any) -> None:
+        self._writer.write_frame(frame)
 
 
 def make_variant(name: str, length: int, folder: str) -> gym.Env[Any, Any]:
@@ -200,6 +269,9 @@ def make_variant(name: str, length: int, folder: str) -> gym.Env[Any, Any]:
     if name == IMAGEIO:
         os.makedirs(os.path.join(folder, "imageio"), exist_ok=True)
         return ImageioStreaming(env, os.path.join(folder, "imageio"))
+    if name == MOVIEPY:
+        os.makedirs(os.path.join(folder, "moviepy"), exist_ok=True)
+        return MoviepyStreaming(env, os.path.join(folder, "moviepy"))
     if name == OURS_GIF:
         return ScheduledRecordVideo(
             env, os.path.join(folder, "gif"), episode_trigger=always, format="gif"
@@ -215,14 +287,19 @@ def _cpu_s(who: int) -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def episode_case(name: str, env: gym.Env[Any, Any], length: int) -> Case:
-    """One recorded episode of ``env`` per call: wall time, and the stall and CPU split."""
+def episode_case(name: str, env: gym.Env[Any, Any], length: int, per_frame: bool = False) -> Case:
+    """One recorded episode of ``env`` per call: wall time, and the stall and CPU split.
+
+    With ``per_frame``, the time is the training thread's per frame instead:
+    ``reset()`` and the steps before the last (``length`` frames), so that
+    neither the finalisation nor the wait for the file counts.
+    """
     frames = length + 1
 
     def case() -> Sample:
         python_cpu = _cpu_s(resource.RUSAGE_SELF)
         encoder_cpu = _cpu_s(resource.RUSAGE_CHILDREN)  # waited-for children
-        wall, reset, last = timed_episode(env, length)
+        wall, reset, last, body = timed_episode(env, length)
         extra = {
             "Python CPU ms/frame": (_cpu_s(resource.RUSAGE_SELF) - python_cpu) / frames * 1e3,
             "encoder CPU ms/frame": (_cpu_s(resource.RUSAGE_CHILDREN) - encoder_cpu) / frames * 1e3,
@@ -230,7 +307,7 @@ def episode_case(name: str, env: gym.Env[Any, Any], length: int) -> Case:
         stall = stall_s(name, reset, last)
         if stall is not None:
             extra["stall ms"] = stall * 1e3
-        return Sample(wall, extra=extra)
+        return Sample(body, units=length, extra=extra) if per_frame else Sample(wall, extra=extra)
 
     return case
 
@@ -241,30 +318,51 @@ def measure_times(lengths: Sequence[int], rounds: int) -> list[Result]:
     A variant keeps its wrapper across rounds, as a training run would; one
     untimed round first (it also gives RecordVideo a video to finish).
     """
-    results = []
     with tempfile.TemporaryDirectory(prefix="gymscope-video-bench-") as root:
-        for length in lengths:
-            folder = os.path.join(root, str(length))
-            envs = {name: make_variant(name, length, folder) for name in VARIANTS}
-            try:
-                result = measure(
-                    f"{length + 1} frames per episode",
-                    {name: episode_case(name, env, length) for name, env in envs.items()},
-                    rounds=rounds,
-                    warmup_rounds=1,
-                    reference=RENDER_ONLY,
-                    per_unit="episode",
-                    params={"length": length, "frames": length + 1},
-                )
-            finally:
-                for env in envs.values():
-                    env.close()
-            results.append(result)
-    return results
+        return [
+            measure_variants(
+                f"{length + 1} frames per episode",
+                VARIANTS,
+                length,
+                os.path.join(root, str(length)),
+                rounds,
+                reference=RENDER_ONLY,
+                per_unit="episode",
+            )
+            for length in lengths
+        ]
 
 
-def timed_episode(env: gym.Env[Any, Any], length: int) -> tuple[float, float, float]:
-    """``(wall s, reset() s, truncating step() s)`` of one recorded episode."""
+def measure_variants(
+    title: str,
+    names: Sequence[str],
+    length: int,
+    folder: str,
+    rounds: int,
+    *,
+    per_frame: bool = False,
+    **options: Any,
+) -> Result:
+    """One :func:`episode_case` per variant in ``names``, interleaved after one
+    untimed round (which also gives RecordVideo a video to finish); the
+    wrappers are kept across rounds, as a training run would, and closed after."""
+    envs = {name: make_variant(name, length, folder) for name in names}
+    try:
+        return measure(
+            title,
+            {name: episode_case(name, env, length, per_frame) for name, env in envs.items()},
+            rounds=rounds,
+            warmup_rounds=1,
+            params={"length": length, "frames": length + 1},
+            **options,
+        )
+    finally:
+        for env in envs.values():
+            env.close()
+
+
+def timed_episode(env: gym.Env[Any, Any], length: int) -> tuple[float, float, float, float]:
+    """``(wall s, reset() s, truncating step() s, s before it)`` of one recorded episode."""
     step = env.step
     start = time.perf_counter()
     env.reset()
@@ -279,14 +377,14 @@ def timed_episode(env: gym.Env[Any, Any], length: int) -> tuple[float, float, fl
     if isinstance(env, ScheduledRecordVideo):
         env.flush()  # counted: the file is on disk before the next variant runs
     end = time.perf_counter()
-    return end - start, after_reset - start, after_last - before_last
+    return end - start, after_reset - start, after_last - before_last, before_last - start
 
 
 def stall_s(name: str, reset_s: float, last_step_s: float) -> float | None:
     """Time inside the call that finalises the video, for a recording variant."""
     if name == GYMNASIUM:
         return reset_s
-    if name in (OURS, IMAGEIO):
+    if name in (OURS, IMAGEIO, MOVIEPY):
         return last_step_s
     return None
 
@@ -376,8 +474,8 @@ def memory_probe(name: str, length: int) -> dict[str, Any]:
                 env.step(0)
             if isinstance(env, gym.wrappers.RecordVideo) and env.recording:
                 env.stop_recording()
-            elif isinstance(env, ImageioStreaming):
-                env._writer.close()
+            elif isinstance(env, StreamingRecorder):
+                env.finish()
         gc.collect()
         exact = _reset_peak()
         baseline_kb = _status_kb("self", "VmRSS") if exact else _status_kb("self", "VmHWM")
@@ -451,6 +549,77 @@ def run_memory(lengths: Sequence[int], gif_length: int) -> list[Result]:
     return results
 
 
+# -- moviepy's streaming writer against gymscope's encoder -----------------------------------
+
+MOVIEPY_CASES = (RENDER_ONLY, OURS, MOVIEPY)
+
+
+def decoded_frames(path: str) -> int:
+    """Frames in a video, counted by decoding it (not from its header)."""
+    import imageio_ffmpeg
+
+    result = subprocess.run(
+        [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-i", path, "-f", "null", "-"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    counts = [line for line in result.stderr.replace("\r", "\n").splitlines() if "frame=" in line]
+    return int(counts[-1].split("frame=")[1].split()[0])
+
+
+def frame_counts(length: int) -> dict[str, int]:
+    """Decoded frames of one episode of ``length`` steps (``length + 1`` given) per writer."""
+    counts: dict[str, int] = {}
+    with tempfile.TemporaryDirectory(prefix="gymscope-video-count-") as root:
+        for name in (OURS, MOVIEPY):
+            env = make_variant(name, length, root)
+            timed_episode(env, length)
+            env.close()
+            if isinstance(env, ScheduledRecordVideo):
+                path = str(env.saved_videos[-1])
+            else:
+                assert isinstance(env, MoviepyStreaming)
+                path = env.last_path
+            counts[name] = decoded_frames(path)
+    return counts
+
+
+def compare_moviepy(length: int, rounds: int) -> Result:
+    """gymscope's encoder against moviepy's FFMPEG_VideoWriter on one episode length.
+
+    Figures per frame, with ``added_s`` over rendering only; the fresh
+    interpreter's peak RSS and the frames decoded from each file are the
+    result's ``values`` (``{writer} Python growth MB``, ``... encoder peak
+    MB``, ``... frames``; ``frames given``).
+    """
+    with tempfile.TemporaryDirectory(prefix="gymscope-video-moviepy-") as root:
+        timed = measure_variants(
+            f"moviepy's FFMPEG_VideoWriter against gymscope's encoder, {length + 1} frames",
+            MOVIEPY_CASES,
+            length,
+            root,
+            rounds,
+            per_frame=True,
+            reference=OURS,
+            baseline=RENDER_ONLY,
+            per_unit="frame",
+        )
+    values: dict[str, float] = {"frames given": length + 1}
+    for name, frames in frame_counts(length).items():
+        probe = measure_memory(name, length)
+        values[f"{name} frames"] = frames
+        values[f"{name} Python growth MB"] = probe["python_growth_mb"]
+        values[f"{name} encoder peak MB"] = probe["encoder_peak_mb"] or math.nan
+    notes = [
+        f"{name}: {values[f'{name} frames']:.0f} of {length + 1} frames decoded, Python "
+        f"growth {values[f'{name} Python growth MB']:.2f} MB, ffmpeg peak "
+        f"{values[f'{name} encoder peak MB']:.1f} MB"
+        for name in (OURS, MOVIEPY)
+    ]
+    return dataclasses.replace(timed, values=values, notes=tuple(notes))
+
+
 def targets(times: Sequence[Result], memory: Sequence[Result]) -> Result:
     """The targets, checked on the largest length, the middle one and the GIF."""
 
@@ -497,13 +666,21 @@ def targets(times: Sequence[Result], memory: Sequence[Result]) -> Result:
 
 
 def run(
-    *, lengths: Sequence[int] = (100, 500, 2000), rounds: int = 5, gif_length: int = 199
+    *,
+    lengths: Sequence[int] = (100, 500, 2000),
+    rounds: int = 5,
+    gif_length: int = 199,
+    moviepy_length: int | None = 299,
 ) -> list[Result]:
-    """Time per episode at every length, peak memory, then the targets (Linux only)."""
+    """Time per episode at every length, peak memory, the targets, then the
+    moviepy comparison (None: skipped). Linux only."""
     os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
     times = measure_times(lengths, rounds)
     memory = run_memory(lengths, gif_length)
-    return [*times, *memory, targets(times, memory)]
+    results = [*times, *memory, targets(times, memory)]
+    if moviepy_length is not None:
+        results.append(compare_moviepy(moviepy_length, rounds))
+    return results
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -514,6 +691,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--gif-length", type=int, default=199, help="steps of the GIF episode")
     parser.add_argument(
+        "--moviepy-length", type=int, default=299, help="steps of the moviepy comparison"
+    )
+    parser.add_argument(
+        "--moviepy-only", action="store_true", help="run only the moviepy comparison"
+    )
+    parser.add_argument(
         "--quick", action="store_true", help="smoke run: short episodes, 1 round (meaningless)"
     )
     parser.add_argument(
@@ -521,9 +704,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     args = parser.parse_args(argv)
     if args.quick:
-        args.rounds, args.lengths, args.gif_length = 1, [10, 20], 9
-    if args.rounds < 1 or min(args.lengths) < 2 or args.gif_length < 2:
-        parser.error("--rounds must be >= 1, --lengths and --gif-length >= 2")
+        args.rounds, args.lengths, args.gif_length, args.moviepy_length = 1, [10, 20], 9, 9
+    if args.rounds < 1 or min([*args.lengths, args.gif_length, args.moviepy_length]) < 2:
+        parser.error("--rounds must be >= 1, --lengths, --gif-length and --moviepy-length >= 2")
     return args
 
 
@@ -542,7 +725,17 @@ def main(argv: Sequence[str] | None = None) -> None:
         "reset + steps (ScheduledRecordVideo also waits for its file); encoder = ffmpeg "
         "subprocesses"
     )
-    for result in run(lengths=args.lengths, rounds=args.rounds, gif_length=args.gif_length):
+    if args.moviepy_only:
+        os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+        results = [compare_moviepy(args.moviepy_length, args.rounds)]
+    else:
+        results = run(
+            lengths=args.lengths,
+            rounds=args.rounds,
+            gif_length=args.gif_length,
+            moviepy_length=args.moviepy_length,
+        )
+    for result in results:
         print()
         print_table(result)
     print(f"load average at the end: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")

@@ -74,7 +74,9 @@ def hostile(tmp_path: Path) -> Path:
     log(db, HOSTILE_NAME, 3, agent=HOSTILE_AGENT, config=HOSTILE_CONFIG)
     shutil.copy(videos / "clean-episode-1.gif", videos / HOSTILE_FILE)
     sidecar = json.loads((videos / "clean-episode-1.gif.json").read_text())
+    # It names no run (the clean one's sidecar it is copied from does): left unmatched.
     sidecar.update(video=HOSTILE_FILE, episode=HOSTILE_NAME, episodes=[])
+    sidecar.update(run={"experiment": None, "worker": None})
     (videos / f"{HOSTILE_FILE}.json").write_text(json.dumps(sidecar))
     return db
 

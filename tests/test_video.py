@@ -267,7 +267,8 @@ def test_sidecar_contents_exact(tmp_path: Path) -> None:
     )
     play(env, 2, seed=7)
     env.close()
-    common = {"format": "mp4", "trigger": "episode", "fps": 10, "width": 48, "height": 32}
+    common = {"schema": "gymscope-video/2", "run": {"experiment": None, "worker": None}}
+    common |= {"format": "mp4", "trigger": "episode", "fps": 10, "width": 48, "height": 32}
     common |= {"frame_width": 48, "frame_height": 32, "end": "episode_end"}
     assert _without_durations(sidecar(tmp_path, "rl-video-episode-0.mp4")) == {
         "video": "rl-video-episode-0.mp4",
@@ -592,9 +593,10 @@ def test_frame_changing_mid_video_discards_it(tmp_path: Path, frame: Any) -> Non
 def test_encoder_dying_is_reported_and_leaves_no_file(tmp_path: Path) -> None:
     env = ScheduledRecordVideo(scripted(), tmp_path, episode_trigger=lambda i: i == 0)
     env.reset()
-    assert env._rec is not None and env._rec.encoder is not None
-    os.kill(env._rec.encoder.pid, signal.SIGKILL)
-    env._rec.encoder._proc.wait()
+    rec = env.video_sink._rec
+    assert rec is not None and rec.encoder is not None
+    os.kill(rec.encoder.pid, signal.SIGKILL)
+    rec.encoder._proc.wait()
 
     def finish_episode() -> None:
         for _ in range(3):

@@ -20,7 +20,7 @@ TIMED = ["render only", "RecordVideo", "ScheduledRecordVideo", "imageio streamin
 def test_tiny_run_measures_time_memory_and_targets(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SDL_VIDEODRIVER", "dummy")
     bench = load_script("benchmarks/video.py")
-    results = bench.run(lengths=(10, 20), rounds=1, gif_length=9)
+    results = bench.run(lengths=(10, 20), rounds=1, gif_length=9, moviepy_length=None)
     times, memory, targets = results[:2], results[2:5], results[5]
 
     for result, length in zip(times, (10, 20), strict=True):
@@ -51,6 +51,28 @@ def test_tiny_run_measures_time_memory_and_targets(monkeypatch: pytest.MonkeyPat
         "GIF",
     ]
     assert all(note.endswith(("met)", "NOT met)")) for note in targets.notes)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the benchmark reads /proc")
+def test_moviepy_comparison_measures_per_frame_and_counts_decoded_frames(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SDL_VIDEODRIVER", "dummy")
+    result = load_script("benchmarks/video.py").compare_moviepy(9, 1)
+    assert result.names() == ["render only", "ScheduledRecordVideo", "moviepy streaming"]
+    assert (result.per_unit, result.baseline, result.params["frames"]) == (
+        "frame",
+        "render only",
+        10,
+    )
+    for name in ("ScheduledRecordVideo", "moviepy streaming"):
+        figure = result.figure(name)
+        assert figure.added_s is not None and figure.extra["stall ms"] > 0
+        assert {"Python CPU ms/frame", "encoder CPU ms/frame"} <= set(figure.extra)
+        assert result.values[f"{name} frames"] == result.values["frames given"] == 10  # decoded
+        assert result.values[f"{name} Python growth MB"] >= 0
+    assert len(result.notes) == 2
 
 
 def test_fixed_length_cartpole_truncates_exactly() -> None:

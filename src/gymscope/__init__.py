@@ -2,7 +2,7 @@
 
 Wrap an env once and every framework that drives it gets episode statistics,
 a metrics database, videos and training curves. Heavy dependencies (sqlmodel,
-moviepy) are imported only when the wrapper that needs them is first used.
+imageio-ffmpeg) are imported only when the wrapper that needs them is first used.
 
 >>> import gymscope
 >>> "EpisodeStatsWrapper" in gymscope.__all__

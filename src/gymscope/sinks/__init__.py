@@ -21,6 +21,7 @@ _LAZY: dict[str, str] = {
     "DatabaseSink": "gymscope.sinks.database",
     "EpisodeStatsSink": "gymscope.sinks.stats",
     "TensorBoardSink": "gymscope.sinks.tensorboard",
+    "VideoSink": "gymscope.sinks.video",
 }
 
 __all__ = [
@@ -32,6 +33,7 @@ __all__ = [
     "RunInfo",
     "Sink",
     "TensorBoardSink",
+    "VideoSink",
     "replay_returns",
 ]
 
@@ -41,6 +43,7 @@ if TYPE_CHECKING:
     from gymscope.sinks.database import DatabaseSink
     from gymscope.sinks.stats import EpisodeStatsSink
     from gymscope.sinks.tensorboard import TensorBoardSink
+    from gymscope.sinks.video import VideoSink
 
 
 def __getattr__(name: str) -> Any:
