@@ -466,9 +466,7 @@ class EpisodeTracker:
         is not a real number (complex, an array of several values...)."""
         if isinstance(total, np.ndarray) and total.size == 1:
             total = total.reshape(()).item()
-        if isinstance(total, (int, float, np.integer, np.floating)) and not isinstance(
-            total, bool
-        ):
+        if isinstance(total, (int, float, np.integer, np.floating)) and not isinstance(total, bool):
             return float(total)
         self.episode_return = 0.0
         raise self.bad_reward(total, "the rewards of this episode add up to")

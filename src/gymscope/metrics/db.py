@@ -473,7 +473,9 @@ def _check_foreign_tables(conn: Connection, engine: Engine) -> None:
         # A file of another program: adding gymscope's tables would change it.
         # (A server database is shared by design; there only names matter.)
         others = [name for name in inspector.get_table_names() if not name.startswith("sqlite_")]
-        if others:
+        # outside a transaction, another process may have just created them all
+        # (tables and schema record in one transaction): look again
+        if others and not _schema_ok(conn, engine):
             raise IncompatibleSchemaError(
                 f"the SQLite file {_describe(engine)} already holds tables "
                 f"{sorted(others)[:5]} but no gymscope schema: it belongs to another "
