@@ -1,0 +1,133 @@
+"""The metrics database as a command-line argument.
+
+``DB`` is optional and comes first: a SQLite file, a folder holding
+``metrics.db``, or a SQLAlchemy URL; without it ``./metrics.db`` is read.
+:func:`reading` opens it read-only and turns database trouble into one line.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from gymscope.cli._parser import CommandError
+
+if TYPE_CHECKING:
+    from gymscope.metrics.queries import MetricsReader
+
+__all__ = [
+    "DEFAULT_DB",
+    "EXPERIMENT_HELP",
+    "add_db_argument",
+    "db_and_experiments",
+    "db_path",
+    "describe",
+    "is_db_argument",
+    "reading",
+]
+
+#: The database the commands read when none is given (as the logger's default).
+DEFAULT_DB = "metrics.db"
+_DB_HELP = (
+    "the metrics database: a SQLite file, a folder holding metrics.db (such as a demo's "
+    "output folder), or a SQLAlchemy URL like postgresql+psycopg://user@host/db "
+    "(default: ./metrics.db)"
+)
+EXPERIMENT_HELP = "an experiment's id or name (see 'gymscope runs')"
+
+
+def add_db_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("db", nargs="?", metavar="DB", help=_DB_HELP)
+
+
+def is_db_argument(text: str) -> bool:
+    """A URL, a SQLite-looking path, an existing file, or a folder with metrics.db."""
+    from gymscope.metrics.queries import looks_like_database
+
+    return looks_like_database(text) or (Path(text).expanduser() / DEFAULT_DB).is_file()
+
+
+def db_path(text: str | None) -> str:
+    """The database a DB argument means: a folder stands for its metrics.db."""
+    if text is None:
+        return DEFAULT_DB
+    if "://" not in text:
+        folder = Path(text).expanduser()
+        if folder.is_dir() and (folder / DEFAULT_DB).is_file():
+            return str(folder / DEFAULT_DB)
+    return text
+
+
+def db_and_experiments(
+    args: argparse.Namespace, experiments: list[str]
+) -> tuple[str | None, list[str]]:
+    """Split ``[DB] EXPERIMENT...``: argparse hands the first of several words to DB,
+    which is right only when that word names a database."""
+    db: str | None = args.db
+    if db is not None and args.command == "plot" and not is_db_argument(db):
+        experiments = [db, *experiments]
+        db = None
+    if db is None and len(experiments) == 1 and is_db_argument(experiments[0]):
+        given = experiments[0]
+        raise CommandError(
+            f"missing EXPERIMENT after the database {given!r}: e.g. "
+            f"'gymscope {args.command} {given} 1'; 'gymscope runs {given}' lists them"
+        )
+    return db, experiments
+
+
+@contextmanager
+def reading(db_arg: str | None) -> Iterator[MetricsReader]:
+    """Open the database read-only; database problems become one-line errors."""
+    import gymnasium as gym
+    import sqlalchemy as sa
+
+    from gymscope.metrics.queries import (
+        DatabaseNotFoundError,
+        ExperimentNotFoundError,
+        MetricsReader,
+        NotAMetricsDatabaseError,
+    )
+
+    target = db_path(db_arg)
+    shown = target if db_arg is None or "://" not in db_arg else describe(db_arg)
+    try:
+        reader = MetricsReader(target)
+    except DatabaseNotFoundError as exc:
+        hint = (
+            "pass the database as the first argument (e.g. gymscope-demo/metrics.db), "
+            "or run 'gymscope demo' to make one"
+            if db_arg is None
+            else "check the path"
+        )
+        raise CommandError(f"{exc}; {hint}") from None
+    except (NotAMetricsDatabaseError, gym.error.DependencyNotInstalled) as exc:
+        raise CommandError(str(exc)) from None
+    except (TypeError, ValueError) as exc:  # a malformed URL or unknown backend
+        raise CommandError(str(exc)) from None
+    except sa.exc.SQLAlchemyError as exc:
+        raise CommandError(f"cannot read the database {shown!r}: {_reason(exc)}") from None
+    with reader:
+        try:
+            yield reader
+        except ExperimentNotFoundError as exc:
+            listing = "gymscope runs" + ("" if db_arg is None else f" {db_arg}")
+            raise CommandError(f"{exc} ('{listing}' lists them)") from None
+        except sa.exc.SQLAlchemyError as exc:
+            raise CommandError(f"cannot read the database {shown!r}: {_reason(exc)}") from None
+
+
+def describe(db: str) -> str:
+    """``db`` as messages name it (a URL without its password)."""
+    from gymscope.metrics.queries import describe_target
+
+    return describe_target(db)
+
+
+def _reason(exc: BaseException) -> str:
+    orig = getattr(exc, "orig", None)
+    text = str(orig if orig is not None else exc).strip()
+    return " ".join(text.split()) or type(exc).__name__
