@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gymscope.cli._parser import CommandError
+from gymscope.errors import DatabaseNotFoundError, ExperimentNotFoundError, GymscopeError
 
 if TYPE_CHECKING:
     from gymscope.metrics.queries import MetricsReader
@@ -85,12 +86,7 @@ def reading(db_arg: str | None) -> Iterator[MetricsReader]:
     import gymnasium as gym
     import sqlalchemy as sa
 
-    from gymscope.metrics.queries import (
-        DatabaseNotFoundError,
-        ExperimentNotFoundError,
-        MetricsReader,
-        NotAMetricsDatabaseError,
-    )
+    from gymscope.metrics.queries import MetricsReader
 
     target = db_path(db_arg)
     shown = target if db_arg is None or "://" not in db_arg else describe(db_arg)
@@ -104,12 +100,12 @@ def reading(db_arg: str | None) -> Iterator[MetricsReader]:
             else "check the path"
         )
         raise CommandError(f"{exc}; {hint}") from None
-    except (NotAMetricsDatabaseError, gym.error.DependencyNotInstalled) as exc:
-        raise CommandError(str(exc)) from None
-    except (TypeError, ValueError) as exc:  # a malformed URL or unknown backend
-        raise CommandError(str(exc)) from None
+    except GymscopeError:
+        raise  # not a metrics database, a malformed URL: main prints the message
+    except (gym.error.DependencyNotInstalled, TypeError, ValueError) as exc:
+        raise CommandError(str(exc)) from None  # a missing driver, a URL SQLAlchemy refuses
     except sa.exc.SQLAlchemyError as exc:
-        raise CommandError(f"cannot read the database {shown!r}: {_reason(exc)}") from None
+        raise _unreadable(shown, exc) from None
     with reader:
         try:
             yield reader
@@ -117,7 +113,7 @@ def reading(db_arg: str | None) -> Iterator[MetricsReader]:
             listing = "gymscope runs" + ("" if db_arg is None else f" {db_arg}")
             raise CommandError(f"{exc} ('{listing}' lists them)") from None
         except sa.exc.SQLAlchemyError as exc:
-            raise CommandError(f"cannot read the database {shown!r}: {_reason(exc)}") from None
+            raise _unreadable(shown, exc) from None
 
 
 def describe(db: str) -> str:
@@ -127,7 +123,8 @@ def describe(db: str) -> str:
     return describe_target(db)
 
 
-def _reason(exc: BaseException) -> str:
+def _unreadable(shown: str, exc: BaseException) -> CommandError:
+    """The error for a database that cannot be read: the driver's reason, on one line."""
     orig = getattr(exc, "orig", None)
-    text = str(orig if orig is not None else exc).strip()
-    return " ".join(text.split()) or type(exc).__name__
+    reason = " ".join(str(orig if orig is not None else exc).split()) or type(exc).__name__
+    return CommandError(f"cannot read the database {shown!r}: {reason}")

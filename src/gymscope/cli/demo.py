@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from gymscope.cli._parser import EXIT_OK, CommandError, add_command, positive_int, seed
+from gymscope.cli._parser import EXIT_OK, add_command, positive_int, seed
 
 if TYPE_CHECKING:
     from gymscope.cli._parser import Subparsers
@@ -65,13 +65,10 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from gymscope.cli._console import Glyphs
-    from gymscope.demo import DemoError, render_summary, run_demo
+    from gymscope.demo import render_summary, run_demo
 
     console = Console()
-    try:
-        result = run_demo(args.env, args.episodes, args.out, args.seed, console=console)
-    except DemoError as exc:
-        raise CommandError(str(exc)) from exc
+    result = run_demo(args.env, args.episodes, args.out, args.seed, console=console)
     console.print()
     console.print(render_summary(result, unicode=Glyphs.of(console).unicode), crop=False)
     return EXIT_OK

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from gymscope.cli._database import EXPERIMENT_HELP, add_db_argument, db_and_experiments, reading
 from gymscope.cli._parser import EXIT_OK, CommandError, add_command
+from gymscope.errors import GymscopeError
 
 if TYPE_CHECKING:
     from gymscope.cli._parser import Subparsers
@@ -64,10 +65,10 @@ def run(args: argparse.Namespace) -> int:
             folder = export_experiment(
                 target, info.id, Path(args.logdir).expanduser(), overwrite=args.overwrite
             )
-        except gym.error.DependencyNotInstalled as exc:
-            raise CommandError(str(exc)) from None
-        except (OSError, ValueError) as exc:
-            raise CommandError(str(exc)) from None
+        except GymscopeError:
+            raise  # event files already there, a logdir that is a file: main prints it
+        except (gym.error.DependencyNotInstalled, OSError, ValueError) as exc:
+            raise CommandError(str(exc)) from None  # no tensorboardX, a failed write
     print_line(
         console(),
         f"Wrote TensorBoard event files of experiment {info.id} to {folder}; view them "
