@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -53,31 +52,23 @@ def print_line(out: Console, message: str, style: str = "") -> None:
     out.print(Text(message, style=style), soft_wrap=True)
 
 
-@dataclass(frozen=True)
 class Glyphs:
     """The characters a view draws with: Unicode where the console's encoding
-    has them, ASCII otherwise."""
+    has them, ASCII otherwise.
 
-    unicode: bool
+    A plain class, not a dataclass: ``dataclasses`` would cost every
+    ``--help`` the import of ``inspect``.
+    """
+
+    def __init__(self, unicode: bool) -> None:
+        self.unicode = unicode
+        #: Stands for a value that is not there.
+        self.missing = "\u2013" if unicode else "-"
+        #: Separates facts on one line.
+        self.dot = " \u00b7 " if unicode else " - "
+        self.arrow = " \u2192 " if unicode else " -> "
+        self.plus_minus = "\u00b1" if unicode else "+-"
 
     @classmethod
     def of(cls, out: Console) -> Glyphs:
         return cls(out.encoding.lower().startswith("utf"))
-
-    @property
-    def missing(self) -> str:
-        """Stands for a value that is not there."""
-        return "\u2013" if self.unicode else "-"
-
-    @property
-    def dot(self) -> str:
-        """Separates facts on one line."""
-        return " \u00b7 " if self.unicode else " - "
-
-    @property
-    def arrow(self) -> str:
-        return " \u2192 " if self.unicode else " -> "
-
-    @property
-    def plus_minus(self) -> str:
-        return "\u00b1" if self.unicode else "+-"
