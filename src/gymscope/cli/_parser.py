@@ -10,6 +10,7 @@ import argparse
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, NoReturn, TypeAlias
 
+from gymscope._checks import check_int, check_number
 from gymscope.cli._console import print_error
 from gymscope.errors import GymscopeError
 
@@ -67,33 +68,30 @@ def examples_epilog(*lines: str) -> str:
 
 
 def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
-    return value
+    """An argument that is a whole number >= 1."""
+    return _whole_number(text, 1)
 
 
 def seed(text: str) -> int:
+    """A seed: a whole number >= 0."""
+    return _whole_number(text, 0)
+
+
+def _whole_number(text: str, minimum: int) -> int:
     try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}")
-    return value
+        return check_int("value", int(text), minimum)
+    except ValueError:  # not a number, or below the minimum (InvalidArgumentError)
+        raise argparse.ArgumentTypeError(
+            f"expected a whole number >= {minimum}, got {text!r}"
+        ) from None
 
 
 def png_scale(text: str) -> float:
+    """A PNG's resolution relative to the charts' size: a number in (0, 16]."""
     try:
-        value = float(text)
-    except ValueError:
-        value = 0.0
-    if not 0.0 < value <= 16.0:
-        raise argparse.ArgumentTypeError(f"expected a number in (0, 16], got {text!r}")
-    return value
+        return check_number("--scale", float(text), low=0.0, high=16.0)
+    except ValueError:  # not a number, NaN, or out of range (InvalidArgumentError)
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 16], got {text!r}") from None
 
 
 def _common_options() -> Parser:
