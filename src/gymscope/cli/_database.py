@@ -21,8 +21,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_DB",
-    "EXPERIMENT_HELP",
+    "add_db_and_experiment",
     "add_db_argument",
+    "db_and_experiment",
     "db_and_experiments",
     "db_path",
     "describe",
@@ -37,11 +38,17 @@ _DB_HELP = (
     "output folder), or a SQLAlchemy URL like postgresql+psycopg://user@host/db "
     "(default: ./metrics.db)"
 )
-EXPERIMENT_HELP = "an experiment's id or name (see 'gymscope runs')"
+_EXPERIMENT_HELP = "an experiment's id or name (see 'gymscope runs')"
 
 
 def add_db_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("db", nargs="?", metavar="DB", help=_DB_HELP)
+
+
+def add_db_and_experiment(parser: argparse.ArgumentParser) -> None:
+    """``[DB] EXPERIMENT``: the arguments of a command about one run."""
+    add_db_argument(parser)
+    parser.add_argument("experiment", metavar="EXPERIMENT", help=_EXPERIMENT_HELP)
 
 
 def is_db_argument(text: str) -> bool:
@@ -78,6 +85,12 @@ def db_and_experiments(
             f"'gymscope {args.command} {given} 1'; 'gymscope runs {given}' lists them"
         )
     return db, experiments
+
+
+def db_and_experiment(args: argparse.Namespace) -> tuple[str | None, str]:
+    """The database and the experiment of a command about one run."""
+    db, (experiment,) = db_and_experiments(args, [args.experiment])
+    return db, experiment
 
 
 @contextmanager

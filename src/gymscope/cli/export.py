@@ -8,7 +8,7 @@ import sys
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from gymscope.cli._database import EXPERIMENT_HELP, add_db_argument, db_and_experiments, reading
+from gymscope.cli._database import add_db_and_experiment, db_and_experiment, reading
 from gymscope.cli._parser import EXIT_OK, add_command
 
 if TYPE_CHECKING:
@@ -38,8 +38,7 @@ def register(subparsers: Subparsers) -> None:
         ),
         handler=run,
     )
-    add_db_argument(parser)
-    parser.add_argument("experiment", metavar="EXPERIMENT", help=EXPERIMENT_HELP)
+    add_db_and_experiment(parser)
     parser.add_argument(
         "--format",
         choices=("csv", "jsonl", "monitor"),
@@ -59,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     from gymscope.cli._output import output_file, write_file
     from gymscope.metrics.export import episode_lines
 
-    db, (experiment,) = db_and_experiments(args, [args.experiment])
+    db, experiment = db_and_experiment(args)
     with reading(db) as reader:
         episodes = reader.episodes(experiment)
     lines = episode_lines(episodes, args.format)

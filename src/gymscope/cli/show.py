@@ -11,7 +11,7 @@ import argparse
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from gymscope.cli._database import EXPERIMENT_HELP, add_db_argument, db_and_experiments, reading
+from gymscope.cli._database import add_db_and_experiment, db_and_experiment, reading
 from gymscope.cli._parser import EXIT_OK, add_command, positive_int
 
 if TYPE_CHECKING:
@@ -45,8 +45,7 @@ def register(subparsers: Subparsers) -> None:
         ),
         handler=run,
     )
-    add_db_argument(parser)
-    parser.add_argument("experiment", metavar="EXPERIMENT", help=EXPERIMENT_HELP)
+    add_db_and_experiment(parser)
     parser.add_argument(
         "--last",
         type=positive_int,
@@ -62,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
     from gymscope.charts.curves import rolling_mean
     from gymscope.cli._console import Glyphs, console
 
-    db, (experiment,) = db_and_experiments(args, [args.experiment])
+    db, experiment = db_and_experiment(args)
     with reading(db) as reader:
         info = reader.experiment(experiment)
         summary = reader.summary(info)

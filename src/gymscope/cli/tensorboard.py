@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from gymscope.cli._database import EXPERIMENT_HELP, add_db_argument, db_and_experiments, reading
+from gymscope.cli._database import add_db_and_experiment, db_and_experiment, reading
 from gymscope.cli._parser import EXIT_OK, CommandError, add_command
 from gymscope.errors import GymscopeError
 
@@ -34,8 +34,7 @@ def register(subparsers: Subparsers) -> None:
         ),
         handler=run,
     )
-    add_db_argument(parser)
-    parser.add_argument("experiment", metavar="EXPERIMENT", help=EXPERIMENT_HELP)
+    add_db_and_experiment(parser)
     parser.add_argument(
         "--logdir", required=True, metavar="DIR", help="parent folder of the run's event files"
     )
@@ -51,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
 
     from gymscope.cli._console import console, print_line
 
-    db, (experiment,) = db_and_experiments(args, [args.experiment])
+    db, experiment = db_and_experiment(args)
     with reading(db) as reader:
         info = reader.experiment(experiment)
         target = reader.engine if reader.path is None else reader.path
