@@ -5,8 +5,9 @@ Each subcommand is a module of this package (``runs``, ``show``, ``export``,
 function, listed in :data:`COMMANDS`, that declares the subcommand's
 arguments and sets ``handler`` to its ``run(args)``, which returns the exit
 code. What they share lives beside them: ``_parser`` (argparse, argument
-types, exit codes), ``_database`` (the ``DB`` argument), ``_console`` (rich
-output) and ``_output`` (the files written).
+types, exit codes), ``_database`` (what the ``DB`` argument names),
+``_console`` (rich output) and ``_output`` (the files written); only
+``_parser`` and the command modules load for ``--help``.
 
 User mistakes raise :class:`CommandError`, or any other
 :class:`~gymscope.errors.GymscopeError`, or fail argument parsing, and end
@@ -31,7 +32,6 @@ from typing import TYPE_CHECKING
 
 from gymscope._version import __version__
 from gymscope.cli import demo, export, plot, report, runs, show, tensorboard
-from gymscope.cli._console import print_error
 from gymscope.cli._parser import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -129,8 +129,10 @@ def main(argv: list[str] | None = None) -> int:
         with _verbose_logging(args.verbose):
             return handler(args)
     except GymscopeError as exc:  # CommandError and every library error: one line
-        print_error(args.prog, str(exc))
-        return EXIT_FAILED
+        message, code = str(exc), EXIT_FAILED
     except KeyboardInterrupt:
-        print_error(args.prog, "interrupted")
-        return EXIT_INTERRUPTED
+        message, code = "interrupted", EXIT_INTERRUPTED
+    from gymscope.cli._console import print_error
+
+    print_error(args.prog, message)
+    return code

@@ -3,6 +3,8 @@
 ``DB`` is optional and comes first: a SQLite file, a folder holding
 ``metrics.db``, or a SQLAlchemy URL; without it ``./metrics.db`` is read.
 :func:`reading` opens it read-only and turns database trouble into one line.
+The argument itself is declared in ``_parser``: this module is imported only
+when a command runs, never for ``--help``.
 """
 
 from __future__ import annotations
@@ -21,8 +23,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_DB",
-    "add_db_and_experiment",
-    "add_db_argument",
     "db_and_experiment",
     "db_and_experiments",
     "db_path",
@@ -33,22 +33,6 @@ __all__ = [
 
 #: The database the commands read when none is given (as the logger's default).
 DEFAULT_DB = "metrics.db"
-_DB_HELP = (
-    "the metrics database: a SQLite file, a folder holding metrics.db (such as a demo's "
-    "output folder), or a SQLAlchemy URL like postgresql+psycopg://user@host/db "
-    "(default: ./metrics.db)"
-)
-_EXPERIMENT_HELP = "an experiment's id or name (see 'gymscope runs')"
-
-
-def add_db_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("db", nargs="?", metavar="DB", help=_DB_HELP)
-
-
-def add_db_and_experiment(parser: argparse.ArgumentParser) -> None:
-    """``[DB] EXPERIMENT``: the arguments of a command about one run."""
-    add_db_argument(parser)
-    parser.add_argument("experiment", metavar="EXPERIMENT", help=_EXPERIMENT_HELP)
 
 
 def is_db_argument(text: str) -> bool:

@@ -10,8 +10,6 @@ import argparse
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, NoReturn, TypeAlias
 
-from gymscope._checks import check_int, check_number
-from gymscope.cli._console import print_error
 from gymscope.errors import GymscopeError
 
 __all__ = [
@@ -25,6 +23,8 @@ __all__ = [
     "HelpFormatter",
     "Parser",
     "add_command",
+    "add_db_and_experiment",
+    "add_db_argument",
     "add_window_argument",
     "examples_epilog",
     "png_scale",
@@ -50,6 +50,8 @@ class Parser(argparse.ArgumentParser):
     """argparse, with usage errors as one line (no usage dump)."""
 
     def error(self, message: str) -> NoReturn:
+        from gymscope.cli._console import print_error
+
         print_error(self.prog, f"{message} (see '{self.prog} --help')")
         self.exit(EXIT_USAGE)
 
@@ -78,6 +80,8 @@ def seed(text: str) -> int:
 
 
 def _whole_number(text: str, minimum: int) -> int:
+    from gymscope._checks import check_int
+
     try:
         return check_int("value", int(text), minimum)
     except ValueError:  # not a number, or below the minimum (InvalidArgumentError)
@@ -88,6 +92,8 @@ def _whole_number(text: str, minimum: int) -> int:
 
 def png_scale(text: str) -> float:
     """A PNG's resolution relative to the charts' size: a number in (0, 16]."""
+    from gymscope._checks import check_number
+
     try:
         return check_number("--scale", float(text), low=0.0, high=16.0)
     except ValueError:  # not a number, NaN, or out of range (InvalidArgumentError)
@@ -122,6 +128,24 @@ def add_command(
     )
     parser.set_defaults(handler=handler, prog=parser.prog)
     return parser
+
+
+_DB_HELP = (
+    "the metrics database: a SQLite file, a folder holding metrics.db (such as a demo's "
+    "output folder), or a SQLAlchemy URL like postgresql+psycopg://user@host/db "
+    "(default: ./metrics.db)"
+)
+_EXPERIMENT_HELP = "an experiment's id or name (see 'gymscope runs')"
+
+
+def add_db_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("db", nargs="?", metavar="DB", help=_DB_HELP)
+
+
+def add_db_and_experiment(parser: argparse.ArgumentParser) -> None:
+    """``[DB] EXPERIMENT``: the arguments of a command about one run."""
+    add_db_argument(parser)
+    parser.add_argument("experiment", metavar="EXPERIMENT", help=_EXPERIMENT_HELP)
 
 
 def add_window_argument(parser: argparse.ArgumentParser) -> None:

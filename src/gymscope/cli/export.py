@@ -8,8 +8,7 @@ import sys
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from gymscope.cli._database import add_db_and_experiment, db_and_experiment, reading
-from gymscope.cli._parser import EXIT_OK, add_command
+from gymscope.cli._parser import EXIT_OK, add_command, add_db_and_experiment
 
 if TYPE_CHECKING:
     from gymscope.cli._parser import Subparsers
@@ -55,6 +54,7 @@ def register(subparsers: Subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from gymscope.cli._console import console, print_line
+    from gymscope.cli._database import db_and_experiment, reading
     from gymscope.cli._output import output_file, write_file
     from gymscope.metrics.export import episode_lines
 

@@ -6,11 +6,11 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from gymscope.cli._database import add_db_argument, db_and_experiments, reading
 from gymscope.cli._parser import (
     EXIT_OK,
     CommandError,
     add_command,
+    add_db_argument,
     add_window_argument,
     png_scale,
 )
@@ -63,6 +63,7 @@ def run(args: argparse.Namespace) -> int:
     from gymscope._files import check_writable_dir
     from gymscope.charts.write import write_chart
     from gymscope.cli._console import console, print_line
+    from gymscope.cli._database import db_and_experiments, reading
 
     db, experiments = db_and_experiments(args, list(args.experiments))
     with reading(db) as reader:

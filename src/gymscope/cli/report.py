@@ -6,8 +6,13 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from gymscope.cli._database import add_db_argument, reading
-from gymscope.cli._parser import EXIT_OK, CommandError, add_command, add_window_argument
+from gymscope.cli._parser import (
+    EXIT_OK,
+    CommandError,
+    add_command,
+    add_db_argument,
+    add_window_argument,
+)
 
 if TYPE_CHECKING:
     from gymscope.cli._parser import Subparsers
@@ -55,6 +60,7 @@ def register(subparsers: Subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from gymscope.cli._console import console, print_line
+    from gymscope.cli._database import reading
     from gymscope.cli._output import output_file, write_file
     from gymscope.report import find_media, render_report
 

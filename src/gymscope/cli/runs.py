@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from gymscope.cli._database import add_db_argument, reading
-from gymscope.cli._parser import EXIT_OK, add_command
+from gymscope.cli._parser import EXIT_OK, add_command, add_db_argument
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -40,6 +39,7 @@ def register(subparsers: Subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from gymscope.cli._console import Glyphs, console, print_line
+    from gymscope.cli._database import reading
 
     with reading(args.db) as reader:
         runs = reader.runs()

@@ -11,8 +11,7 @@ import argparse
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from gymscope.cli._database import add_db_and_experiment, db_and_experiment, reading
-from gymscope.cli._parser import EXIT_OK, add_command, positive_int
+from gymscope.cli._parser import EXIT_OK, add_command, add_db_and_experiment, positive_int
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
@@ -60,6 +59,7 @@ def run(args: argparse.Namespace) -> int:
 
     from gymscope.charts.curves import rolling_mean
     from gymscope.cli._console import Glyphs, console
+    from gymscope.cli._database import db_and_experiment, reading
 
     db, experiment = db_and_experiment(args)
     with reading(db) as reader:

@@ -6,8 +6,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from gymscope.cli._database import add_db_and_experiment, db_and_experiment, reading
-from gymscope.cli._parser import EXIT_OK, CommandError, add_command
+from gymscope.cli._parser import EXIT_OK, CommandError, add_command, add_db_and_experiment
 from gymscope.errors import GymscopeError
 
 if TYPE_CHECKING:
@@ -49,6 +48,7 @@ def run(args: argparse.Namespace) -> int:
     import gymnasium as gym
 
     from gymscope.cli._console import console, print_line
+    from gymscope.cli._database import db_and_experiment, reading
 
     db, experiment = db_and_experiment(args)
     with reading(db) as reader:
