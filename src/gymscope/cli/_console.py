@@ -54,11 +54,7 @@ def print_line(out: Console, message: str, style: str = "") -> None:
 
 class Glyphs:
     """The characters a view draws with: Unicode where the console's encoding
-    has them, ASCII otherwise.
-
-    A plain class, not a dataclass: ``dataclasses`` would cost every
-    ``--help`` the import of ``inspect``.
-    """
+    has them, ASCII otherwise."""
 
     def __init__(self, unicode: bool) -> None:
         self.unicode = unicode
