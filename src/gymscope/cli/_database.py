@@ -1,0 +1,127 @@
+"""The metrics database as a command-line argument.
+
+``DB`` is optional and comes first: a SQLite file, a folder holding
+``metrics.db``, or a SQLAlchemy URL; without it ``./metrics.db`` is read.
+:func:`reading` opens it read-only and turns database trouble into one line.
+The argument itself is declared in ``_parser``: this module is imported only
+when a command runs, never for ``--help``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from gymscope.cli._parser import CommandError
+from gymscope.errors import DatabaseNotFoundError, ExperimentNotFoundError, GymscopeError
+
+if TYPE_CHECKING:
+    from gymscope.metrics.queries import MetricsReader
+
+__all__ = [
+    "DEFAULT_DB",
+    "db_and_experiment",
+    "db_and_experiments",
+    "db_path",
+    "describe",
+    "is_db_argument",
+    "reading",
+]
+
+#: The database the commands read when none is given (as the logger's default).
+DEFAULT_DB = "metrics.db"
+
+
+def is_db_argument(text: str) -> bool:
+    """A URL, a SQLite-looking path, an existing file, or a folder with metrics.db."""
+    from gymscope.metrics.queries import looks_like_database
+
+    return looks_like_database(text) or (Path(text).expanduser() / DEFAULT_DB).is_file()
+
+
+def db_path(text: str | None) -> str:
+    """The database a DB argument means: a folder stands for its metrics.db."""
+    if text is None:
+        return DEFAULT_DB
+    if "://" not in text:
+        folder = Path(text).expanduser()
+        if folder.is_dir() and (folder / DEFAULT_DB).is_file():
+            return str(folder / DEFAULT_DB)
+    return text
+
+
+def db_and_experiments(
+    args: argparse.Namespace, experiments: list[str]
+) -> tuple[str | None, list[str]]:
+    """Split ``[DB] EXPERIMENT...``: argparse hands the first of several words to DB,
+    which is right only when that word names a database."""
+    db: str | None = args.db
+    if db is not None and args.command == "plot" and not is_db_argument(db):
+        experiments = [db, *experiments]
+        db = None
+    if db is None and len(experiments) == 1 and is_db_argument(experiments[0]):
+        given = experiments[0]
+        raise CommandError(
+            f"missing EXPERIMENT after the database {given!r}: e.g. "
+            f"'gymscope {args.command} {given} 1'; 'gymscope runs {given}' lists them"
+        )
+    return db, experiments
+
+
+def db_and_experiment(args: argparse.Namespace) -> tuple[str | None, str]:
+    """The database and the experiment of a command about one run."""
+    db, (experiment,) = db_and_experiments(args, [args.experiment])
+    return db, experiment
+
+
+@contextmanager
+def reading(db_arg: str | None) -> Iterator[MetricsReader]:
+    """Open the database read-only; database problems become one-line errors."""
+    import gymnasium as gym
+    import sqlalchemy as sa
+
+    from gymscope.metrics.queries import MetricsReader
+
+    target = db_path(db_arg)
+    shown = target if db_arg is None or "://" not in db_arg else describe(db_arg)
+    try:
+        reader = MetricsReader(target)
+    except DatabaseNotFoundError as exc:
+        hint = (
+            "pass the database as the first argument (e.g. gymscope-demo/metrics.db), "
+            "or run 'gymscope demo' to make one"
+            if db_arg is None
+            else "check the path"
+        )
+        raise CommandError(f"{exc}; {hint}") from None
+    except GymscopeError:
+        raise  # not a metrics database, a malformed URL: main prints the message
+    except (gym.error.DependencyNotInstalled, TypeError, ValueError) as exc:
+        raise CommandError(str(exc)) from None  # a missing driver, a URL SQLAlchemy refuses
+    except sa.exc.SQLAlchemyError as exc:
+        raise _unreadable(shown, exc) from None
+    with reader:
+        try:
+            yield reader
+        except ExperimentNotFoundError as exc:
+            listing = "gymscope runs" + ("" if db_arg is None else f" {db_arg}")
+            raise CommandError(f"{exc} ('{listing}' lists them)") from None
+        except sa.exc.SQLAlchemyError as exc:
+            raise _unreadable(shown, exc) from None
+
+
+def describe(db: str) -> str:
+    """``db`` as messages name it (a URL without its password)."""
+    from gymscope.metrics.queries import describe_target
+
+    return describe_target(db)
+
+
+def _unreadable(shown: str, exc: BaseException) -> CommandError:
+    """The error for a database that cannot be read: the driver's reason, on one line."""
+    orig = getattr(exc, "orig", None)
+    reason = " ".join(str(orig if orig is not None else exc).split()) or type(exc).__name__
+    return CommandError(f"cannot read the database {shown!r}: {reason}")
