@@ -149,3 +149,20 @@ def test_a_run_folder_never_leads_outside(gif: Path, tmp_path: Path) -> None:
     assert run_folder(videos, "../outside") == videos / "outside"
     assert run_folder(videos, "...") is None  # nothing left of the name
     assert "escaped.gif" not in write_report(db, tmp_path / "r.html").read_text()
+
+
+def test_the_report_command_finds_per_run_subfolders_of_media_folders(
+    gif: Path, two_runs: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from gymscope.cli import main
+
+    media = two_runs.parent / "elsewhere"
+    clip(gif, media / "beta" / "kept.gif", run={"experiment": "beta", "worker": None})
+    clip(gif, media / "flat.gif", run={"experiment": "alpha", "worker": None})
+    out = two_runs.parent / "r.html"
+    assert main(["report", str(two_runs), "--media", str(media), "-o", str(out)]) == 0
+    text = out.read_text()
+    alpha, beta = text.index('id="run-1"'), text.index('id="run-2"')
+    assert "elsewhere/flat.gif" in text[alpha:beta]
+    assert "elsewhere/beta/kept.gif" in text[beta:]
+    assert "(2 videos)" in capsys.readouterr().out

@@ -62,17 +62,17 @@ def run(args: argparse.Namespace) -> int:
     from gymscope.cli._console import console, print_line
     from gymscope.cli._database import reading
     from gymscope.cli._output import output_file, write_file
-    from gymscope.report import find_media, render_report
+    from gymscope.report import find_media, media_folders, render_report
 
     output = output_file(args.output)
     for folder in args.media:
         if not Path(folder).expanduser().is_dir():
             raise CommandError(f"--media {folder!r} is not a folder")
     with reading(args.db) as reader:
-        folders = [*args.media]
-        if reader.path is not None:
-            folders.insert(0, str(reader.path.parent / "videos"))
-        media = find_media(folders)
+        # videos/ next to the database and the --media folders, each with the
+        # per-run subfolders videos/<run name>/
+        runs_named = [experiment.name for experiment in reader.experiments() if experiment.name]
+        media = find_media(media_folders(reader, args.media), runs=runs_named)
         with console(stderr=True).status("Writing the report"):
             page = render_report(
                 reader,
