@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 import os
 import weakref
-from collections.abc import Callable, MutableMapping, Sequence
+from collections.abc import MutableMapping, Sequence
 from typing import Any, SupportsFloat
 
 import gymnasium as gym
@@ -86,36 +86,6 @@ def _forget(sinks: Sequence[EpisodeSink]) -> None:
             forked()
 
 
-class _HookSink:
-    """Transitional: feeds a wrapper that still implements ``_on_episode`` and
-    ``_close_sink`` itself (holds it weakly, like the finalizer must)."""
-
-    def __init__(self, wrapper: GymscopeWrapper[Any, Any]) -> None:
-        self._wrapper: Callable[[], GymscopeWrapper[Any, Any] | None] = weakref.ref(wrapper)
-
-    def open(self, run: RunInfo) -> None:
-        pass
-
-    def on_episode(self, record: EpisodeRecord, info: Any = None) -> None:
-        wrapper = self._wrapper()
-        if wrapper is not None:
-            wrapper._on_episode(record)
-
-    def on_metrics(self, step: int, values: Any) -> None:
-        pass
-
-    def close(self) -> None:
-        wrapper = self._wrapper()
-        if wrapper is not None:
-            wrapper._close_sink()
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {}
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self._wrapper = lambda: None
-
-
 class GymscopeWrapper(gym.Wrapper[ObsType, ActType, ObsType, ActType]):
     """Base of gymscope wrappers: the shared tracker feeding the sinks it owns.
 
@@ -151,8 +121,6 @@ class GymscopeWrapper(gym.Wrapper[ObsType, ActType, ObsType, ActType]):
                     f"(see gymscope.sinks.Sink), got {sink!r} ({type(sink).__name__})"
                 )
         gym.Wrapper.__init__(self, env)
-        if not sinks and type(self)._on_episode is not GymscopeWrapper._on_episode:
-            sinks = (_HookSink(self),)
         tracker = find_tracker(env)
         self._gymscope_owner = tracker is None
         if tracker is None:
@@ -249,15 +217,6 @@ class GymscopeWrapper(gym.Wrapper[ObsType, ActType, ObsType, ActType]):
         if self._sinks and not self._closed:
             self._finalizer = weakref.finalize(self, _close_abandoned, self._sinks, self._owner_pid)
 
-    def _on_episode(self, record: EpisodeRecord) -> None:
-        """Transitional hook (see _HookSink)."""
-
-    def _close_sink(self) -> None:
-        """Transitional hook (see _HookSink)."""
-
-    def _close_at_exit(self) -> None:
-        """Transitional: closing at exit is always arranged now."""
-
     # -- lifecycle -----------------------------------------------------------------
     def close(self) -> None:
         """Flush what this wrapper recorded and close the env. Safe to call twice.
@@ -288,8 +247,4 @@ class GymscopeWrapper(gym.Wrapper[ObsType, ActType, ObsType, ActType]):
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         self._owner_pid = os.getpid()
-        if any(isinstance(sink, _HookSink) for sink in self._sinks):
-            self._sinks = tuple(
-                _HookSink(self) if isinstance(sink, _HookSink) else sink for sink in self._sinks
-            )
         self._watch()
