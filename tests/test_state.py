@@ -251,7 +251,7 @@ def test_tags_are_copied_into_a_list() -> None:
         (("p", ""), {}, ValueError, r"experiment_name must be a non-empty str, got ''"),
         (("p",), {"tags": "ppo"}, TypeError, r"got the single string 'ppo'; write tags=\['ppo'\]"),
         (("p",), {"tags": 5}, TypeError, r"tags must be a list of str or None, got 5 \(int\)"),
-        (("p",), {"tags": ["a", 1]}, TypeError, r"tags must hold str, got 1 \(int\) in \['a', 1\]"),
+        (("p",), {"tags": ["a", 1]}, TypeError, r"non-empty str, got 1 \(int\) in \[.a., 1\]"),
         (("p",), {"tags": ["a", ""]}, ValueError, r"tags must hold non-empty str, got '' in"),
     ],
 )

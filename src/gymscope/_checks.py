@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import operator
+from collections.abc import Iterable
 from typing import Any, SupportsIndex
 
 from gymscope.errors import ArgumentTypeError, InvalidArgumentError
@@ -28,6 +29,7 @@ __all__ = [
     "check_number",
     "check_optional_int",
     "check_str",
+    "check_strings",
     "finite_or_none",
 ]
 
@@ -144,6 +146,41 @@ def check_str(name: str, value: object, *, fix: str = "") -> str:
     if not value.strip():
         raise InvalidArgumentError(f"{name} must be a non-empty str, got {value!r}{_tail(fix)}")
     return value
+
+
+def check_strings(
+    name: str, value: object, *, kind: str, example: str, item: str = "str"
+) -> list[str]:
+    """A collection of non-blank strings (not one string, which would iterate
+    over its characters), as a list.
+
+    Args:
+        name: The argument's name.
+        value: What was passed.
+        kind: How the expected collection is called (``"a list of str"``).
+        example: How to write one string as a collection, with ``{value!r}``
+            standing for it (``"[{value!r}]"``).
+        item: How an element is called in messages (``"str keys"``).
+    """
+    if isinstance(value, str):
+        fixed = example.format(value=value)
+        raise ArgumentTypeError(
+            f"{name} must be {kind}, got the single string {value!r}; write {name}={fixed}"
+        )
+    if not isinstance(value, Iterable):
+        raise ArgumentTypeError(f"{name} must be {kind}, got {value!r} ({type(value).__name__})")
+    checked = list(value)
+    for element in checked:
+        if not isinstance(element, str):
+            raise ArgumentTypeError(
+                f"{name} must hold non-empty {item}, got {element!r} "
+                f"({type(element).__name__}) in {checked!r}"
+            )
+        if not element.strip():
+            raise InvalidArgumentError(
+                f"{name} must hold non-empty {item}, got {element!r} in {checked!r}"
+            )
+    return checked
 
 
 def as_float(value: Any) -> float | None:

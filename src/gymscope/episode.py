@@ -30,7 +30,7 @@ from typing import Any, SupportsFloat
 import numpy as np
 import numpy.typing as npt
 
-from gymscope._checks import check_int, check_number
+from gymscope._checks import check_int, check_number, check_strings
 from gymscope.errors import ArgumentTypeError, RewardTypeError, UsageError
 
 __all__ = [
@@ -257,22 +257,11 @@ def check_window_size(window_size: object) -> int:
 
 def check_info_keys(info_keys: object, argument: str = "info_keys") -> tuple[str, ...]:
     """Validate a collection of info keys to capture; returns them as a tuple."""
-    if isinstance(info_keys, str):
-        raise ArgumentTypeError(
-            f"{argument} must be a sequence of str, got the single string {info_keys!r}; "
-            f"write {argument}=({info_keys!r},)"
+    return tuple(
+        check_strings(
+            argument, info_keys, kind="a sequence of str", example="({value!r},)", item="str keys"
         )
-    if not isinstance(info_keys, Iterable):
-        raise ArgumentTypeError(
-            f"{argument} must be a sequence of str, got {info_keys!r} ({type(info_keys).__name__})"
-        )
-    keys = tuple(info_keys)
-    for key in keys:
-        if not isinstance(key, str) or not key:
-            raise ArgumentTypeError(
-                f"{argument} must hold non-empty str keys, got {key!r} in {keys!r}"
-            )
-    return keys
+    )
 
 
 @dataclass(frozen=True, slots=True)

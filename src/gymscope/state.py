@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, get_args
 
-from gymscope._checks import check_int, check_str
+from gymscope._checks import check_int, check_str, check_strings
 from gymscope.errors import ArgumentTypeError, InvalidArgumentError
 from gymscope.schedule import EpisodeCaptureSchedule
 
@@ -198,23 +198,7 @@ class RecordState:
 def _check_tags(tags: object) -> list[str] | None:
     if tags is None:
         return None
-    if isinstance(tags, str):
-        raise ArgumentTypeError(
-            f"tags must be a list of str, got the single string {tags!r}; write tags=[{tags!r}]"
-        )
-    if not isinstance(tags, Iterable):
-        raise ArgumentTypeError(
-            f"tags must be a list of str or None, got {tags!r} ({type(tags).__name__})"
-        )
-    checked = list(tags)
-    for tag in checked:
-        if not isinstance(tag, str):
-            raise ArgumentTypeError(
-                f"tags must hold str, got {tag!r} ({type(tag).__name__}) in {checked!r}"
-            )
-        if not tag.strip():
-            raise InvalidArgumentError(f"tags must hold non-empty str, got {tag!r} in {checked!r}")
-    return checked
+    return check_strings("tags", tags, kind="a list of str or None", example="[{value!r}]")
 
 
 @dataclass(frozen=True, init=False)

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "COLUMNS",
+    "FLOAT_COLUMNS",
     "JSON_FLOATS",
     "LOSS_COLUMNS",
     "NO_LOSSES",
@@ -49,6 +50,7 @@ __all__ = [
     "reported_losses",
     "row_extra",
     "row_metrics",
+    "row_values",
     "stored_float",
 ]
 
@@ -132,6 +134,44 @@ def episode_extra(record: EpisodeRecord, losses: tuple[Any, Any, Any]) -> dict[s
     if nan:
         extra["nan"] = nan
     return extra or None
+
+
+def row_values(
+    record: EpisodeRecord,
+    *,
+    experiment_id: int,
+    episode_num: int,
+    worker: int,
+    losses: tuple[Any, Any, Any],
+    created_at: Any,
+    extra: Any,
+) -> tuple[Any, ...]:
+    """The values of a row in :data:`COLUMNS` order (floats as they are: NaN
+    stays NaN, which SQLite stores as NULL; see :data:`FLOAT_COLUMNS`)."""
+    return (
+        experiment_id,
+        episode_num,
+        record.episode_return,
+        record.length,
+        record.moving_mean,
+        record.moving_std,
+        losses[0],
+        losses[1],
+        losses[2],
+        created_at,
+        worker,
+        record.duration_s,
+        record.terminated,
+        record.truncated,
+        record.total_steps,
+        extra,
+    )
+
+
+#: Positions in :data:`COLUMNS` of the float columns whose NaN is stored NULL.
+FLOAT_COLUMNS = frozenset(
+    COLUMNS.index(name) for name in ("reward", "reward_moving_avg", "reward_moving_std")
+) | frozenset(COLUMNS.index(name) for name in LOSS_COLUMNS)
 
 
 def nan_to_none(value: Any) -> Any:

@@ -40,12 +40,14 @@ from gymscope.episode import EpisodeRecord
 from gymscope.errors import ArgumentTypeError, EpisodeWriteError
 from gymscope.metrics.codec import (
     COLUMNS,
+    FLOAT_COLUMNS,
     LOSS_COLUMNS,
     NO_LOSSES,
     episode_extra,
     nan_to_none,
     needs_extra,
     record_losses,
+    row_values,
 )
 from gymscope.metrics.db import autocommit_connection
 from gymscope.metrics.models import Episode
@@ -262,23 +264,14 @@ class SQLiteEpisodeWriter(EpisodeWriter):
             if obj is not None:
                 extra = json.dumps(obj, allow_nan=False)
         # NaN floats need no conversion: SQLite stores them as NULL.
-        return (
-            self.experiment_id,
-            episode_num,
-            record.episode_return,
-            record.length,
-            mean,
-            std,
-            losses[0],
-            losses[1],
-            losses[2],
-            self._created_at(record.ended_at),
-            self.worker,
-            record.duration_s,
-            record.terminated,
-            record.truncated,
-            record.total_steps,
-            extra,
+        return row_values(
+            record,
+            experiment_id=self.experiment_id,
+            episode_num=episode_num,
+            worker=self.worker,
+            losses=losses,
+            created_at=self._created_at(record.ended_at),
+            extra=extra,
         )
 
     def _created_at(self, timestamp: float) -> str:
@@ -357,25 +350,19 @@ class CoreEpisodeWriter(EpisodeWriter):
     def _row(self, record: EpisodeRecord, episode_num: int) -> dict[str, Any]:
         losses = record_losses(record)
         extra = episode_extra(record, losses) if needs_extra(record) else None
-        values = (
-            self.experiment_id,
-            episode_num,
-            nan_to_none(record.episode_return),
-            record.length,
-            nan_to_none(record.moving_mean),
-            nan_to_none(record.moving_std),
-            nan_to_none(losses[0]),
-            nan_to_none(losses[1]),
-            nan_to_none(losses[2]),
-            _fromtimestamp(record.ended_at, _UTC),
-            self.worker,
-            record.duration_s,
-            record.terminated,
-            record.truncated,
-            record.total_steps,
-            extra,
+        values = row_values(
+            record,
+            experiment_id=self.experiment_id,
+            episode_num=episode_num,
+            worker=self.worker,
+            losses=losses,
+            created_at=_fromtimestamp(record.ended_at, _UTC),
+            extra=extra,
         )
-        return dict(zip(COLUMNS, values, strict=True))
+        return {
+            name: nan_to_none(value) if i in FLOAT_COLUMNS else value
+            for i, (name, value) in enumerate(zip(COLUMNS, values, strict=True))
+        }
 
     def _write(self, rows: list[Any]) -> None:
         if self._broken:
