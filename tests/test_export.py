@@ -131,7 +131,10 @@ def test_export_checks_its_format_and_writes_atomically(db: Path, tmp_path: Path
         export_episodes(db, 1, tmp_path / "x", format="xml")  # type: ignore[arg-type]
     target = tmp_path / "out.csv"
     target.write_text("old")
-    export_episodes(db, "run", target)
+    with pytest.raises(FileExistsError, match="pass overwrite=True"):
+        export_episodes(db, "run", target)
+    assert target.read_text() == "old"
+    export_episodes(db, "run", target, overwrite=True)
     assert target.read_text().startswith("experiment_id,")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["metrics.db", "out.csv"]
 

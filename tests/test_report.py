@@ -185,7 +185,10 @@ def test_report_is_written_atomically_and_replaced(hostile: Path, tmp_path: Path
     target = tmp_path / "out" / "report.html"
     target.parent.mkdir()
     target.write_text("old")
-    write_report(hostile, target)
+    with pytest.raises(FileExistsError, match="pass overwrite=True"):
+        write_report(hostile, target)
+    assert target.read_text() == "old"
+    write_report(hostile, target, overwrite=True)
     assert target.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
     assert [p.name for p in target.parent.iterdir()] == ["report.html"]
 
@@ -280,7 +283,7 @@ def test_report_renders_in_chromium(browser: Any, tmp_path: Path) -> None:
     out = tmp_path / "demo"
     run_demo("CartPole-v1", 40, out, seed=0)  # real videos, a GIF and the report
     log(out / "metrics.db", HOSTILE_NAME, 6, agent=HOSTILE_AGENT, config=HOSTILE_CONFIG)
-    report = write_report(out / "metrics.db", out / "report.html", window_size=10)
+    report = write_report(out / "metrics.db", out / "report.html", window_size=10, overwrite=True)
 
     page, problems = open_report(browser, report, 1280)
     rows = page.eval_on_selector_all(
@@ -316,3 +319,66 @@ def test_report_renders_in_chromium(browser: Any, tmp_path: Path) -> None:
     phone.close()
     for found in (problems, phone_problems):
         assert found == {"console": [], "failed": [], "dialogs": [], "errors": []}
+
+
+# -- what the media folders may lead to ----------------------------------------------
+@pytest.mark.parametrize("link", ["absolute", "relative", "to-a-folder-link"])
+def test_a_video_linked_from_outside_its_folder_is_skipped_with_a_warning(
+    hostile: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture, link: str
+) -> None:
+    videos = hostile.parent / "videos"
+    secret = tmp_path / "secret"
+    secret.mkdir()
+    shutil.copy(videos / "clean-episode-1.mp4", secret / "secret.mp4")
+    if link == "absolute":
+        (videos / "leak.mp4").symlink_to(secret / "secret.mp4")
+    elif link == "relative":
+        (videos / "leak.mp4").symlink_to(Path("..", "..", "secret", "secret.mp4"))
+    else:  # a link to a link that leaves the folder
+        (videos / "hop.mp4").symlink_to(secret / "secret.mp4")
+        (videos / "leak.mp4").symlink_to("hop.mp4")
+    (videos / "inside.mp4").symlink_to("clean-episode-1.mp4")  # stays inside: shown
+    with caplog.at_level("WARNING", logger="gymscope.report.media"):
+        text = write_report(hostile, tmp_path / "r.html").read_text(encoding="utf-8")
+    assert "secret" not in text and "leak.mp4" not in text
+    assert "inside.mp4" in text
+    assert "leak.mp4" in caplog.text and "outside" in caplog.text
+
+
+def test_a_sidecar_linked_from_outside_is_not_read(
+    hostile: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    videos = hostile.parent / "videos"
+    outside = tmp_path / "private.json"
+    outside.write_text(json.dumps({"episode": 123456789, "video": "private"}))
+    shutil.copy(videos / "clean-episode-1.mp4", videos / "other.mp4")
+    (videos / "other.mp4.json").symlink_to(outside)
+    with caplog.at_level("WARNING", logger="gymscope.report.media"):
+        text = write_report(hostile, tmp_path / "r.html").read_text(encoding="utf-8")
+    assert "other.mp4" in text and "123,456,789" not in text and "123456789" not in text
+    assert "other.mp4.json" in caplog.text
+
+
+@pytest.mark.parametrize("char", ["\x01", "\x1b", "\x7f", "\x85", "\x0b"])
+def test_control_characters_in_file_names_never_reach_the_page(
+    hostile: Path, tmp_path: Path, char: str
+) -> None:
+    videos = hostile.parent / "videos"
+    shutil.copy(videos / "clean-episode-1.gif", videos / f"bad{char}name.gif")
+    text = write_report(hostile, tmp_path / "r.html").read_text(encoding="utf-8")
+    assert char not in text
+    assert "bad\ufffdname.gif" in text
+
+
+@pytest.mark.parametrize("char", ["\x00", "\x01", "\x1f", "\x9f"])
+def test_control_characters_in_stored_names_never_reach_the_page(tmp_path: Path, char: str) -> None:
+    import sqlite3
+
+    db = tmp_path / "metrics.db"
+    log(db, "plain", 3, agent="agent", config={"k": "v"})
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE experiment SET name = ?, agent = ?", (f"a{char}b", f"c{char}d"))
+    conn.close()
+    text = write_report(db, tmp_path / "r.html", title=f"t{char}t").read_text(encoding="utf-8")
+    assert char not in text
+    assert "a\ufffdb" in text and "t\ufffdt" in text

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
-import sys
-from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from gymscope.cli._parser import EXIT_OK, add_command, add_db_and_experiment
@@ -28,7 +25,9 @@ def register(subparsers: Subparsers) -> None:
             "  monitor  Stable-Baselines3's monitor.csv layout (a #{t_start, env_id}\n"
             "           line, then r,l,t), read by SB3's load_results/plot_results\n"
             "           (they read files named *monitor.csv)\n"
-            "Without -o the data goes to standard output."
+            "Without -o (or with -o -) the data goes to standard output. An existing\n"
+            "file is replaced only with --overwrite; a database, a directory, a link,\n"
+            "a device or a FIFO never is."
         ),
         examples=(
             "gymscope export 1 --format csv -o run1.csv",
@@ -48,44 +47,33 @@ def register(subparsers: Subparsers) -> None:
         "-o",
         "--output",
         metavar="FILE",
-        help="file to write (replaced atomically); default: standard output",
+        help="file to write, its folders created; '-' or none: standard output",
+    )
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace FILE if it exists (never a database)"
     )
 
 
 def run(args: argparse.Namespace) -> int:
     from gymscope.cli._console import console, print_line
     from gymscope.cli._database import db_and_experiment, reading
-    from gymscope.cli._output import output_file, write_file
+    from gymscope.cli._output import STDOUT, output_file, to_stdout, write_file
     from gymscope.metrics.export import episode_lines
 
     db, experiment = db_and_experiment(args)
+    to_file = args.output is not None and args.output != STDOUT
+    # checked before the database is read: a refused -o costs nothing
+    path = output_file(args.output, overwrite=args.overwrite) if to_file else None
     with reading(db) as reader:
         episodes = reader.episodes(experiment)
-    lines = episode_lines(episodes, args.format)
-    if args.output is None or args.output == "-":
-        _to_stdout(lines)
+    data = (line.encode("utf-8") for line in episode_lines(episodes, args.format))
+    if path is None:
+        to_stdout(data)
         return EXIT_OK
-    path = output_file(args.output)
-    write_file(path, (line.encode("utf-8") for line in lines))
+    write_file(path, data, overwrite=args.overwrite)
     print_line(
         console(),
         f"Wrote {len(episodes):,} episodes of experiment {episodes.experiment.id} "
         f"({args.format}) to {path}",
     )
     return EXIT_OK
-
-
-def _to_stdout(lines: Iterable[str]) -> None:
-    # UTF-8 whatever the terminal's encoding: this is a data file, not a message.
-    binary = getattr(sys.stdout, "buffer", None)
-    try:
-        sys.stdout.flush()
-        for line in lines:
-            if binary is not None:
-                binary.write(line.encode("utf-8"))
-            else:
-                sys.stdout.write(line)
-        (binary or sys.stdout).flush()
-    except BrokenPipeError:  # e.g. piped into head: the reader has what it wanted
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())

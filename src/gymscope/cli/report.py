@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING
 
 from gymscope.cli._parser import (
     EXIT_OK,
-    CommandError,
     add_command,
     add_db_argument,
     add_window_argument,
@@ -30,7 +29,9 @@ def register(subparsers: Subparsers) -> None:
             "them, and per run its statistics, curves (inline SVG), videos and GIFs\n"
             "with their returns, and its config. Styles are inline and nothing is\n"
             "loaded from the network; videos are linked relative to the report,\n"
-            "from the videos/ folder next to the database and every --media folder."
+            "from the videos/ folder next to the database and every --media folder.\n"
+            "An existing FILE is replaced only with --overwrite; a database, a\n"
+            "directory, a link, a device or a FIFO never is. -o - prints the page."
         ),
         examples=(
             "gymscope report -o report.html",
@@ -45,7 +46,11 @@ def register(subparsers: Subparsers) -> None:
         "--output",
         default="report.html",
         metavar="FILE",
-        help="the HTML file to write (default: ./%(default)s)",
+        help="the HTML file to write, its folders created; '-': standard output "
+        "(default: ./%(default)s)",
+    )
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace FILE if it exists (never a database)"
     )
     parser.add_argument("--title", metavar="TEXT", help="page title (default: gymscope report)")
     parser.add_argument(
@@ -61,13 +66,13 @@ def register(subparsers: Subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from gymscope.cli._console import console, print_line
     from gymscope.cli._database import reading
-    from gymscope.cli._output import output_file, write_file
-    from gymscope.report import find_media, media_folders, render_report
+    from gymscope.cli._output import STDOUT, output_file, to_stdout, write_file
+    from gymscope.report import check_media_folders, find_media, media_folders, render_report
 
-    output = output_file(args.output)
-    for folder in args.media:
-        if not Path(folder).expanduser().is_dir():
-            raise CommandError(f"--media {folder!r} is not a folder")
+    to_file = args.output != STDOUT
+    output = output_file(args.output, overwrite=args.overwrite) if to_file else None
+    check_media_folders(args.media, argument="--media")
+    base = output.absolute().parent if output is not None else Path.cwd()
     with reading(args.db) as reader:
         # videos/ next to the database and the --media folders, each with the
         # per-run subfolders videos/<run name>/
@@ -76,13 +81,16 @@ def run(args: argparse.Namespace) -> int:
         with console(stderr=True).status("Writing the report"):
             page = render_report(
                 reader,
-                output.absolute().parent,
+                base,
                 title=args.title,
                 media=media,
                 window_size=args.window,
             )
         runs = len(reader.experiments())
-    write_file(output, page.encode("utf-8"), make_folder=True)
+    if output is None:
+        to_stdout([page.encode("utf-8")])
+        return EXIT_OK
+    write_file(output, page.encode("utf-8"), overwrite=args.overwrite)
     print_line(
         console(),
         f"Wrote the report of {runs} run{'s' if runs != 1 else ''} "

@@ -229,6 +229,7 @@ def _write_report(out_dir: Path, env_id: str) -> None:
             paths["Report"],
             title=f"gymscope demo: {env_id}",
             window_size=MOVING_WINDOW,
+            overwrite=True,  # the demo's own page, remade with every run
         )
     except OSError as exc:
         raise DemoError(f"cannot write the report {str(paths['Report'])!r}: {exc}") from exc

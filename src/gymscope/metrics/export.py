@@ -48,7 +48,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
 
-from gymscope._files import atomic_write_bytes
+from gymscope._outputs import check_output_file, write_output_file
 from gymscope.errors import InvalidArgumentError
 from gymscope.metrics.db import DbTarget
 from gymscope.metrics.queries import EPISODE_FIELDS, MetricsReader, RunEpisodes
@@ -132,14 +132,18 @@ def export_episodes(
     output: str | os.PathLike[str],
     *,
     format: ExportFormat = "csv",
+    overwrite: bool = False,
 ) -> Path:
     """Write the episodes of one experiment to ``output`` (atomically).
 
     Args:
         db: The metrics database (path, URL or Engine); opened read-only.
         experiment: Its id or name.
-        output: The file to write; its folder must exist.
+        output: The file to write; missing folders are created. A device, FIFO,
+            socket, directory, symbolic link or SQLite database there is refused
+            (see :func:`gymscope._outputs.check_output_file`).
         format: ``"csv"``, ``"jsonl"`` or ``"monitor"`` (see the module docs).
+        overwrite: Replace an existing file (never a database).
 
     Returns:
         ``output`` as a Path.
@@ -148,14 +152,17 @@ def export_episodes(
         ValueError: an unknown format.
         DatabaseNotFoundError, NotAMetricsDatabaseError, ExperimentNotFoundError:
             see :class:`~gymscope.metrics.queries.MetricsReader`.
+        FileExistsError: ``output`` exists and ``overwrite`` is false, or it is a
+            database (:class:`~gymscope.errors.OutputExistsError`).
         OSError: ``output`` cannot be written.
     """
     if format not in EXPORT_FORMATS:
         raise InvalidArgumentError(
             f"format must be one of {', '.join(EXPORT_FORMATS)}; got {format!r}"
         )
+    path = check_output_file(output, argument="output", overwrite=overwrite)
     with MetricsReader(db) as reader:
         run = reader.episodes(experiment)
-    path = Path(output)
-    atomic_write_bytes(path, (line.encode("utf-8") for line in episode_lines(run, format)))
+    lines = (line.encode("utf-8") for line in episode_lines(run, format))
+    write_output_file(path, lines, argument="output", overwrite=overwrite)
     return path

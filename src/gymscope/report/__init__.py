@@ -50,12 +50,13 @@ sidecars, :mod:`~gymscope.report.join` joins them to runs,
 from __future__ import annotations
 
 from gymscope.report.media import IMAGE_SUFFIXES, VIDEO_SUFFIXES, MediaItem, find_media
-from gymscope.report.page import media_folders, render_report, write_report
+from gymscope.report.page import check_media_folders, media_folders, render_report, write_report
 
 __all__ = [
     "IMAGE_SUFFIXES",
     "VIDEO_SUFFIXES",
     "MediaItem",
+    "check_media_folders",
     "find_media",
     "media_folders",
     "render_report",

@@ -9,7 +9,8 @@ Older sidecars have no ``schema`` and no ``run``.
 Files are searched directly in each folder, and in the folder's subfolder
 named after each run (``videos/<run name>/``, the name made safe by
 :func:`gymscope._files.safe_name`); a subfolder that leads outside its folder
-(a symlink) is skipped.
+(a symlink) is skipped, and so is a video, or a sidecar, that is a link to a
+file outside its folder (with a warning).
 """
 
 from __future__ import annotations
@@ -143,24 +144,48 @@ def find_media(
     return items
 
 
+def _inside(path: Path, folder: Path) -> bool:
+    """Whether ``path``, its links followed, is a file in ``folder`` (resolved):
+    a link to a file elsewhere would put that file's path, and the file, in
+    the report."""
+    try:
+        return path.resolve().is_relative_to(folder)
+    except OSError:  # a loop of links
+        return False
+
+
 def _media_in(directory: Path) -> list[MediaItem]:
     items = []
+    folder = directory.resolve()
     for path in sorted(directory.iterdir()):
         suffix = path.suffix.lower()
         if path.name.startswith(".") or not path.is_file():
             continue  # hidden: a video being written (.name.part) or a temp file
+        if suffix in VIDEO_SUFFIXES | IMAGE_SUFFIXES and not _inside(path, folder):
+            logger.warning(
+                "skipping %s: it is a link to a file outside %s, and the report only "
+                "links files inside its media folders",
+                path,
+                directory,
+            )
+            continue
         if suffix in VIDEO_SUFFIXES:
             kind: Literal["video", "image"] = "video"
         elif suffix in IMAGE_SUFFIXES:
             kind = "image"
         else:
             continue
-        items.append(MediaItem(path, kind, _read_sidecar(path)))
+        items.append(MediaItem(path, kind, _read_sidecar(path, folder)))
     return items
 
 
-def _read_sidecar(path: Path) -> dict[str, Any]:
+def _read_sidecar(path: Path, folder: Path) -> dict[str, Any]:
     sidecar = path.with_name(path.name + ".json")
+    if os.path.lexists(sidecar) and not _inside(sidecar, folder):
+        logger.warning(
+            "ignoring video sidecar %s: it is a link to a file outside %s", sidecar, path.parent
+        )
+        return {}
     try:
         data = json.loads(sidecar.read_text(encoding="utf-8"))
     except FileNotFoundError:

@@ -10,20 +10,36 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 from collections.abc import Iterable, Sequence
 from importlib import resources
 from pathlib import Path
 
-from gymscope._files import atomic_write_text
 from gymscope._format import format_count, format_time
-from gymscope.errors import ArgumentTypeError
+from gymscope._outputs import check_output_file, write_output_file
+from gymscope.errors import ArgumentTypeError, NotAFolderError
 from gymscope.metrics.db import DbTarget
 from gymscope.metrics.queries import MetricsReader
 from gymscope.report.media import MediaItem, find_media
 
-__all__ = ["media_folders", "render_report", "write_report"]
+__all__ = ["check_media_folders", "media_folders", "render_report", "write_report"]
 
 _PACKAGE = __name__.rpartition(".")[0]
+
+
+# Characters HTML forbids in text (C0 and C1 controls but tab, LF, CR): autoescaping
+# leaves them as they are, so a NUL from a run's name or a file's would reach the page.
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+def _printable(value: object) -> object:
+    """Every value the template prints, its control characters shown as U+FFFD."""
+    if not isinstance(value, str) or not _CONTROL.search(value):
+        return value
+    from markupsafe import Markup
+
+    cleaned = _CONTROL.sub("\ufffd", value)
+    return Markup(cleaned) if isinstance(value, Markup) else cleaned
 
 
 def media_folders(
@@ -35,6 +51,27 @@ def media_folders(
     if reader.path is not None:
         folders.insert(0, reader.path.parent / "videos")
     return folders
+
+
+def check_media_folders(folders: Iterable[str | os.PathLike[str]], *, argument: str) -> list[Path]:
+    """``folders`` as Paths, once each is known to be a folder (a media folder
+    the user names must be there: a typo is not an empty folder)."""
+    checked = []
+    for folder in folders:
+        path = Path(folder).expanduser()
+        try:
+            is_dir = path.is_dir()
+        except OSError as exc:  # a name too long, a loop of links
+            raise NotAFolderError(
+                f"{argument} {str(folder)!r} cannot be read: {exc.strerror or exc}"
+            ) from None
+        if not is_dir:
+            what = "does not exist" if not os.path.lexists(path) else "is not a folder"
+            raise NotAFolderError(
+                f"{argument} {str(folder)!r} {what}; pass a folder of videos and GIFs"
+            )
+        checked.append(path)
+    return checked
 
 
 def _with_run_folders(
@@ -80,6 +117,7 @@ def render_report(
     environment = jinja2.Environment(
         loader=jinja2.PackageLoader(_PACKAGE, "templates"),
         autoescape=True,
+        finalize=_printable,
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
@@ -116,18 +154,22 @@ def write_report(
     title: str | None = None,
     media_dirs: Iterable[str | os.PathLike[str]] = (),
     window_size: int = 100,
+    overwrite: bool = False,
 ) -> Path:
     """Write the HTML report of every run in ``db`` to ``output``, atomically.
 
     Args:
         db: The metrics database: a SQLite file, a SQLAlchemy URL or an
             Engine; read only.
-        output: The HTML file to write; its folder is created if missing.
+        output: The HTML file to write; its folder is created if missing. A
+            device, FIFO, socket, directory, symbolic link or SQLite database
+            there is refused (see :func:`gymscope._outputs.check_output_file`).
         title: The page title (default ``"gymscope report"``).
         media_dirs: Folders holding videos and GIFs (and their JSON sidecars)
             to show, besides the ``videos`` folder next to a SQLite database;
             in each, the subfolder named after a run is searched too.
         window_size: Episodes in the moving averages the charts draw.
+        overwrite: Replace an existing file (never a database).
 
     Returns:
         The path of the report.
@@ -135,6 +177,10 @@ def write_report(
     Raises:
         DatabaseNotFoundError, NotAMetricsDatabaseError: see
             :class:`~gymscope.metrics.queries.MetricsReader`.
+        NotADirectoryError: a media folder that is not a folder
+            (:class:`~gymscope.errors.NotAFolderError`).
+        FileExistsError: ``output`` exists and ``overwrite`` is false, or it is a
+            database (:class:`~gymscope.errors.OutputExistsError`).
         OSError: ``output`` cannot be written.
     """
     from gymscope.episode import check_window_size
@@ -142,7 +188,8 @@ def write_report(
     window_size = check_window_size(window_size)
     if title is not None and not isinstance(title, str):
         raise ArgumentTypeError(f"title must be a str or None, got {title!r}")
-    path = Path(output).expanduser()
+    path = check_output_file(output, argument="output", overwrite=overwrite)
+    media_dirs = check_media_folders(media_dirs, argument="media_dirs")
     with MetricsReader(db) as reader:
         names = [info.name for info in reader.experiments()]
         page = render_report(
@@ -152,6 +199,5 @@ def write_report(
             media=find_media(media_folders(reader, media_dirs), runs=names),
             window_size=window_size,
         )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(path, page)
+    write_output_file(path, page.encode("utf-8"), argument="output", overwrite=overwrite)
     return path
