@@ -111,6 +111,22 @@ def _exit_code(code: str | int | None) -> int:
     return code if isinstance(code, int) else EXIT_FAILED
 
 
+def _in_flags(message: str, args: argparse.Namespace) -> str:
+    """A library message as the command says it: ``overwrite=True`` is the
+    ``--overwrite`` flag of the commands that have one."""
+    if hasattr(args, "overwrite"):
+        return message.replace("overwrite=True", "--overwrite")
+    return message
+
+
+def _os_error(exc: OSError) -> str:
+    """An ``OSError`` that no command turned into its own message, as one line
+    naming the path (the last net: every path is a user's input)."""
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    paths = [str(p) for p in (exc.filename, exc.filename2) if p is not None]
+    return f"{reason}: " + " -> ".join(repr(p) for p in paths) if paths else reason
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the ``gymscope`` command with ``argv`` (default: ``sys.argv[1:]``).
 
@@ -118,7 +134,11 @@ def main(argv: list[str] | None = None) -> int:
     """
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        args, extra = parser.parse_known_args(argv)
+        if extra:  # named by the subcommand's prog, as its other usage errors are
+            Parser(prog=getattr(args, "prog", PROG)).error(
+                f"unrecognized arguments: {' '.join(extra)}"
+            )
     except SystemExit as exc:  # --help, --version and usage errors
         return _exit_code(exc.code)
     handler: Handler | None = getattr(args, "handler", None)
@@ -129,7 +149,9 @@ def main(argv: list[str] | None = None) -> int:
         with _verbose_logging(args.verbose):
             return handler(args)
     except GymscopeError as exc:  # CommandError and every library error: one line
-        message, code = str(exc), EXIT_FAILED
+        message, code = _in_flags(str(exc), args), EXIT_FAILED
+    except OSError as exc:  # the file system refused a path the user gave
+        message, code = _os_error(exc), EXIT_FAILED
     except KeyboardInterrupt:
         message, code = "interrupted", EXIT_INTERRUPTED
     from gymscope.cli._console import print_error

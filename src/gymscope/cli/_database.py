@@ -10,6 +10,7 @@ when a command runs, never for ``--help``.
 from __future__ import annotations
 
 import argparse
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -35,11 +36,23 @@ __all__ = [
 DEFAULT_DB = "metrics.db"
 
 
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except OSError:  # a name too long for a file, a loop of links: not one
+        return False
+
+
 def is_db_argument(text: str) -> bool:
     """A URL, a SQLite-looking path, an existing file, or a folder with metrics.db."""
     from gymscope.metrics.queries import looks_like_database
 
-    return looks_like_database(text) or (Path(text).expanduser() / DEFAULT_DB).is_file()
+    return looks_like_database(text) or _is_file(Path(text).expanduser() / DEFAULT_DB)
+
+
+def _looks_like_path(text: str) -> bool:
+    """Typed as a path: it has a folder separator, or something is there."""
+    return "/" in text or os.sep in text or os.path.lexists(Path(text).expanduser())
 
 
 def db_path(text: str | None) -> str:
@@ -48,7 +61,7 @@ def db_path(text: str | None) -> str:
         return DEFAULT_DB
     if "://" not in text:
         folder = Path(text).expanduser()
-        if folder.is_dir() and (folder / DEFAULT_DB).is_file():
+        if _is_file(folder / DEFAULT_DB):
             return str(folder / DEFAULT_DB)
     return text
 
@@ -59,14 +72,26 @@ def db_and_experiments(
     """Split ``[DB] EXPERIMENT...``: argparse hands the first of several words to DB,
     which is right only when that word names a database."""
     db: str | None = args.db
+    moved = False
     if db is not None and args.command == "plot" and not is_db_argument(db):
-        experiments = [db, *experiments]
-        db = None
-    if db is None and len(experiments) == 1 and is_db_argument(experiments[0]):
-        given = experiments[0]
+        experiments, db, moved = [db, *experiments], None, True
+    given = experiments[0]
+    if db is None and len(experiments) == 1 and is_db_argument(given):
         raise CommandError(
             f"missing EXPERIMENT after the database {given!r}: e.g. "
             f"'gymscope {args.command} {given} 1'; 'gymscope runs {given}' lists them"
+        )
+    if db is None and (moved or _looks_like_path(given)) and not _is_file(Path(DEFAULT_DB)):
+        # what was typed is more likely a mistyped database than an experiment:
+        # name it, not the ./metrics.db nobody typed
+        what = (
+            f"{given!r} is a folder without {DEFAULT_DB}"
+            if os.path.isdir(given)
+            else f"no metrics database at {given!r}"
+        )
+        raise CommandError(
+            f"{what} (and no ./{DEFAULT_DB}, read when the first argument is an "
+            "experiment); check the path, or run 'gymscope demo' to make one"
         )
     return db, experiments
 
@@ -103,6 +128,8 @@ def reading(db_arg: str | None) -> Iterator[MetricsReader]:
         raise CommandError(str(exc)) from None  # a missing driver, a URL SQLAlchemy refuses
     except sa.exc.SQLAlchemyError as exc:
         raise _unreadable(shown, exc) from None
+    except OSError as exc:  # a name too long, a permission: the OS's reason, on one line
+        raise CommandError(f"cannot open the database {shown!r}: {exc.strerror or exc}") from None
     with reader:
         try:
             yield reader

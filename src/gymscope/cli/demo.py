@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from typing import TYPE_CHECKING
 
 from gymscope.cli._parser import EXIT_OK, add_command, positive_int, seed
@@ -10,7 +11,7 @@ from gymscope.cli._parser import EXIT_OK, add_command, positive_int, seed
 if TYPE_CHECKING:
     from gymscope.cli._parser import Subparsers
 
-__all__ = ["register", "run"]
+__all__ = ["quiet_sdl", "register", "run"]
 
 
 def register(subparsers: Subparsers) -> None:
@@ -61,12 +62,22 @@ def register(subparsers: Subparsers) -> None:
     )
 
 
+def quiet_sdl() -> None:
+    """Keep pygame's SDL from printing "XDG_RUNTIME_DIR is invalid" (which reads
+    as gymscope's error) on a machine without a desktop session: the demo
+    renders off screen and plays no sound. The command's process only, before
+    an env is made; settings the user made are kept. The library never does this."""
+    os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
+    os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+
+
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from gymscope.cli._console import Glyphs
     from gymscope.demo import render_summary, run_demo
 
+    quiet_sdl()
     console = Console()
     result = run_demo(args.env, args.episodes, args.out, args.seed, console=console)
     console.print()

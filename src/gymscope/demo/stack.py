@@ -59,7 +59,8 @@ def prepare_out_dir(out_dir: str | os.PathLike[str]) -> Path:
         DemoError: ``out_dir`` is a file, or cannot be created or written to.
     """
     path = Path(out_dir).expanduser()
-    if path.exists() and not path.is_dir():
+    # lexists/isdir never raise (a name too long is "not there"): mkdir says why
+    if os.path.lexists(path) and not os.path.isdir(path):
         raise DemoError(f"output directory '{path}' exists and is not a directory")
     try:
         path.mkdir(parents=True, exist_ok=True)

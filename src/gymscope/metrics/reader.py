@@ -60,7 +60,12 @@ def looks_like_database(text: str) -> bool:
     if "://" in text:
         return True
     path = Path(text).expanduser()
-    return path.suffix.lower() in _SQLITE_SUFFIXES or path.is_file()
+    if path.suffix.lower() in _SQLITE_SUFFIXES:
+        return True
+    try:
+        return path.is_file()
+    except OSError:  # a name too long for a file: not one
+        return False
 
 
 def describe_target(db: DbTarget) -> str:
@@ -397,13 +402,21 @@ def _reason(exc: BaseException) -> str:
 def _existing_sqlite_file(path: Path, shown: str) -> Path:
     """``path`` made absolute, once known to be a readable SQLite file."""
     path = path.absolute()
-    if not path.exists():
+    try:
+        exists, is_dir, is_file = path.exists(), path.is_dir(), path.is_file()
+    except OSError as exc:  # a name too long, a loop of links
+        raise DatabaseNotFoundError(
+            f"no metrics database at {str(path)!r} ({exc.strerror or exc})"
+        ) from None
+    if not exists:
         raise DatabaseNotFoundError(f"no metrics database at {str(path)!r}")
-    if path.is_dir():
+    if is_dir:
         raise NotAMetricsDatabaseError(
             f"{shown!r} is a directory; give the database file in it (e.g. "
             f"{str(path / 'metrics.db')!r})"
         )
+    if not is_file:  # a device, a FIFO (reading its header would wait forever)
+        raise NotAMetricsDatabaseError(f"{shown!r} is not a regular file: not a database")
     try:
         header = sqlite_header(path)
     except OSError as exc:
@@ -436,9 +449,11 @@ def _sqlite_reader_engine(path: Path) -> Engine:
             try:
                 conn.execute("PRAGMA query_only = ON")
                 conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
-            except sqlite3.OperationalError as exc:  # cannot open: try the next mode
-                conn.close()
-                error = exc
+            except sqlite3.Error as exc:
+                conn.close()  # now, so that no -wal/-shm file is left behind
+                if not isinstance(exc, sqlite3.OperationalError):
+                    raise  # a damaged file: no other mode reads it
+                error = exc  # cannot open: try the next mode
                 continue
             if uri.endswith("immutable=1"):
                 _warn_unread_wal(path)
