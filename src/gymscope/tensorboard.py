@@ -7,7 +7,8 @@ A run logged with :class:`~gymscope.wrappers.sqlite_logger.SQLiteLoggerWrapper`
 looks in TensorBoard as if it had been logged live. The command line does the same:
 ``gymscope tensorboard [DB] EXPERIMENT --logdir DIR``.
 
-tensorboardX (``pip install "gymscope[tensorboard]"``), SQLAlchemy and the
+tensorboardX (in a clone of gymscope: ``uv sync --extra tensorboard`` or
+``pip install ".[tensorboard]"``), SQLAlchemy and the
 database driver are imported when :func:`export_experiment` runs.
 """
 

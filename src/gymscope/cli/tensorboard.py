@@ -24,7 +24,8 @@ def register(subparsers: Subparsers) -> None:
             "Write one experiment's episodes as TensorBoard event files into\n"
             "DIR/<run name>, with the tags TensorBoardWrapper logs live (return,\n"
             "length, their EMA and moving mean/std, info values, metrics), stepped\n"
-            'by total env steps. Needs tensorboardX: pip install "gymscope[tensorboard]".'
+            "by total env steps. Needs tensorboardX: in a clone of gymscope,\n"
+            'uv sync --extra tensorboard (or pip install ".[tensorboard]").'
         ),
         examples=(
             "gymscope tensorboard 1 --logdir runs",

@@ -146,7 +146,7 @@ def resolve_url(db: str | os.PathLike[str] | URL, *, argument: str = "db") -> UR
         if url.drivername == "postgresql" and _importable("psycopg"):
             return url.set(drivername="postgresql+psycopg")
         postgres = url.get_backend_name() == "postgresql"
-        extra = " (or: pip install 'gymscope[postgres]')" if postgres else ""
+        extra = " (or, in a clone of gymscope: uv sync --extra postgres)" if postgres else ""
         raise gym.error.DependencyNotInstalled(
             f"{argument}={_shown(db)!r} needs the database driver of {url.drivername!r}, "
             f"which is not installed: pip install {_driver_package(url)}{extra}"
