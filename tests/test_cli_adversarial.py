@@ -497,3 +497,21 @@ def test_the_demo_says_nothing_about_sdl(tmp_path: Path) -> None:
     assert "XDG_RUNTIME_DIR" not in done.stdout + done.stderr
     assert done.stderr == ""
     assert list((tmp_path / "d" / "videos").glob("*.mp4"))
+
+
+@pytest.mark.parametrize("kind", ["fifo", "directory", "symlink", "database"])
+def test_plot_replaces_its_own_charts_and_nothing_else(
+    db: Path, places: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str], kind: str
+) -> None:
+    plots = tmp_path / "plots"
+    code, out, err = run_cli(capsys, ["plot", str(db), "alpha", "-o", str(plots)])
+    assert code == 0, err
+    code, out, err = run_cli(capsys, ["plot", str(db), "alpha", "-o", str(plots)])
+    assert code == 0, err  # charts of an earlier plot are replaced
+    chart = sorted(plots.glob("*.svg"))[0]
+    chart.unlink()
+    os.rename(places[kind], chart)
+    before = _state(chart)
+    code, out, err = run_cli(capsys, ["plot", str(db), "alpha", "-o", str(plots)])
+    assert_one_line_error(code, out, err, "plot")
+    assert "chart file" in err and _state(chart) == before

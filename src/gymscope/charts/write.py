@@ -22,11 +22,20 @@ def write_chart(chart: LineChart, stem: str | Path, *, scale: float = 1.0) -> tu
 
     Returns:
         The paths of the SVG and the PNG.
+
+    Raises:
+        InvalidArgumentError, OutputExistsError: a directory, link, device,
+            FIFO, socket or database is where a file goes
+            (:func:`gymscope._outputs.check_output_file`).
     """
+    from gymscope._outputs import check_output_file
+
     stem = Path(stem)
     layout = layout_chart(chart)
     svg_path = stem.with_name(stem.name + ".svg")
     png_path = stem.with_name(stem.name + ".png")
+    for path in (svg_path, png_path):  # an earlier chart is replaced, nothing else is
+        check_output_file(path, argument="chart file", overwrite=True)
     atomic_write_text(svg_path, render_svg(layout))
     atomic_write_bytes(png_path, render_png(layout, scale))
     return svg_path, png_path
