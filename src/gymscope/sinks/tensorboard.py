@@ -15,7 +15,6 @@ import math
 import os
 import secrets
 import time
-import weakref
 from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 from pathlib import Path
 from typing import Any
@@ -147,13 +146,6 @@ def check_logdir(path: Path, argument: str = "logdir") -> Path:
     return path
 
 
-def _close_writer(writer: Any, pid: int) -> None:
-    """Close a writer dropped without close() (not in a forked child: the
-    buffered events and the file belong to the parent)."""
-    if os.getpid() == pid:
-        writer.close()
-
-
 class TensorBoardSink(Sink):
     """One event file: an event per finished episode, and per metrics report.
 
@@ -168,8 +160,9 @@ class TensorBoardSink(Sink):
 
     Nothing is created before the first event. tensorboardX's ``FileWriter``
     queues the events and writes them in a background thread, flushing every
-    ``flush_secs``; :meth:`close` writes everything and is idempotent, and a
-    sink dropped without it closes its file when collected or at exit. The
+    ``flush_secs``; :meth:`close` writes everything and is idempotent (a
+    wrapper closes its sinks when it is collected or at exit; a sink used on
+    its own is closed by its user, like any other). The
     file name carries the process id and a random part besides tensorboardX's
     time and host name, so writers sharing a folder never overwrite each
     other's file. A pickled copy, or the sink in a ``fork()``-ed child, leaves
@@ -234,7 +227,6 @@ class TensorBoardSink(Sink):
         self._writer: Any = None
         self._summary: Any = None
         self._pid: int | None = None
-        self._finalizer: weakref.finalize[Any, Any] | None = None
         self._skipped: set[str] = set()
         self._numbers = NumbersOnly(self.owner, "logs")
 
@@ -316,7 +308,6 @@ class TensorBoardSink(Sink):
         self._summary = summary
         self._pid = pid
         self._logdir = folder
-        self._finalizer = weakref.finalize(self, _close_writer, self._writer, pid)
         logger.debug("writing TensorBoard events to %s", folder)
 
     def _make(self, folder: Path) -> Path:
@@ -347,9 +338,6 @@ class TensorBoardSink(Sink):
         )
 
     def _drop_writer(self) -> None:
-        if self._finalizer is not None:
-            self._finalizer.detach()
-            self._finalizer = None
         self._writer = None
         self._pid = None
 
@@ -371,7 +359,7 @@ class TensorBoardSink(Sink):
         state = self.__dict__.copy()
         # The file and its writer thread stay with this process; a copy opens its
         # own file (a fresh folder, when the folder name was a default).
-        state.update(_writer=None, _summary=None, _pid=None, _finalizer=None, episodes_written=0)
+        state.update(_writer=None, _summary=None, _pid=None, episodes_written=0)
         if self.unique:
             state["_logdir"] = self.planned
         return state
