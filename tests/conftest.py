@@ -12,7 +12,9 @@ skips while being imported hides its marks, so this hook could not see them.
 from __future__ import annotations
 
 import os
-from collections.abc import Generator
+import shutil
+import subprocess
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 
 import pytest
@@ -25,6 +27,28 @@ REQUIRE_INTEGRATION_ENV = "GYMSCOPE_REQUIRE_INTEGRATION"
 def _isolated_cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Files a test forgets to point at tmp_path (metrics.db, runs/) land there."""
     monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture
+def read_only_mount(tmp_path: Path) -> Iterator[tuple[Path, Callable[[], None]]]:
+    """A tmpfs folder and a function that remounts it read-only (root only)."""
+    folder = tmp_path / "mnt"
+    folder.mkdir()
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("mounting a read-only file system needs root")
+    made = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(folder)], capture_output=True
+    )
+    if made.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {made.stderr.decode().strip()}")
+
+    def freeze() -> None:
+        subprocess.run(["mount", "-o", "remount,ro", str(folder)], check=True)
+
+    try:
+        yield folder, freeze
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=False)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

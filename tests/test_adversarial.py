@@ -7,11 +7,9 @@ message that names the argument, and must leave what exists untouched.
 
 from __future__ import annotations
 
-import os
 import shutil
 import sqlite3
-import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -95,28 +93,6 @@ def test_the_largest_worker_number_is_written(tmp_path: Path) -> None:
 
 
 # -- reading what exists, safely -----------------------------------------------------
-@pytest.fixture
-def read_only_mount(tmp_path: Path) -> Iterator[tuple[Path, Callable[[], None]]]:
-    """A tmpfs folder and a function that remounts it read-only (root only)."""
-    folder = tmp_path / "mnt"
-    folder.mkdir()
-    if os.geteuid() != 0 or shutil.which("mount") is None:
-        pytest.skip("mounting a read-only file system needs root")
-    made = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(folder)], capture_output=True
-    )
-    if made.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {made.stderr.decode().strip()}")
-
-    def freeze() -> None:
-        subprocess.run(["mount", "-o", "remount,ro", str(folder)], check=True)
-
-    try:
-        yield folder, freeze
-    finally:
-        subprocess.run(["umount", "-l", str(folder)], check=False)
-
-
 @pytest.mark.parametrize("closed", [True, False])
 def test_readers_open_a_database_on_a_read_only_mount(
     read_only_mount: tuple[Path, Callable[[], None]], tmp_path: Path, closed: bool

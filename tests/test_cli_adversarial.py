@@ -10,7 +10,7 @@ import socket
 import stat
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -308,21 +308,12 @@ def test_an_output_folder_that_cannot_be_one_is_one_line(
 
 
 @pytest.fixture
-def read_only_folder(tmp_path: Path) -> Iterator[Path]:
-    """A folder on a read-only tmpfs (root only: permission bits do not stop root)."""
-    folder = tmp_path / "ro"
-    folder.mkdir()
-    if os.geteuid() != 0 or shutil.which("mount") is None:
-        pytest.skip("mounting a read-only file system needs root")
-    made = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=1m,ro", "tmpfs", str(folder)], capture_output=True
-    )
-    if made.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {made.stderr.decode().strip()}")
-    try:
-        yield folder
-    finally:
-        subprocess.run(["umount", "-l", str(folder)], check=False)
+def read_only_folder(read_only_mount: tuple[Path, Callable[[], None]]) -> Path:
+    """An empty folder on a read-only file system (root only: permission bits do
+    not stop root)."""
+    folder, freeze = read_only_mount
+    freeze()
+    return folder
 
 
 @pytest.mark.parametrize(
