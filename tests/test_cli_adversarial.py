@@ -506,3 +506,26 @@ def test_plot_replaces_its_own_charts_and_nothing_else(
     code, out, err = run_cli(capsys, ["plot", str(db), "alpha", "-o", str(plots)])
     assert_one_line_error(code, out, err, "plot")
     assert "chart file" in err and _state(chart) == before
+
+
+@pytest.mark.parametrize("char", ["\x1b", "\x00", "\r", "\x07", "\x9b"])
+@pytest.mark.parametrize("command", ["runs", "show"])
+def test_control_characters_in_stored_names_never_reach_the_terminal(
+    db: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    char: str,
+    command: str,
+) -> None:
+    import sqlite3
+
+    with sqlite3.connect(db) as conn:
+        conn.execute(
+            "UPDATE experiment SET name = ?, agent = ?", (f"a{char}[2Jb", f"c{char}]0;titled")
+        )
+    conn.close()
+    monkeypatch.setenv("COLUMNS", "200")
+    code, out, err = run_cli(capsys, [command, str(db), *(["1"] if command == "show" else [])])
+    assert code == 0, err
+    assert char not in out
+    assert "a\ufffd[2Jb" in out or "a[2Jb" in out  # shown as U+FFFD, or dropped (rich: \r, \a)

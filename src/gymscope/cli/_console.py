@@ -6,11 +6,14 @@ rich is imported inside the functions: ``--help`` never loads it.
 from __future__ import annotations
 
 import os
+import re
 import sys
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from rich.console import Console
+    from rich.console import Console, ConsoleOptions, ConsoleRenderable, RenderHook
+    from rich.segment import Segment
 
 __all__ = ["PIPE_WIDTH", "Glyphs", "console", "print_error", "print_line"]
 
@@ -42,7 +45,41 @@ def console(*, stderr: bool = False) -> Console:
     # tables keep one line per row there, unless COLUMNS says otherwise.
     isatty = getattr(stream, "isatty", None)
     piped = not (callable(isatty) and isatty()) and "COLUMNS" not in os.environ
-    return Console(stderr=stderr, highlight=False, width=PIPE_WIDTH if piped else None)
+    out = Console(stderr=stderr, highlight=False, width=PIPE_WIDTH if piped else None)
+    out.push_render_hook(_printable_hook())
+    return out
+
+
+# Characters a terminal acts on (C0 and C1 controls but tab and newline): in a
+# run's name, an env id or a config value they would reach the terminal as
+# commands (ESC [2J clears it). rich's own styling never goes through the text.
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def _printable_hook() -> RenderHook:
+    """A render hook that shows the control characters of everything printed
+    as U+FFFD, whatever the renderable (text, tables, panels)."""
+    from rich.console import RenderHook
+    from rich.segment import Segment
+
+    class Printable:
+        def __init__(self, inner: ConsoleRenderable) -> None:
+            self.inner = inner
+
+        def __rich_console__(self, console: Console, options: ConsoleOptions) -> Iterator[Segment]:
+            for segment in console.render(self.inner, options):
+                if segment.control or not _CONTROL.search(segment.text):
+                    yield segment
+                else:
+                    yield Segment(_CONTROL.sub("\ufffd", segment.text), segment.style)
+
+    class Hook(RenderHook):
+        def process_renderables(
+            self, renderables: list[ConsoleRenderable]
+        ) -> list[ConsoleRenderable]:
+            return [Printable(r) for r in renderables]
+
+    return Hook()
 
 
 def print_line(out: Console, message: str, style: str = "") -> None:
