@@ -78,12 +78,13 @@ class FailedWrites:
     True
     """
 
-    __slots__ = ("backoff", "errors", "owner", "warned")
+    __slots__ = ("backoff", "errors", "lost", "owner", "warned")
 
     def __init__(self, owner: str) -> None:
         self.owner = owner
         self.backoff = Backoff()
-        self.errors: dict[str, OSError] = {}
+        self.errors: dict[str, Exception] = {}
+        self.lost: set[str] = set()  # cannot be retried: reported once, then forgotten
         self.warned = False
 
     @property
@@ -95,10 +96,13 @@ class FailedWrites:
         """Whether a retry may be made now."""
         return self.backoff.ready()
 
-    def failed(self, what: str, exc: OSError, *, lost: bool = False) -> None:
+    def failed(self, what: str, exc: Exception, *, lost: bool = False) -> None:
         """Count a failed write of ``what``; ``lost``: it cannot be retried."""
         self.errors[what] = exc
-        self.backoff.failed()
+        if lost:
+            self.lost.add(what)
+        else:
+            self.backoff.failed()
         if self.warned:
             logger.debug("%s: could not write %s either (%s)", self.owner, what, exc)
             return
@@ -117,23 +121,25 @@ class FailedWrites:
 
     def succeeded(self, what: str) -> None:
         """``what`` is written: forget its failure."""
-        if self.errors.pop(what, None) is not None and not self.errors:
+        retried = self.errors.pop(what, None) is not None and self.backoff.failures
+        if retried and not set(self.errors) - self.lost:  # nothing left to retry
             failures = self.backoff.succeeded()
             logger.info("%s: wrote %s after %d failed attempt(s)", self.owner, what, failures)
 
     def error(self) -> OutputWriteError | None:
-        """The error ``close()`` raises: every file that could not be written."""
+        """The error to raise (at ``close()``): every file that could not be
+        written. Files that cannot be retried are forgotten once reported."""
         if not self.errors:
             return None
         first = next(iter(self.errors.values()))
         names = list(self.errors)
+        for what in self.lost:
+            del self.errors[what]
+        self.lost.clear()
         listed = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+        code = getattr(first, "errno", None)
         message = (
-            f"{self.owner} could not write {listed}: {first.strerror or first}; free space "
-            "or make the folder writable again before closing"
+            f"{self.owner} could not write {listed}: {getattr(first, 'strerror', None) or first}"
+            "; free space or make the folder writable again before closing"
         )
-        return (
-            OutputWriteError(message)
-            if first.errno is None
-            else OutputWriteError(first.errno, message)
-        )
+        return OutputWriteError(message) if code is None else OutputWriteError(code, message)
