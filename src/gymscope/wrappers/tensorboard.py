@@ -95,10 +95,10 @@ class TensorBoardWrapper(
 
     **Lifecycle.** Nothing is created before the first episode ends
     (gymnasium's ``AsyncVectorEnv`` builds and closes a throwaway copy: it
-    leaves no folder and no empty event file). The file is written by
-    tensorboardX in a background thread and flushed every ``flush_secs``;
-    ``close()`` writes everything, is idempotent, and runs at interpreter
-    exit. Pickled copies (``AsyncVectorEnv``, SB3's ``SubprocVecEnv``) drop
+    leaves no folder and no empty event file). Events are appended to
+    the file at episode ends, at most every ``flush_secs``; a failed write
+    warns once and is retried (see the "TensorBoard" docs page); ``close()``
+    writes everything, is idempotent, and runs at interpreter exit. Pickled copies (``AsyncVectorEnv``, SB3's ``SubprocVecEnv``) drop
     the file and open their own in the new process. Give each env copy of a
     vector env its own ``logdir`` (``f"runs/exp/env{i}"``) or keep the default:
     each copy then gets its own run.
@@ -115,7 +115,8 @@ class TensorBoardWrapper(
 
     Raises:
         gymnasium.error.DependencyNotInstalled: tensorboardX is missing
-            (``pip install "gymscope[tensorboard]"``).
+            (``pip install "gymscope[tensorboard]"``; from a clone
+            ``uv sync --extra tensorboard``).
         TypeError, ValueError: a bad argument.
         NotADirectoryError, PermissionError: ``logdir`` cannot become a
             writable folder (checked without creating anything).
