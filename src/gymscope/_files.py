@@ -128,7 +128,8 @@ def append_bytes(path: Path, data: bytes, offset: int) -> int:
             if written != len(data):
                 raise OSError(
                     errno.ENOSPC,
-                    f"only {written} of {len(data)} bytes could be written to {str(path)!r}",
+                    f"{os.strerror(errno.ENOSPC)} (only {written} of {len(data)} bytes "
+                    f"could be written to {str(path)!r})",
                 )
         except OSError:
             with contextlib.suppress(OSError):

@@ -142,4 +142,6 @@ class FailedWrites:
             f"{self.owner} could not write {listed}: {getattr(first, 'strerror', None) or first}"
             "; free space or make the folder writable again before closing"
         )
-        return OutputWriteError(message) if code is None else OutputWriteError(code, message)
+        error = OutputWriteError(message)  # one argument: str() is the message alone
+        error.errno = code
+        return error

@@ -98,8 +98,9 @@ class TensorBoardWrapper(
     leaves no folder and no empty event file). Events are appended to
     the file at episode ends, at most every ``flush_secs``; a failed write
     warns once and is retried (see the "TensorBoard" docs page); ``close()``
-    writes everything, is idempotent, and runs at interpreter exit. Pickled copies (``AsyncVectorEnv``, SB3's ``SubprocVecEnv``) drop
-    the file and open their own in the new process. Give each env copy of a
+    writes everything, is idempotent, and runs at interpreter exit. Pickled
+    copies (``AsyncVectorEnv``, SB3's ``SubprocVecEnv``) drop the file and
+    open their own in the new process. Give each env copy of a
     vector env its own ``logdir`` (``f"runs/exp/env{i}"``) or keep the default:
     each copy then gets its own run.
 
