@@ -60,6 +60,11 @@ def check_prefix(prefix: object) -> str:
     """Validate a file-name prefix: a non-empty plain file-name part."""
     if not isinstance(prefix, str) or not prefix:
         raise ArgumentTypeError(f"prefix must be a non-empty str, got {prefix!r}")
+    if len(prefix) > _MAX_PREFIX:
+        raise InvalidArgumentError(
+            f"prefix is {len(prefix)} characters long ({prefix[:40]!r}...); use at most "
+            f"{_MAX_PREFIX} characters (the file names add up to 116 more)"
+        )
     if safe_name(prefix, fallback="") != prefix:
         raise InvalidArgumentError(
             "prefix must be a plain file-name part (letters, digits, '_', '.', '-'), "
@@ -67,6 +72,28 @@ def check_prefix(prefix: object) -> str:
             "(use output_dir for folders)"
         )
     return prefix
+
+
+# The longest prefix (the longest safe_name).
+_MAX_PREFIX = 80
+# Longest name built around the prefix: a chart's temporary file,
+# ".{prefix}_{series name, up to 80}_curve.svg.{pid, up to 10}.{8 hex}.tmp".
+_NAME_OVERHEAD = len("._") + 80 + len("_curve.svg.") + 10 + len(".") + 8 + len(".tmp")
+
+
+def _check_prefix_length(directory: Path, prefix: str) -> None:
+    """Refuse a prefix whose longest file name ``directory`` cannot hold."""
+    try:
+        limit = os.pathconf(directory, "PC_NAME_MAX")
+    except (OSError, ValueError):  # not known here (e.g. Windows): the usual limit
+        limit = 255
+    longest = len(prefix.encode()) + _NAME_OVERHEAD
+    if longest > limit:
+        raise InvalidArgumentError(
+            f"prefix is {len(prefix)} characters long ({prefix[:40]!r}...): the file names "
+            f"built from it would be up to {longest} bytes, but {str(directory)!r} takes "
+            f"names of at most {limit}; use at most {limit - _NAME_OVERHEAD} characters"
+        )
 
 
 class CurveSink(CurveHistory):
@@ -129,6 +156,7 @@ class CurveSink(CurveHistory):
         super().__init__(window_size, info_keys, metrics)
         # Absolute now, so a later chdir (or the exit handler) writes to the same place.
         directory = check_writable_dir(Path(output_dir).expanduser().absolute(), "output_dir")
+        _check_prefix_length(directory, prefix)
         self._output_dir = directory
         self._prefix = prefix
         self._checkpoint_every = checkpoint_every

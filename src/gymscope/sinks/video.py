@@ -51,6 +51,7 @@ from gymscope.errors import (
     VideoEncoderError,
 )
 from gymscope.sinks.base import Sink
+from gymscope.video.arguments import MAX_FPS
 from gymscope.video.encoder import Encoder, ffmpeg
 from gymscope.video.frames import VideoFormat, check_scale
 from gymscope.video.sidecar import VideoFacts, sidecar_record, write_sidecar
@@ -194,7 +195,13 @@ class VideoSink(Sink):
             max_frames = check_int(
                 "max_frames", max_frames, 1, "it caps the frames of a video; None for no cap"
             )
-        check_number("fps", fps, low=0.0, what="a number > 0 (frames per second)")
+        check_number(
+            "fps",
+            fps,
+            low=0.0,
+            high=MAX_FPS,
+            what=f"a number in (0, {MAX_FPS}] (frames per second)",
+        )
         self.format: VideoFormat = format
         self.fps = fps  # as given: an int stays an int in the sidecar
         self.scale = check_scale(scale)
