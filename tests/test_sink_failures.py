@@ -182,8 +182,11 @@ def failure_warnings() -> Iterator[list[str]]:
 
     class Collect(logging.Handler):
         def emit(self, record: logging.LogRecord) -> None:
-            if record.levelno >= logging.WARNING and "could not write" in record.getMessage():
-                found.append(record.getMessage())
+            message = record.getMessage()
+            if record.levelno >= logging.WARNING and (
+                "could not write" in message or "cannot open" in message
+            ):
+                found.append(message)
 
     handler = Collect()
     root = logging.getLogger("gymscope")
@@ -203,6 +206,16 @@ def run(env: gym.Env[Any, Any], episodes: int, done: list[int]) -> None:
     done += range(len(done), len(done) + episodes)
 
 
+def close_and_check(case: Case, env: gym.Env[Any, Any], folder: Path, done: list[int]) -> None:
+    """Close ``env`` once its files can be written again, and check them."""
+    if case.keeps:
+        env.close()
+    else:  # videos are streamed: those of a failure are lost, and said so by close()
+        with pytest.raises(OutputWriteError, match="could not write"):
+            env.close()
+    case.check(folder, env, done)
+
+
 # -- the failures --------------------------------------------------------------------------
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
 def test_disk_full_then_space_again(tmp_path: Path, case: Case) -> None:
@@ -218,13 +231,7 @@ def test_disk_full_then_space_again(tmp_path: Path, case: Case) -> None:
         assert "No space left on device" in found[0] or "disk is full" in found[0], found
         filler.unlink()
         run(env, 4, done)
-        if case.keeps:
-            env.close()
-            case.check(folder, env, done)
-        else:  # videos are streamed: those of the full disk are lost, and said so
-            with pytest.raises(OutputWriteError, match="could not write"):
-                env.close()
-            case.check(folder, env, done)
+        close_and_check(case, env, folder, done)
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
@@ -255,12 +262,20 @@ def test_read_only_folder_then_writable_again(tmp_path: Path, case: Case) -> Non
     if found:
         assert "Read-only file system" in found[0], found
     run(env, 4, done)
-    if case.keeps:
-        env.close()
-    else:
-        with pytest.raises(OutputWriteError, match="could not write"):
-            env.close()
-    case.check(folder, env, done)
+    close_and_check(case, env, folder, done)
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
+def test_read_only_folder_from_the_first_episode(tmp_path: Path, case: Case) -> None:
+    folder = tmp_path / "out"
+    env = case.build(folder)  # nothing is written yet: every sink opens its files lazily
+    folder.mkdir(exist_ok=True)
+    done: list[int] = []
+    with read_only(folder), failure_warnings() as found:
+        run(env, 6, done)
+    assert len(found) == 1, found
+    run(env, 2, done)
+    close_and_check(case, env, folder, done)
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
@@ -300,12 +315,7 @@ def test_folder_replaced_by_a_file(tmp_path: Path, case: Case, restored: bool) -
     folder.unlink()
     (tmp_path / "moved").rename(folder)
     run(env, 4, done)
-    if case.keeps:
-        env.close()
-    else:
-        with pytest.raises(OutputWriteError, match="could not write"):
-            env.close()
-    case.check(folder, env, done)
+    close_and_check(case, env, folder, done)
 
 
 def test_a_checkpoint_replaced_by_a_link_to_dev_full(tmp_path: Path) -> None:

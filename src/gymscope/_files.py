@@ -28,6 +28,7 @@ __all__ = [
     "atomic_write_bytes",
     "atomic_write_text",
     "check_writable_dir",
+    "name_max",
     "safe_name",
 ]
 
@@ -138,6 +139,14 @@ def append_bytes(path: Path, data: bytes, offset: int) -> int:
     finally:
         os.close(fd)
     return offset + len(data)
+
+
+def name_max(folder: str | os.PathLike[str]) -> int:
+    """The longest file name (in bytes) ``folder`` takes; 255 where unknown."""
+    try:
+        return os.pathconf(folder, "PC_NAME_MAX")
+    except (OSError, ValueError, AttributeError):  # not known here (e.g. Windows)
+        return 255
 
 
 def check_writable_dir(path: Path, argument: str) -> Path:

@@ -35,6 +35,7 @@ from gymscope._files import (
     append_bytes,
     atomic_write_bytes,
     check_writable_dir,
+    name_max,
     safe_name,
 )
 from gymscope._retry import FailedWrites
@@ -83,10 +84,7 @@ _NAME_OVERHEAD = len("._") + 80 + len("_curve.svg.") + 10 + len(".") + 8 + len("
 
 def _check_prefix_length(directory: Path, prefix: str) -> None:
     """Refuse a prefix whose longest file name ``directory`` cannot hold."""
-    try:
-        limit = os.pathconf(directory, "PC_NAME_MAX")
-    except (OSError, ValueError):  # not known here (e.g. Windows): the usual limit
-        limit = 255
+    limit = name_max(directory)
     longest = len(prefix.encode()) + _NAME_OVERHEAD
     if longest > limit:
         raise InvalidArgumentError(

@@ -16,6 +16,7 @@ import gymnasium as gym
 import numpy as np
 
 from gymscope._checks import check_int
+from gymscope._files import name_max
 from gymscope.errors import ArgumentTypeError, InvalidArgumentError
 from gymscope.schedule import EpisodeCaptureSchedule
 from gymscope.state import RecordState
@@ -141,10 +142,7 @@ def check_name_length(folder: str, name: str, argument: str, *, counter: bool = 
     longest = len(name.encode()) + _NAME_OVERHEAD
     if counter:
         longest += len("-episode-") + _INDEX_DIGITS
-    try:
-        limit = os.pathconf(folder, "PC_NAME_MAX")
-    except (OSError, ValueError):  # not known here (e.g. Windows): the usual limit
-        limit = 255
+    limit = name_max(folder)
     if longest > limit:
         room = limit - (longest - len(name.encode()))
         raise InvalidArgumentError(
