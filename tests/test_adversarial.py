@@ -83,7 +83,7 @@ def test_a_database_path_the_os_refuses_names_db(tmp_path: Path, name: str) -> N
 def test_a_worker_number_no_column_holds_is_refused(tmp_path: Path, worker: int) -> None:
     with pytest.raises(InvalidArgumentError, match=r"worker must be at most 2147483647"):
         SQLiteLoggerWrapper(ScriptedEnv(), tmp_path / "m.db", "x", worker=worker)
-    assert not (tmp_path / "m.db").exists()
+    assert sorted(tmp_path.iterdir()) == []  # nothing created
 
 
 def test_the_largest_worker_number_is_written(tmp_path: Path) -> None:
@@ -209,3 +209,122 @@ def test_schedule_indices_separated_by_commas_get_the_semicolon_hint(text: str, 
         InvalidArgumentError, match=rf"separate the indices of at: with ';' \({hint}\)"
     ):
         EpisodeCaptureSchedule.parse(text)
+
+
+# -- every public constructor: bad input is one clear error, nothing written ----------
+def _stack(kind: str, tmp: Path, **kwargs: Any) -> Any:
+    import gymscope
+
+    render = {"render_mode": "rgb_array"} if kind == "video" else {}
+    env = ScriptedEnv(**render)
+    makers: dict[str, Callable[[], Any]] = {
+        "stats": lambda: gymscope.EpisodeStatsWrapper(env, **kwargs),
+        "db": lambda: gymscope.SQLiteLoggerWrapper(env, **{"db": tmp / "m.db", **kwargs}),
+        "video": lambda: gymscope.ScheduledRecordVideo(env, **{"video_folder": tmp, **kwargs}),
+        "curves": lambda: gymscope.CurveRecorderWrapper(env, **{"output_dir": tmp, **kwargs}),
+        "tensorboard": lambda: gymscope.TensorBoardWrapper(env, **{"logdir": tmp, **kwargs}),
+        "sinks": lambda: gymscope.SinkWrapper(env, **kwargs),
+    }
+    return makers[kind]()
+
+
+BAD_ARGUMENTS = [
+    # (wrapper, argument, bad values)
+    ("stats", "buffer_length", [0, -1, 2.5, "10", True, None]),
+    ("stats", "stats_key", ["", 3, None]),
+    ("stats", "window_size", [0, -3, 1.5, "5", True]),
+    ("stats", "alpha", [0, -0.5, 1.5, float("nan"), float("inf"), "0.1", True, None]),
+    ("stats", "info_keys", ["score", 3, [1], [""], [None]]),
+    ("db", "experiment", ["", "   ", 7, b"x"]),
+    ("db", "agent", [3, b"PPO", ["PPO"]]),
+    ("db", "worker", [-1, 2.0, "0", True, 2**40]),
+    ("db", "flush_every", [0, -2, 1.5, "32", True]),
+    ("db", "window_size", [0, 2.0]),
+    ("db", "db", [3, b"metrics.db", "", "nosuchdb://x/y", "missing/dir/m.db"]),
+    ("db", "config", [{"policy": object()}, {1: {2: {3: object()}}}]),
+    ("video", "video_length", [-1, 2.5, "10", True]),
+    ("video", "episode_trigger", [3, "every:10"]),
+    ("video", "step_trigger", [3, [1, 2]]),
+    ("video", "format", ["avi", "", 3, "MP4 "]),
+    ("video", "scale", [0, -1, 9, float("nan"), "1", True]),
+    ("video", "max_frames", [0, -5, 2.5]),
+    ("video", "window_size", [0, "3"]),
+    ("curves", "prefix", ["", "a/b", "../up", 3, "x\\y"]),
+    ("curves", "checkpoint_every", [0, -1, 2.5, "10"]),
+    ("curves", "window_size", [0, -1, 1.5]),
+    ("curves", "output_dir", [3, None, b"dir"]),
+    ("tensorboard", "alpha", [0, 1.5, "0.9"]),
+    ("tensorboard", "flush_secs", [0, -1, float("inf"), "10"]),
+    ("tensorboard", "logdir", [3, b"x", ""]),
+    ("sinks", "window_size", [0, 1.5]),
+    ("sinks", "alpha", [0, 2]),
+    ("sinks", "info_keys", ["k", 3]),
+]
+
+
+@pytest.mark.parametrize(
+    ("kind", "argument", "value"),
+    [(k, a, v) for k, a, values in BAD_ARGUMENTS for v in values],
+    ids=[f"{k}-{a}-{v!r}"[:60] for k, a, values in BAD_ARGUMENTS for v in values],
+)
+def test_every_wrapper_refuses_bad_arguments_at_construction(
+    kind: str, argument: str, value: object, tmp_path: Path
+) -> None:
+    if kind == "tensorboard":
+        pytest.importorskip("tensorboardX")
+    before = sorted(tmp_path.rglob("*"))
+    with pytest.raises(GymscopeError) as info:
+        _stack(kind, tmp_path, **{argument: value})
+    assert isinstance(info.value, (TypeError, ValueError))
+    message = str(info.value)
+    assert argument in message, message
+    assert "\n" not in message
+    assert sorted(tmp_path.rglob("*")) == before  # nothing created
+
+
+BAD_STATES = [
+    (lambda: __import__("gymscope").RecordState(3, "episode"), "dirpath"),
+    (lambda: __import__("gymscope").RecordState("v", "sometimes"), "method"),
+    (lambda: __import__("gymscope").RecordState("v", "step"), "step_trigger"),
+    (lambda: __import__("gymscope").RecordState("v", "episode", episode_trigger=5), "trigger"),
+    (lambda: __import__("gymscope").AnalyticsState(""), "project_name"),
+    (lambda: __import__("gymscope").AnalyticsState("p", experiment_name=3), "experiment_name"),
+    (lambda: __import__("gymscope").AnalyticsState("p", tags="ppo"), "tags"),
+    (lambda: __import__("gymscope").AnalyticsState("p", tags=[1]), "tags"),
+    (lambda: __import__("gymscope").EpisodeCaptureSchedule(every_n_episodes=0), "every_n"),
+    (lambda: __import__("gymscope").EpisodeCaptureSchedule(episode_indices=[-1]), "episode"),
+    (lambda: __import__("gymscope").EpisodeCaptureSchedule(last_n_episodes=-1), "last_n"),
+    (lambda: __import__("gymscope").EpisodeCaptureSchedule.parse("evry:10"), "evry"),
+    (lambda: __import__("gymscope").EpisodeCaptureSchedule.parse("every:0"), "every"),
+    (lambda: __import__("gymscope").StatsConfig(0, 0.1), "window_size"),
+    (lambda: __import__("gymscope").StatsConfig(10, 0), "alpha"),
+    (lambda: __import__("gymscope").RollingStats(0), "window_size"),
+]
+
+
+@pytest.mark.parametrize(("make", "argument"), BAD_STATES, ids=[a for _, a in BAD_STATES])
+def test_every_state_and_schedule_refuses_bad_arguments(
+    make: Callable[[], Any], argument: str
+) -> None:
+    with pytest.raises(GymscopeError) as info:
+        make()
+    assert isinstance(info.value, (TypeError, ValueError))
+    assert argument in str(info.value)
+
+
+@pytest.mark.parametrize("env", [None, 3, "CartPole-v1", object()])
+@pytest.mark.parametrize("kind", ["stats", "db", "curves", "sinks", "video", "tensorboard"])
+def test_every_wrapper_refuses_what_is_not_an_env(kind: str, env: object, tmp_path: Path) -> None:
+    import gymscope
+
+    makers: dict[str, Callable[[], Any]] = {
+        "stats": lambda: gymscope.EpisodeStatsWrapper(env),  # type: ignore[arg-type]
+        "db": lambda: gymscope.SQLiteLoggerWrapper(env, tmp_path / "m.db"),  # type: ignore[arg-type]
+        "curves": lambda: gymscope.CurveRecorderWrapper(env, tmp_path),  # type: ignore[arg-type]
+        "sinks": lambda: gymscope.SinkWrapper(env),  # type: ignore[arg-type]
+        "video": lambda: gymscope.ScheduledRecordVideo(env, tmp_path / "v"),  # type: ignore[arg-type]
+        "tensorboard": lambda: gymscope.TensorBoardWrapper(env, tmp_path / "tb"),  # type: ignore[arg-type]
+    }
+    with pytest.raises(GymscopeError, match=r"env must be a gymnasium.Env"):
+        makers[kind]()
+    assert sorted(tmp_path.iterdir()) == []  # nothing created

@@ -100,3 +100,23 @@ def test_sb3_episode_rewards_equal_the_database_rows(sb3: ModuleType, tmp_path: 
     buffer = list(model.ep_info_buffer)
     assert len(buffer) == min(len(rows), 100)
     assert [(ep["r"], ep["l"]) for ep in buffer] == [(r[2], r[3]) for r in rows[-len(buffer) :]]
+
+
+def test_make_vec_env_with_episode_stats_as_wrapper_class(sb3: ModuleType) -> None:
+    """SB3 puts its own Monitor inside wrapper_class: its info["episode"] is merged."""
+    from stable_baselines3.common.env_util import make_vec_env
+
+    vec = make_vec_env("CartPole-v1", n_envs=2, seed=0, wrapper_class=EpisodeStatsWrapper)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", UserWarning)
+        model = sb3.A2C("MlpPolicy", vec, n_steps=8, seed=0, device="cpu")
+        model.learn(total_timesteps=1_000)
+    seen = list(model.ep_info_buffer)
+    assert len(seen) > 10
+    for episode in seen:
+        # SB3's keys with SB3's meanings (t: seconds since the monitor started) ...
+        assert set(episode) >= {"r", "l", "t", "r_mean", "r_std", "r_ema", "l_ema"}
+        # ... and ours computed from the same episode
+        assert episode["r"] == episode["l"]  # CartPole: reward 1 per step
+    assert seen[-1]["t"] > seen[0]["t"]  # Monitor's clock, not episode durations

@@ -17,6 +17,7 @@ import os
 import shutil
 import sqlite3
 import subprocess
+import time
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -169,7 +170,18 @@ def read_only(folder: Path) -> Iterator[None]:
     if bound.returncode != 0:
         pytest.skip(f"cannot bind-mount here: {bound.stderr.strip()}")
     try:
-        subprocess.run(["mount", "-o", "remount,bind,ro", str(folder)], check=True)
+        for _ in range(50):  # EBUSY while a file under it is being opened for writing
+            made = subprocess.run(
+                ["mount", "-o", "remount,bind,ro", str(folder)],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            if made.returncode == 0:
+                break
+            time.sleep(0.1)
+        else:
+            pytest.fail(f"cannot make {folder} read-only: {made.stderr.strip()}")
         yield
     finally:
         subprocess.run(["umount", "-l", str(folder)], check=False)

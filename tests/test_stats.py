@@ -95,14 +95,76 @@ def test_info_keys_are_captured() -> None:
     assert "other" not in finals[0]["episode"]
 
 
-def test_key_clash_is_a_clear_error_naming_the_way_out() -> None:
+class _WritesEpisode(gym.Wrapper[Any, Any, Any, Any]):
+    """Sets info["episode"] at each episode end to what ``make(return, length)`` gives."""
+
+    def __init__(self, env: gym.Env[Any, Any], make: Callable[[float, int], Any]) -> None:
+        super().__init__(env)
+        self.make = make
+        self.ret, self.length = 0.0, 0
+
+    def reset(self, **kwargs: Any) -> Any:
+        self.ret, self.length = 0.0, 0
+        return self.env.reset(**kwargs)
+
+    def step(self, action: Any) -> Any:
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        self.ret += float(reward)
+        self.length += 1
+        if terminated or truncated:
+            info["episode"] = self.make(self.ret, self.length)
+        return obs, reward, terminated, truncated, info
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda r, n: {"r": round(r, 6), "l": n, "t": 12.5},  # SB3's Monitor
+        lambda r, n: {"r": np.float32(r), "l": np.int64(n), "t": 0.0},
+        lambda r, n: {"r": r + 1e-9, "l": n},
+    ],
+    ids=["monitor", "numpy", "rounding"],
+)
+def test_statistics_of_the_same_episode_are_merged_keeping_theirs(
+    make: Callable[[float, int], Any],
+) -> None:
+    env = EpisodeStatsWrapper(_WritesEpisode(ScriptedEnv(SCRIPT), make), window_size=2)
+    stats = [f["episode"] for f in play(env, 3)]
+    assert [s["r_mean"] for s in stats] == [3.0, 2.5, 6.0]  # ours added
+    assert [float(s["r"]) for s in stats] == pytest.approx([3.0, 2.0, 10.0])
+    theirs = make(0.0, 0)
+    if "t" in theirs:  # theirs kept
+        assert [s["t"] for s in stats] == [theirs["t"]] * 3
+
+
+def test_gymnasium_statistics_inside_are_merged() -> None:
     env = EpisodeStatsWrapper(RecordEpisodeStatistics(ScriptedEnv()))
+    final = play(env, 1)[0]
+    assert final["episode"]["r"] == 3.0 and "r_ema" in final["episode"]
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda r, n: {"r": 2 * r, "l": n},  # rescaled rewards: another episode's numbers
+        lambda r, n: {"r": r, "l": n + 1},
+        lambda r, n: "done",
+        lambda r, n: {"reward": r},
+        lambda r, n: {"r": "3.0", "l": n},
+    ],
+    ids=["return", "length", "str", "other-keys", "str-return"],
+)
+def test_key_clash_with_other_statistics_is_a_clear_error(
+    make: Callable[[float, int], Any],
+) -> None:
+    env = EpisodeStatsWrapper(_WritesEpisode(ScriptedEnv(), make))
     with pytest.raises(StatsKeyClashError, match=r"info\['episode'\] is already set.*stats_key="):
         play(env, 1)
     # with another key both coexist
-    env = EpisodeStatsWrapper(RecordEpisodeStatistics(ScriptedEnv()), stats_key="gymscope")
+    env = EpisodeStatsWrapper(_WritesEpisode(ScriptedEnv(), make), stats_key="gymscope")
     final = play(env, 1)[0]
-    assert final["episode"]["r"] == final["gymscope"]["r"] == 3.0
+    ours = final["gymscope"]
+    assert ours["r"] == 3.0 and final["episode"] == make(ours["r"], ours["l"])
 
 
 @pytest.mark.parametrize(

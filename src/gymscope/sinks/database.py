@@ -49,7 +49,10 @@ _INHERITED: list[object] = []
 class DatabaseSink(Sink):
     """Writes every record as a row of ``episode`` in run ``experiment``.
 
-    Nothing is opened or created before the first record arrives. Rows that
+    Nothing is opened or created before the first record arrives. Step-keyed
+    training metrics (:meth:`on_metrics`) have no table yet and are not stored
+    here; per-episode means of ``log_metrics`` values are (velora's loss
+    columns and ``extra["metrics"]``). Rows that
     cannot be written wait in memory and are retried with backoff at later
     records; :meth:`flush` and :meth:`close` raise
     :class:`~gymscope.errors.EpisodeWriteError` if they still cannot be.

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from collections.abc import MutableMapping
-from typing import Any
+from typing import Any, TypeGuard
+
+import numpy as np
 
 from gymscope._checks import check_int, check_str
 from gymscope.episode import EpisodeRecord
@@ -30,9 +33,15 @@ class EpisodeStatsSink(Sink):
         stats_key: The ``info`` key to write.
         buffer_length: Length of ``return_queue``, ``length_queue``, ``time_queue``.
 
+    When ``info[stats_key]`` is already there and describes the same episode
+    (same ``r`` and ``l``: SB3's ``Monitor`` or gymnasium's
+    ``RecordEpisodeStatistics`` inside the stack), the keys it lacks are added
+    to it and its own values are kept.
+
     Raises:
         StatsKeyClashError: (a ``KeyError``) from :meth:`on_episode`, when
-            ``info[stats_key]`` is already set by someone else.
+            ``info[stats_key]`` is already set by someone else to something
+            that is not this episode's statistics.
 
     >>> from gymscope.sinks.base import replay_returns
     >>> sink = EpisodeStatsSink()
@@ -66,13 +75,6 @@ class EpisodeStatsSink(Sink):
         if info is None:
             return
         key = self.stats_key
-        if key in info:
-            raise StatsKeyClashError(
-                f"info[{key!r}] is already set by another wrapper (value {info[key]!r}); "
-                f"EpisodeStatsWrapper would overwrite it. Pass a different key, e.g. "
-                f"EpisodeStatsWrapper(env, stats_key='{key}_stats'), or remove the other "
-                "statistics wrapper"
-            )
         stats = {
             "r": record.episode_return,
             "l": record.length,
@@ -84,4 +86,40 @@ class EpisodeStatsSink(Sink):
         }
         if record.info:
             stats.update(record.info)
-        info[key] = stats
+        existing = info.get(key)
+        if existing is None and key not in info:
+            info[key] = stats
+        elif _same_episode(existing, record):
+            # SB3's Monitor (or gymnasium's RecordEpisodeStatistics) inside the
+            # stack described this episode first: add what it lacks, keep its
+            # values (SB3's "t" means seconds since the monitor started)
+            for name, value in stats.items():
+                existing.setdefault(name, value)
+        else:
+            raise StatsKeyClashError(
+                f"info[{key!r}] is already set by another wrapper to {existing!r}, which is "
+                f"not this episode (return {record.episode_return!r}, length {record.length}); "
+                f"EpisodeStatsWrapper would overwrite it. Pass a different key, e.g. "
+                f"EpisodeStatsWrapper(env, stats_key='{key}_stats'), or remove the other "
+                "statistics wrapper"
+            )
+
+
+def _same_episode(existing: object, record: EpisodeRecord) -> TypeGuard[dict[str, Any]]:
+    """``existing`` is a statistics dict of the same episode (same ``r`` and ``l``;
+    ``r`` as SB3's Monitor rounds it, to 6 places)."""
+    if not isinstance(existing, dict):
+        return False
+    r, length = existing.get("r"), existing.get("l")
+    if isinstance(r, bool) or not isinstance(r, (int, float, np.number)):
+        return False
+    if isinstance(length, bool) or not isinstance(length, (int, np.integer)):
+        return False
+    if int(length) != record.length:
+        return False
+    ours, theirs = record.episode_return, float(r)
+    if math.isnan(ours) or math.isnan(theirs):
+        return math.isnan(ours) and math.isnan(theirs)
+    if math.isinf(ours) or math.isinf(theirs):
+        return ours == theirs
+    return math.isclose(theirs, ours, rel_tol=1e-9, abs_tol=1e-6)

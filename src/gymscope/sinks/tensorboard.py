@@ -16,7 +16,6 @@ import os
 import secrets
 import socket
 import time
-import weakref
 from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 from pathlib import Path
 from typing import Any
@@ -163,18 +162,6 @@ def check_logdir(path: Path, argument: str = "logdir") -> Path:
     return path
 
 
-def _write_abandoned(file: EventFile, pid: int) -> None:
-    """Write the events of a sink dropped without close() (not in a forked
-    child: the kept events and the file belong to the parent). Never raises."""
-    if os.getpid() != pid:
-        return
-    try:
-        file.write()
-    except OSError as exc:
-        logger.error("could not write %d TensorBoard event(s) to %s: %s",
-                     len(file.pending), file.path, exc)  # fmt: skip
-
-
 class TensorBoardSink(Sink):
     """One event file: an event per finished episode, and per metrics report.
 
@@ -190,14 +177,15 @@ class TensorBoardSink(Sink):
     Nothing is created before the first event, which is written at once;
     later events are kept in memory and appended (framed as TFRecords, with
     tensorboardX's protos) at the first event ``flush_secs`` after the last
-    write; :meth:`close` writes everything and is idempotent, and a sink
-    dropped without it writes its events when collected or at exit. A write
+    write; :meth:`close` writes everything and is idempotent (a wrapper
+    closes its sinks when it is collected or at exit; a sink used on its own
+    is closed by its user, like any other). A write
     that fails (disk full, folder gone or read-only) is warned about once,
     cut back so the file holds whole records only, and retried with backoff
     at later events; :meth:`close` raises
     :class:`~gymscope.errors.OutputWriteError` if the events still cannot be
-    written. The file name carries the process id and a random part besides tensorboardX's
-    time and host name, so writers sharing a folder never overwrite each
+    written. The file name carries the process id and a random part besides
+    tensorboardX's time and host name, so writers sharing a folder never overwrite each
     other's file. A pickled copy, or the sink in a ``fork()``-ed child, leaves
     the original's file alone and opens its own.
 
@@ -261,7 +249,6 @@ class TensorBoardSink(Sink):
         self._protos: tuple[Any, Any, Any] | None = None
         self._pid: int | None = None
         self._next_write = 0.0  # time.monotonic() of the next write: the first is at once
-        self._finalizer: weakref.finalize[Any, Any] | None = None
         self._failures = FailedWrites(self.owner)
         self._skipped: set[str] = set()
         self._numbers = NumbersOnly(self.owner, "logs")
@@ -376,8 +363,7 @@ class TensorBoardSink(Sink):
         first = event(wall_time=time.time(), file_version="brain.Event:2")
         self._file = EventFile(tfrecord(first.SerializeToString(), protos[2]))
         self._protos = protos
-        self._pid = pid = os.getpid()
-        self._finalizer = weakref.finalize(self, _write_abandoned, self._file, pid)
+        self._pid = os.getpid()
 
     def _make(self, folder: Path) -> Path:
         try:
@@ -407,9 +393,6 @@ class TensorBoardSink(Sink):
         )
 
     def _drop_file(self) -> None:
-        if self._finalizer is not None:
-            self._finalizer.detach()
-            self._finalizer = None
         self._file = None
         self._pid = None
 
@@ -449,7 +432,6 @@ class TensorBoardSink(Sink):
             _file=None,
             _protos=None,
             _pid=None,
-            _finalizer=None,
             episodes_written=0,
             _next_write=0.0,
             _failures=FailedWrites(self.owner),

@@ -32,7 +32,7 @@ from gymscope.episode import EpisodeRecord, EpisodeTracker, RunInfo, StatsConfig
 from gymscope.errors import ArgumentTypeError, OutputWriteError
 from gymscope.sinks.base import EpisodeSink
 
-__all__ = ["GymscopeWrapper", "find_tracker"]
+__all__ = ["GymscopeWrapper", "check_env", "find_tracker"]
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +51,15 @@ def find_tracker(env: gym.Env[Any, Any]) -> EpisodeTracker | None:
     # isinstance, not env.__dict__: touching another object's __dict__ makes
     # CPython (3.11+) materialise it, slowing every later attribute access.
     return env._gymscope_tracker if isinstance(env, GymscopeWrapper) else None
+
+
+def check_env(env: object) -> None:
+    """Refuse what is not a gymnasium env (wrappers check it before anything else)."""
+    if not isinstance(env, gym.Env):
+        raise ArgumentTypeError(
+            f"env must be a gymnasium.Env, got {env!r} ({type(env).__name__}); "
+            "wrap the result of gymnasium.make(...)"
+        )
 
 
 def close_sinks(sinks: Sequence[EpisodeSink]) -> None:
@@ -110,11 +119,7 @@ class GymscopeWrapper(gym.Wrapper[ObsType, ActType, ObsType, ActType]):
         info_keys: tuple[str, ...] = (),
         priority: int = 0,
     ) -> None:
-        if not isinstance(env, gym.Env):
-            raise ArgumentTypeError(
-                f"env must be a gymnasium.Env, got {env!r} ({type(env).__name__}); "
-                "wrap the result of gymnasium.make(...)"
-            )
+        check_env(env)
         for sink in sinks:
             if not isinstance(sink, EpisodeSink):
                 raise ArgumentTypeError(

@@ -14,7 +14,7 @@ from gymnasium.core import ActType, ObsType
 
 from gymscope.episode import StatsConfig, check_info_keys, check_window_size
 from gymscope.sinks.database import REMOTE_FLUSH_EVERY
-from gymscope.wrappers.base import GymscopeWrapper
+from gymscope.wrappers.base import GymscopeWrapper, check_env
 
 if TYPE_CHECKING:
     from gymscope.metrics.db import DbTarget
@@ -143,6 +143,7 @@ class SQLiteLoggerWrapper(
 
         from gymscope.sinks.database import DatabaseSink
 
+        check_env(env)
         keys = check_info_keys(info_keys)
         window = check_window_size(window_size)
         sink = DatabaseSink(
