@@ -347,7 +347,8 @@ def test_a_torn_last_line_is_skipped(tmp_path: Path) -> None:
         play(env, 3)
     path = env.checkpoint_path
     path.write_bytes(path.read_bytes()[:-7])  # a crash in the middle of an append
-    assert [e["episode"] for e in load_checkpoint(path)["episodes"]] == [0, 1]
+    with pytest.warns(RuntimeWarning, match="last line .* cut short"):
+        assert [e["episode"] for e in load_checkpoint(path)["episodes"]] == [0, 1]
     (tmp_path / "bad.jsonl").write_text('{"format": "other"}\n')
     with pytest.raises(ValueError, match="not a gymscope checkpoint"):
         load_checkpoint(tmp_path / "bad.jsonl")
@@ -506,3 +507,38 @@ def test_history_text_kept_between_saves_matches_the_arrays(
     assert history["info"]["t"] == nulls(env.info_series["t"])
     assert history["metrics"]["late"] == [None] * 9 + [e / 3 for e in range(9, 23)]
     assert len(history["reward"]) == 23
+
+
+@pytest.mark.parametrize("length", [81, 200, 256, 1000])
+def test_a_prefix_too_long_is_refused(tmp_path: Path, length: int) -> None:
+    with pytest.raises(ValueError, match=f"prefix is {length} characters long.* at most 80"):
+        CurveRecorderWrapper(ScriptedEnv(), tmp_path, prefix="p" * length)
+
+
+@pytest.mark.parametrize("name_max", [143, 100])
+def test_a_prefix_too_long_for_the_folder_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name_max: int
+) -> None:
+    monkeypatch.setattr("os.pathconf", lambda path, name: name_max)  # eCryptfs: 143
+    with pytest.raises(ValueError, match=f"names of at most {name_max}; use at most"):
+        CurveRecorderWrapper(ScriptedEnv(), tmp_path, prefix="p" * 80)
+
+
+def test_the_longest_prefix_writes_every_file(tmp_path: Path) -> None:
+    env = CurveRecorderWrapper(
+        ScriptedEnv(final_info={"s" * 100: 1.0}),
+        tmp_path,
+        prefix="p" * 80,
+        info_keys=["s" * 100],
+        checkpoint_every=1,
+    )
+    play(env, 2)
+    env.close()
+    assert len(load_checkpoint(env.checkpoint_path)["episodes"]) == 2
+    assert len(list(tmp_path.glob("*_curve.png"))) == 3
+
+
+@pytest.mark.parametrize("prefix", [".", "..", ".hidden", "../up", "-x", "_x"])
+def test_a_prefix_making_hidden_or_odd_files_is_refused(tmp_path: Path, prefix: str) -> None:
+    with pytest.raises(ValueError, match="prefix must be a plain file-name part"):
+        CurveRecorderWrapper(ScriptedEnv(), tmp_path, prefix=prefix)

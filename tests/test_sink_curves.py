@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from gymscope.episode import RunInfo
+from gymscope.errors import CheckpointError, CheckpointNotFoundError, GymscopeError
 from gymscope.sinks import CurveHistory, CurveSink, EpisodeSink
 from gymscope.sinks.base import replay_returns
 from gymscope.sinks.curves import load_checkpoint
@@ -76,3 +77,53 @@ def test_two_open_sinks_on_the_same_files_are_warned_about(tmp_path: Path) -> No
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         CurveSink(tmp_path).close()
+
+
+# -- reading damaged checkpoints -----------------------------------------------------------
+_HEADER = b'{"format": "gymscope-curves-checkpoint/1", "prefix": "t", "window": 2}\n'
+_EPISODE = b'{"episode":0,"reward":1.0,"length":1,"reward_moving_avg":1.0}\n'
+
+
+@pytest.mark.parametrize(
+    ("content", "error", "match"),
+    [
+        (None, CheckpointNotFoundError, "no checkpoint file"),
+        (b"", CheckpointError, "has no header line"),
+        (b"\xff\xfe\x00junk\n", CheckpointError, "byte 0 is not UTF-8"),
+        (_HEADER + b"caf\xe9\n", CheckpointError, "byte .* is not UTF-8"),
+        (b"[1, 2]\n", CheckpointError, "first line is not a JSON object"),
+        (b"42\n", CheckpointError, "first line is not a JSON object"),
+        (b'"text"\n', CheckpointError, "first line is not a JSON object"),
+        (b'{"format": "other"}\n', CheckpointError, "format 'other'"),
+        (b"not json\n", CheckpointError, "line 1 is not whole JSON"),
+        (_HEADER + b'{"episode":0,"rew\n' + _EPISODE, CheckpointError, "line 2 is not whole JSON"),
+        (_HEADER + b"[1]\n" + _EPISODE, CheckpointError, "line 2 is not an episode record"),
+        (_HEADER + b'{"reward":1}\n', CheckpointError, "line 2 is not an episode record"),
+        (_HEADER + b'{"episode":"0"}\n', CheckpointError, "line 2 is not an episode record"),
+        (_HEADER + _EPISODE + _EPISODE, CheckpointError, "episode 0 after episode 0"),
+    ],
+)
+def test_load_checkpoint_names_the_file_and_what_is_wrong(
+    tmp_path: Path, content: bytes | None, error: type[Exception], match: str
+) -> None:
+    path = tmp_path / "run_history_checkpoint.jsonl"
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(error, match=match) as info:
+        load_checkpoint(path)
+    assert str(path) in str(info.value)
+    assert isinstance(info.value, GymscopeError)
+
+
+def test_load_checkpoint_of_a_folder(tmp_path: Path) -> None:
+    with pytest.raises(CheckpointError, match="is a folder"):
+        load_checkpoint(tmp_path)
+
+
+@pytest.mark.parametrize("cut", [1, 5, len(_EPISODE) - 1])
+def test_load_checkpoint_skips_a_torn_last_line_with_a_warning(tmp_path: Path, cut: int) -> None:
+    path = tmp_path / "c.jsonl"
+    path.write_bytes(_HEADER + _EPISODE + _EPISODE.replace(b":0,", b":1,")[:cut])
+    with pytest.warns(RuntimeWarning, match="last line .* cut short"):
+        data = load_checkpoint(path)
+    assert [e["episode"] for e in data["episodes"]] == [0]

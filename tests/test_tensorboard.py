@@ -30,7 +30,10 @@ from stubs import ScriptedEnv, play
 from stubs_db import VELORA_SCHEMA
 
 SCRIPT = ((1.0, 2.0), (0.5, 0.5, 0.5, 0.5), (10.0,))  # returns 3, 2, 10; lengths 2, 4, 1
-INSTALL = 'pip install "gymscope[tensorboard]"'
+INSTALL = (
+    'pip install "gymscope[tensorboard]" (from a clone: uv sync --extra tensorboard, '
+    'or pip install ".[tensorboard]")'
+)
 LABEL_SKIPPED = r"info\['label'\] is a str, not a number"  # _logged_run captures a string
 
 Scalars = dict[str, list[tuple[int, float]]]

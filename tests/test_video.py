@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+import warnings
 from pathlib import Path
 from types import ModuleType
 from typing import Any, ClassVar
@@ -25,7 +26,8 @@ from gymnasium.wrappers import RecordVideo, RenderCollection
 from PIL import Image
 
 from gymscope import EpisodeCaptureSchedule, EpisodeStatsWrapper, RecordState
-from gymscope.wrappers.video import ScheduledRecordVideo, VideoEncoderError
+from gymscope.errors import OutputWriteError
+from gymscope.wrappers.video import ScheduledRecordVideo
 from stubs import ScriptedEnv, play
 
 TESTS = Path(__file__).resolve().parent
@@ -597,15 +599,15 @@ def test_encoder_dying_is_reported_and_leaves_no_file(tmp_path: Path) -> None:
     assert rec is not None and rec.encoder is not None
     os.kill(rec.encoder.pid, signal.SIGKILL)
     rec.encoder._proc.wait()
-
-    def finish_episode() -> None:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         for _ in range(3):
-            env.step(0)  # raises once a frame reaches the dead pipe...
-        env.flush()  # ...or here, if the last frames were still buffered
-
-    with pytest.raises(VideoEncoderError, match="ffmpeg"):
-        finish_episode()
-    assert not env.recording
+            env.step(0)  # never raises: the video is lost, the run goes on
+        assert not env.recording
+        # reported once, by flush() here (or close())
+        with pytest.raises(OutputWriteError, match=r"rl-video-episode-0\.mp4: ffmpeg"):
+            env.flush()
+    assert len([w for w in caught if issubclass(w.category, RuntimeWarning)]) == 1
     env.close()
     assert list(tmp_path.iterdir()) == []
 
@@ -626,6 +628,154 @@ def test_list_mode_keeps_emptying_the_env_after_max_frames(tmp_path: Path) -> No
     assert base.frame_list == []  # RenderCollection would otherwise hold the rest
     env.close()
     assert decode(tmp_path / "rl-video-episode-1.mp4")[0] == 2
+
+
+def _render_counts(env: gym.Env[Any, Any], steps: int) -> list[int]:
+    """Frames each render() returns after each step (and reset), for ``steps`` steps."""
+    env.reset(seed=0)
+    counts = [len(env.render())]
+    for _ in range(steps):
+        _, _, terminated, truncated, _ = env.step(0)
+        counts.append(len(env.render()))
+        if terminated or truncated:
+            env.reset()
+    env.close()
+    return counts
+
+
+@pytest.mark.parametrize("order", ["recorder-outside", "recorder-inside"])
+@pytest.mark.parametrize("video_length", [0, 4])
+def test_list_mode_frames_reach_render_as_with_record_video(
+    tmp_path: Path, order: str, video_length: int
+) -> None:
+    def build(recorder: Any, folder: Path) -> gym.Env[Any, Any]:
+        kwargs = {"episode_trigger": lambda i: i != 1, "video_length": video_length}
+        if order == "recorder-outside":
+            return recorder(RenderCollection(scripted()), str(folder), **kwargs)
+        return RenderCollection(recorder(scripted(), str(folder), **kwargs))
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # moviepy's and RecordVideo's own
+        expected = _render_counts(build(RecordVideo, tmp_path / "gym"), 12)
+    got = _render_counts(build(ScheduledRecordVideo, tmp_path / "gymscope"), 12)
+    assert got == expected
+    assert all(got[1:])  # a frame for every step, recorded or not
+
+
+def test_list_mode_render_returns_the_recorded_frames_themselves(tmp_path: Path) -> None:
+    env = ScheduledRecordVideo(RenderCollection(scripted()), tmp_path, episode_trigger=bool)
+    env.reset()
+    env.step(0)
+    frames = env.render()
+    assert len(frames) == 2 and all(f.shape == (32, 48, 3) for f in frames)
+    assert [int(f[0, 0, 0]) for f in frames] == [0, 20]  # the reset frame, then step 1's
+    env.close()
+
+
+@pytest.mark.parametrize("extra_steps", [1, 3])
+def test_a_step_after_the_end_without_reset_warns_once_and_carries_on(
+    tmp_path: Path, extra_steps: int
+) -> None:
+    def cartpole() -> gym.Env[Any, Any]:  # steps on past an episode's end
+        return gym.make("CartPole-v1", render_mode="rgb_array", max_episode_steps=3)
+
+    env = ScheduledRecordVideo(cartpole(), tmp_path, episode_trigger=lambda i: True)
+    gym_env = RecordVideo(cartpole(), str(tmp_path / "gym"), episode_trigger=lambda i: True)
+    for wrapper in (env, gym_env):
+        wrapper.reset(seed=0)
+        for _ in range(3):
+            wrapper.step(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for _ in range(extra_steps):
+            gym_env.step(0)  # gymnasium carries on
+        gym_env.close()
+    with pytest.warns(UserWarning, match="after episode 0 ended .* without reset") as caught:
+        for _ in range(extra_steps):
+            env.step(0)
+    assert len([w for w in caught if "without reset" in str(w.message)]) == 1
+    assert env.tracker.episode_count == 1  # those steps belong to no episode
+    play(env, 1)  # a reset starts the next episode as usual
+    assert env.tracker.episode_count == 2
+    env.close()
+
+
+def test_a_step_before_reset_is_still_an_error(tmp_path: Path) -> None:
+    env = ScheduledRecordVideo(scripted(), tmp_path)
+    with pytest.raises(RuntimeError, match=r"before reset\(\)"):
+        env.step(0)
+    env.close()
+
+
+def test_a_step_after_the_end_raises_when_a_gymscope_wrapper_is_inside(tmp_path: Path) -> None:
+    env = ScheduledRecordVideo(EpisodeStatsWrapper(scripted()), tmp_path)
+    play(env, 1)
+    with pytest.raises(RuntimeError, match="without reset"):
+        env.step(0)
+    env.close()
+
+
+@pytest.mark.parametrize("fps", [1001, 10**9, 2**63])
+def test_an_fps_no_video_can_have_is_refused(tmp_path: Path, fps: int) -> None:
+    with pytest.raises(ValueError, match=f"fps .*{fps}"):
+        ScheduledRecordVideo(scripted(), tmp_path, fps=fps)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("render_fps", [10**6, 1000.5])
+def test_an_env_render_fps_no_video_can_have_is_refused(tmp_path: Path, render_fps: float) -> None:
+    base = scripted()
+    base.metadata = {**base.metadata, "render_fps": render_fps}
+    with pytest.raises(ValueError, match=re.escape(f"render_fps'] is {render_fps!r}")):
+        ScheduledRecordVideo(base, tmp_path)
+
+
+def test_fps_1000_is_accepted(tmp_path: Path) -> None:
+    env = ScheduledRecordVideo(scripted(), tmp_path, fps=1000, episode_trigger=lambda i: i == 0)
+    play(env, 1)
+    env.close()
+    frames, _ = imageio_ffmpeg.count_frames_and_secs(str(tmp_path / "rl-video-episode-0.mp4"))
+    assert frames == 4
+
+
+@pytest.mark.parametrize("length", [200, 256, 1000])
+def test_a_name_prefix_too_long_for_a_file_name_is_refused(tmp_path: Path, length: int) -> None:
+    with pytest.raises(ValueError, match=f"name_prefix is {length} characters long.* at most"):
+        ScheduledRecordVideo(scripted(), tmp_path, name_prefix="v" * length)
+
+
+def test_the_longest_accepted_name_prefix_records(tmp_path: Path) -> None:
+    message = ""
+    try:
+        ScheduledRecordVideo(scripted(), tmp_path, name_prefix="v" * 400)
+    except ValueError as exc:
+        message = str(exc)
+    room = int(re.findall(r"use at most (\d+) characters", message)[0])
+    env = ScheduledRecordVideo(scripted(), tmp_path, name_prefix="v" * room, step_trigger=bool)
+    play(env, 2)
+    env.close()
+    assert env.saved_videos and all(
+        p.with_name(p.name + ".json").exists() for p in env.saved_videos
+    )
+
+
+def test_a_video_name_too_long_is_refused(tmp_path: Path) -> None:
+    env = ScheduledRecordVideo(scripted(), tmp_path)
+    env.reset()
+    with pytest.raises(ValueError, match="video_name is 300 characters long"):
+        env.start_recording("v" * 300)
+    env.close()
+
+
+@pytest.mark.parametrize("prefix", [".", "..", ".hidden", "...x", "../escape", "./x"])
+def test_a_name_prefix_making_hidden_files_is_refused(tmp_path: Path, prefix: str) -> None:
+    with pytest.raises(ValueError, match=f"name_prefix {re.escape(repr(prefix))} starts with '.'"):
+        ScheduledRecordVideo(scripted(), tmp_path, name_prefix=prefix)
+    env = ScheduledRecordVideo(scripted(), tmp_path)
+    env.reset()
+    with pytest.raises(ValueError, match=r"video_name .* starts with '\.'"):
+        env.start_recording(prefix)
+    env.close()
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
@@ -744,7 +894,7 @@ def test_read_only_folder_is_refused(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("prefix", "safe"),
-    [("../escape", ".._escape"), ("ALE/Pong-v5", "ALE_Pong-v5"), ("/abs\\x\x00", "_abs_x_")],
+    [("a/../escape", "a_.._escape"), ("ALE/Pong-v5", "ALE_Pong-v5"), ("/abs\\x\x00", "_abs_x_")],
 )
 def test_name_prefix_cannot_leave_the_folder(tmp_path: Path, prefix: str, safe: str) -> None:
     folder = tmp_path / "videos"

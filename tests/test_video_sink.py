@@ -132,8 +132,11 @@ def test_usage_and_argument_errors(tmp_path: Path) -> None:
     assert not sink.recording and list(tmp_path.iterdir()) == []
     with pytest.raises(ValueError, match="format must be 'mp4' or 'gif'"):
         VideoSink(tmp_path, format="avi")  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="fps must be a number > 0"):
+    with pytest.raises(ValueError, match="fps must be a number in \\(0, 1000\\]"):
         VideoSink(tmp_path, fps=0)
+    for fps in (1000.5, 10**9, float("inf")):
+        with pytest.raises(ValueError, match=rf"fps must be a number in \(0, 1000\] .*, got {fps}"):
+            VideoSink(tmp_path, fps=fps)
     with pytest.raises(TypeError, match="sidecar must be True or False"):
         VideoSink(tmp_path, sidecar="yes")  # type: ignore[arg-type]
 

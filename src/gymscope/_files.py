@@ -15,16 +15,20 @@ safe against the process dying, not against the machine losing power.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
 import re
 from collections.abc import Iterable
 from pathlib import Path
 
 __all__ = [
+    "AppendTargetChanged",
     "append_bytes",
     "atomic_write_bytes",
     "atomic_write_text",
     "check_writable_dir",
+    "name_max",
     "safe_name",
 ]
 
@@ -74,19 +78,75 @@ def atomic_write_text(path: Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
-def append_bytes(path: Path, data: bytes) -> None:
-    """Append ``data`` to ``path`` in one ``write`` call (``O_APPEND``).
+class AppendTargetChanged(OSError):
+    """The file :func:`append_bytes` was to extend is missing or shorter than
+    what was written to it: someone else replaced or cut it."""
 
-    Used for append-only logs whose every chunk ends with a newline: a crash
-    can cut at most the last line short, and readers skip such a line.
+
+def append_bytes(path: Path, data: bytes, offset: int) -> int:
+    """Write ``data`` at ``offset`` of the existing file ``path`` in one
+    ``write`` call; returns the new size, ``offset + len(data)``.
+
+    For append-only logs whose every chunk ends with a newline, kept so that
+    the file can only ever be cut at its last line: ``offset`` is the size
+    after the last chunk that was written whole, and whatever lies beyond it
+    (a chunk a failed write left half-written) is cut off before writing; a
+    write that stores fewer bytes than given (disk full) is cut back and
+    raised. So no partial chunk is ever followed by another one, and a
+    chunk retried after a failure is never in the file twice. (A retry's
+    ``data`` starts with the failed attempt's: the cut-off tail must be a
+    prefix of it, else the file is taken to have been changed by someone else.)
+
+    Raises:
+        AppendTargetChanged: ``path`` is missing or shorter than ``offset``
+            (write the whole file again).
+        OSError: the write failed; the file was cut back to ``offset`` if the
+            file system allowed it.
     """
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_BINARY", 0), 0o666)
     try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
+        fd = os.open(path, os.O_RDWR | getattr(os, "O_BINARY", 0))
+    except FileNotFoundError as exc:
+        raise AppendTargetChanged(exc.errno, f"{str(path)!r} is gone") from exc
+    try:
+        size = os.fstat(fd).st_size
+        if size < offset:
+            raise AppendTargetChanged(
+                errno.ESTALE, f"{str(path)!r} has {size} bytes, {offset} were written to it"
+            )
+        if size > offset:
+            # Left by a failed write of these same bytes (a retry's data starts
+            # with the failed attempt's), or written by someone else.
+            os.lseek(fd, offset, os.SEEK_SET)
+            tail = os.read(fd, size - offset) if size - offset <= len(data) else b""
+            if not tail or not data.startswith(tail):
+                raise AppendTargetChanged(
+                    errno.ESTALE, f"{str(path)!r} was changed after byte {offset}"
+                )
+            os.ftruncate(fd, offset)
+        try:
+            os.lseek(fd, offset, os.SEEK_SET)
+            written = os.write(fd, data)
+            if written != len(data):
+                raise OSError(
+                    errno.ENOSPC,
+                    f"{os.strerror(errno.ENOSPC)} (only {written} of {len(data)} bytes "
+                    f"could be written to {str(path)!r})",
+                )
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, offset)
+            raise
     finally:
         os.close(fd)
+    return offset + len(data)
+
+
+def name_max(folder: str | os.PathLike[str]) -> int:
+    """The longest file name (in bytes) ``folder`` takes; 255 where unknown."""
+    try:
+        return os.pathconf(folder, "PC_NAME_MAX")
+    except (OSError, ValueError, AttributeError):  # not known here (e.g. Windows)
+        return 255
 
 
 def check_writable_dir(path: Path, argument: str) -> Path:

@@ -1,4 +1,4 @@
-"""Backoff: when to try a failed write again, counted in attempts, not threads.
+"""Backoff and FailedWrites: when to try a failed write again, and what to say.
 
 Outputs never retry in a loop of their own: a failed write waits for a later
 episode end at least ``delay`` seconds away, the delay doubling per failure up
@@ -13,9 +13,15 @@ to a cap, so an outage costs the training thread one cheap check per episode.
 
 from __future__ import annotations
 
+import logging
 import time
+import warnings
 
-__all__ = ["Backoff"]
+from gymscope.errors import OutputWriteError
+
+__all__ = ["Backoff", "FailedWrites"]
+
+logger = logging.getLogger(__name__)
 
 
 class Backoff:
@@ -50,3 +56,92 @@ class Backoff:
         """Reset after a successful attempt; returns how many failures it ended."""
         failures, self.failures, self.delay_s, self.retry_at = self.failures, 0, 0.0, 0.0
         return failures
+
+
+class FailedWrites:
+    """Files an output could not write yet: warned about once, retried with
+    backoff, reported by :meth:`error` (raised at ``close()``).
+
+    Each file is named by its path; a later success forgets it. The first
+    failure of the output is a warning naming the file and the error; later
+    ones are logged at DEBUG level only, so a full disk costs one warning.
+
+    >>> import warnings
+    >>> failures = FailedWrites("CurveSink")
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     failures.failed("a.json", OSError(28, "No space left on device"))
+    ...     failures.failed("a.json", OSError(28, "No space left on device"))
+    >>> len(caught), failures.pending
+    (1, ['a.json'])
+    >>> failures.succeeded("a.json"); failures.error() is None
+    True
+    """
+
+    __slots__ = ("backoff", "errors", "lost", "owner", "warned")
+
+    def __init__(self, owner: str) -> None:
+        self.owner = owner
+        self.backoff = Backoff()
+        self.errors: dict[str, Exception] = {}
+        self.lost: set[str] = set()  # cannot be retried: reported once, then forgotten
+        self.warned = False
+
+    @property
+    def pending(self) -> list[str]:
+        """The files still to write, in the order they first failed."""
+        return list(self.errors)
+
+    def ready(self) -> bool:
+        """Whether a retry may be made now."""
+        return self.backoff.ready()
+
+    def failed(self, what: str, exc: Exception, *, lost: bool = False) -> None:
+        """Count a failed write of ``what``; ``lost``: it cannot be retried."""
+        self.errors[what] = exc
+        if lost:
+            self.lost.add(what)
+        else:
+            self.backoff.failed()
+        if self.warned:
+            logger.debug("%s: could not write %s either (%s)", self.owner, what, exc)
+            return
+        self.warned = True
+        then = (
+            "it is lost"
+            if lost
+            else "what it holds stays in memory and is written again at later episode ends"
+        )
+        warnings.warn(
+            f"{self.owner} could not write {what} ({exc}); {then}, and close() raises "
+            "if the files still cannot be written. Further failures are logged at DEBUG level",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+
+    def succeeded(self, what: str) -> None:
+        """``what`` is written: forget its failure."""
+        retried = self.errors.pop(what, None) is not None and self.backoff.failures
+        if retried and not set(self.errors) - self.lost:  # nothing left to retry
+            failures = self.backoff.succeeded()
+            logger.info("%s: wrote %s after %d failed attempt(s)", self.owner, what, failures)
+
+    def error(self) -> OutputWriteError | None:
+        """The error to raise (at ``close()``): every file that could not be
+        written. Files that cannot be retried are forgotten once reported."""
+        if not self.errors:
+            return None
+        first = next(iter(self.errors.values()))
+        names = list(self.errors)
+        for what in self.lost:
+            del self.errors[what]
+        self.lost.clear()
+        listed = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+        code = getattr(first, "errno", None)
+        message = (
+            f"{self.owner} could not write {listed}: {getattr(first, 'strerror', None) or first}"
+            "; free space or make the folder writable again before closing"
+        )
+        error = OutputWriteError(message)  # one argument: str() is the message alone
+        error.errno = code
+        return error

@@ -16,6 +16,8 @@ from collections.abc import Sequence
 
 __all__ = [
     "ArgumentTypeError",
+    "CheckpointError",
+    "CheckpointNotFoundError",
     "DatabaseNotFoundError",
     "EpisodeWriteError",
     "ExperimentNotFoundError",
@@ -26,6 +28,7 @@ __all__ = [
     "NotAFolderError",
     "NotAMetricsDatabaseError",
     "OutputExistsError",
+    "OutputWriteError",
     "RewardTypeError",
     "StatsKeyClashError",
     "UsageError",
@@ -66,6 +69,20 @@ class NotAFolderError(GymscopeError, NotADirectoryError):
 
 class FolderNotWritableError(GymscopeError, PermissionError):
     """An output folder cannot be written to."""
+
+
+class OutputWriteError(GymscopeError, OSError):
+    """Files of an output could still not be written when it was closed (disk
+    full, folder gone or read-only); the message names them and the cause."""
+
+
+class CheckpointError(GymscopeError, ValueError):
+    """A curve checkpoint file is unreadable: not UTF-8, not gymscope's layout,
+    or a line in the middle that is not a whole JSON record."""
+
+
+class CheckpointNotFoundError(GymscopeError, FileNotFoundError):
+    """No curve checkpoint file at the given path."""
 
 
 # -- recording -----------------------------------------------------------------------

@@ -25,15 +25,28 @@ import json
 import os
 import warnings
 import weakref
-from collections.abc import Iterable, MutableMapping
+from collections.abc import Callable, Iterable, MutableMapping
 from pathlib import Path
 from typing import Any, Literal
 
 from gymscope._checks import check_optional_int
-from gymscope._files import append_bytes, atomic_write_bytes, check_writable_dir, safe_name
+from gymscope._files import (
+    AppendTargetChanged,
+    append_bytes,
+    atomic_write_bytes,
+    check_writable_dir,
+    name_max,
+    safe_name,
+)
+from gymscope._retry import FailedWrites
 from gymscope.charts.write import write_chart
 from gymscope.episode import EpisodeRecord
-from gymscope.errors import ArgumentTypeError, InvalidArgumentError
+from gymscope.errors import (
+    ArgumentTypeError,
+    CheckpointError,
+    CheckpointNotFoundError,
+    InvalidArgumentError,
+)
 from gymscope.sinks.curve_history import CHECKPOINT_FORMAT, HISTORY_FORMAT, CurveHistory
 
 __all__ = ["CHECKPOINT_FORMAT", "HISTORY_FORMAT", "CurveSink", "check_prefix", "load_checkpoint"]
@@ -48,6 +61,11 @@ def check_prefix(prefix: object) -> str:
     """Validate a file-name prefix: a non-empty plain file-name part."""
     if not isinstance(prefix, str) or not prefix:
         raise ArgumentTypeError(f"prefix must be a non-empty str, got {prefix!r}")
+    if len(prefix) > _MAX_PREFIX:
+        raise InvalidArgumentError(
+            f"prefix is {len(prefix)} characters long ({prefix[:40]!r}...); use at most "
+            f"{_MAX_PREFIX} characters (the file names add up to 116 more)"
+        )
     if safe_name(prefix, fallback="") != prefix:
         raise InvalidArgumentError(
             "prefix must be a plain file-name part (letters, digits, '_', '.', '-'), "
@@ -55,6 +73,25 @@ def check_prefix(prefix: object) -> str:
             "(use output_dir for folders)"
         )
     return prefix
+
+
+# The longest prefix (the longest safe_name).
+_MAX_PREFIX = 80
+# Longest name built around the prefix: a chart's temporary file,
+# ".{prefix}_{series name, up to 80}_curve.svg.{pid, up to 10}.{8 hex}.tmp".
+_NAME_OVERHEAD = len("._") + 80 + len("_curve.svg.") + 10 + len(".") + 8 + len(".tmp")
+
+
+def _check_prefix_length(directory: Path, prefix: str) -> None:
+    """Refuse a prefix whose longest file name ``directory`` cannot hold."""
+    limit = name_max(directory)
+    longest = len(prefix.encode()) + _NAME_OVERHEAD
+    if longest > limit:
+        raise InvalidArgumentError(
+            f"prefix is {len(prefix)} characters long ({prefix[:40]!r}...): the file names "
+            f"built from it would be up to {longest} bytes, but {str(directory)!r} takes "
+            f"names of at most {limit}; use at most {limit - _NAME_OVERHEAD} characters"
+        )
 
 
 class CurveSink(CurveHistory):
@@ -117,13 +154,16 @@ class CurveSink(CurveHistory):
         super().__init__(window_size, info_keys, metrics)
         # Absolute now, so a later chdir (or the exit handler) writes to the same place.
         directory = check_writable_dir(Path(output_dir).expanduser().absolute(), "output_dir")
+        _check_prefix_length(directory, prefix)
         self._output_dir = directory
         self._prefix = prefix
         self._checkpoint_every = checkpoint_every
         self._subject = subject
         self._closed = False
         self._checkpointed = 0
-        self._checkpoint_started = False
+        # Size of the checkpoint file after its last whole batch; None: (re)write it whole.
+        self._checkpoint_size: int | None = None
+        self._failures = FailedWrites("CurveSink")
         self.checkpoint_bytes = 0
         """Bytes written to the checkpoint file so far."""
         target = (str(directory), prefix)
@@ -167,39 +207,64 @@ class CurveSink(CurveHistory):
     def on_episode(
         self, record: EpisodeRecord, info: MutableMapping[str, Any] | None = None
     ) -> None:
-        """Append one episode; checkpoint when ``checkpoint_every`` new ones are in."""
+        """Append one episode; checkpoint when ``checkpoint_every`` new ones are in.
+
+        A checkpoint that cannot be written (disk full, folder gone) is warned
+        about once and retried at later episode ends, with backoff; the
+        episodes stay in memory.
+        """
         super().on_episode(record, info)
         every = self._checkpoint_every
-        if every is not None and self._n - self._checkpointed >= every:
-            self.checkpoint()
+        if every is not None and self._n - self._checkpointed >= every and self._failures.ready():
+            try:
+                self.checkpoint()
+            except OSError as exc:
+                self._failures.failed(str(self.checkpoint_path), exc)
 
     def checkpoint(self) -> int:
-        """Append the episodes since the last checkpoint to the checkpoint file.
+        """Write the episodes since the last checkpoint to the checkpoint file.
 
         Called every ``checkpoint_every`` episodes and by :meth:`save`; does
-        nothing when checkpoints are off. Returns the number of bytes written.
+        nothing when checkpoints are off. The first call of a sink writes the
+        file afresh (header and every episode so far, renamed into place);
+        later ones append the new episodes in one ``write``. A failed append
+        is cut back, so the file stays whole lines, each episode once, and
+        is retried by the next call; a file removed or cut by someone else is
+        written whole again. Returns the number of bytes written.
+
+        Raises:
+            OSError: the file could not be written (nothing is lost: the
+                next call writes the same episodes).
         """
         if self._checkpoint_every is None or (
-            self._checkpointed == self._n and self._checkpoint_started
+            self._checkpointed == self._n and self._checkpoint_size is not None
         ):
             return 0
-        lines = self.checkpoint_lines(self._checkpointed)
-        if not self._checkpoint_started:
+        path = self.checkpoint_path
+        data = b""
+        if self._checkpoint_size is not None:
+            data = self._lines(self.checkpoint_lines(self._checkpointed))
+            try:
+                self._checkpoint_size = append_bytes(path, data, self._checkpoint_size)
+            except AppendTargetChanged:
+                self._checkpoint_size = None
+        if self._checkpoint_size is None:  # a new run replaces an earlier one's file
             header = {
                 "format": CHECKPOINT_FORMAT,
                 "prefix": self._prefix,
                 "window": self.window_size,
             }
-            lines.insert(0, json.dumps(header))
-        data = ("\n".join(lines) + "\n").encode("utf-8")
-        if self._checkpoint_started:
-            append_bytes(self.checkpoint_path, data)
-        else:  # a new run replaces the file of an earlier one, atomically
-            atomic_write_bytes(self.checkpoint_path, data)
-            self._checkpoint_started = True
+            data = self._lines([json.dumps(header), *self.checkpoint_lines(0)])
+            atomic_write_bytes(path, data)
+            self._checkpoint_size = len(data)
         self._checkpointed = self._n
         self.checkpoint_bytes += len(data)
+        self._failures.succeeded(str(path))
         return len(data)
+
+    @staticmethod
+    def _lines(lines: list[str]) -> bytes:
+        return ("\n".join(lines) + "\n").encode("utf-8") if lines else b""
 
     def write_charts(self, *, scale: float = 1.0) -> list[Path]:
         """Write the charts only (``.svg`` and ``.png`` each, in chart order).
@@ -215,20 +280,53 @@ class CurveSink(CurveHistory):
     def save(self) -> list[Path]:
         """Write the charts and the history now (the run can go on).
 
+        Every file is tried, even after one fails.
+
         Returns:
             The paths written: the charts (``.svg`` and ``.png``), the
             history JSON and, when checkpoints are on, the checkpoint file.
+
+        Raises:
+            OutputWriteError: some files could not be written (an ``OSError``
+                naming them); what was recorded stays in memory, so a later
+                ``save()`` can still write it.
         """
-        written = self.write_charts()
-        atomic_write_bytes(self.history_path, self.history_chunks())
-        written.append(self.history_path)
+        failures = self._failures
+        written: list[Path] = []
+        for stem, chart in self.charts(self._prefix, subject=self.subject):
+            try:
+                written += write_chart(chart, self._output_dir / stem)
+            except OSError as exc:
+                failures.failed(str(self._output_dir / stem) + ".svg/.png", exc)
+            else:
+                failures.succeeded(str(self._output_dir / stem) + ".svg/.png")
+        steps: list[tuple[Path, Callable[[], object]]] = [
+            (
+                self.history_path,
+                lambda: atomic_write_bytes(self.history_path, self.history_chunks()),
+            )
+        ]
         if self._checkpoint_every is not None:
-            self.checkpoint()
-            written.append(self.checkpoint_path)
+            steps.append((self.checkpoint_path, self.checkpoint))
+        for path, write in steps:
+            try:
+                write()
+            except OSError as exc:
+                failures.failed(str(path), exc)
+            else:
+                failures.succeeded(str(path))
+                written.append(path)
+        error = failures.error()
+        if error is not None:
+            raise error
         return written
 
     def close(self) -> None:
-        """Save (see :meth:`save`). Safe to call twice: later calls do nothing."""
+        """Save (see :meth:`save`). Safe to call twice: later calls do nothing.
+
+        Raises:
+            OutputWriteError: some files could still not be written.
+        """
         if self._closed:
             return
         self._closed = True
@@ -241,25 +339,75 @@ class CurveSink(CurveHistory):
 def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Read a ``{prefix}_history_checkpoint.jsonl`` file back.
 
-    A last line cut short by a crash is skipped.
+    A last line cut short by a crash (no newline at its end) is skipped with
+    a warning; any other damage is an error naming the file and the line.
 
     Returns:
         ``{"header": {...}, "episodes": [{"episode": ..., "reward": ...}, ...]}``.
+
+    Raises:
+        CheckpointNotFoundError: there is no file at ``path``.
+        CheckpointError: the file is not UTF-8, not a gymscope checkpoint, or
+            holds a line that is not one whole episode record.
     """
-    text = Path(path).read_text(encoding="utf-8")
+    where = repr(os.fspath(path))
+    try:
+        raw = Path(path).read_bytes()
+    except FileNotFoundError as exc:
+        raise CheckpointNotFoundError(
+            exc.errno, f"no checkpoint file {where}; checkpoints are written every "
+            "checkpoint_every episodes as {prefix}_history_checkpoint.jsonl in output_dir",
+        ) from exc  # fmt: skip
+    except IsADirectoryError as exc:
+        raise CheckpointError(f"{where} is a folder, not a checkpoint file") from exc
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise CheckpointError(
+            f"{where} is not a gymscope checkpoint: byte {exc.start} is not UTF-8 text"
+        ) from exc
     lines = text.split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
-    elif lines:
-        lines.pop()  # no newline at the end: an interrupted append
+    if lines[-1] != "":  # no newline at the end: an interrupted append
+        warnings.warn(
+            f"{where}: the last line ({len(lines[-1])} characters) was cut short, "
+            "probably by a crash while it was written; it is skipped",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+    lines.pop()
     if not lines:
-        raise InvalidArgumentError(
-            f"{os.fspath(path)!r} has no header line: not a gymscope checkpoint"
+        raise CheckpointError(f"{where} has no header line: not a gymscope checkpoint")
+    header = _json_object(lines[0], where, 1)
+    if header is None or header.get("format") != CHECKPOINT_FORMAT:
+        found = "not a JSON object" if header is None else f"format {header.get('format')!r}"
+        raise CheckpointError(
+            f"{where} is not a gymscope checkpoint (its first line is {found}, "
+            f"expected a header with format {CHECKPOINT_FORMAT!r})"
         )
-    header = json.loads(lines[0])
-    if header.get("format") != CHECKPOINT_FORMAT:
-        raise InvalidArgumentError(
-            f"{os.fspath(path)!r} is not a gymscope checkpoint "
-            f"(format {header.get('format')!r}, expected {CHECKPOINT_FORMAT!r})"
-        )
-    return {"header": header, "episodes": [json.loads(line) for line in lines[1:]]}
+    episodes: list[dict[str, Any]] = []
+    for number, line in enumerate(lines[1:], start=2):
+        episode = _json_object(line, where, number)
+        index = None if episode is None else episode.get("episode")
+        if episode is None or isinstance(index, bool) or not isinstance(index, int):
+            raise CheckpointError(
+                f"{where} line {number} is not an episode record ({line[:80]!r}); the file "
+                "was damaged or written by another program"
+            )
+        if episodes and index <= episodes[-1]["episode"]:
+            raise CheckpointError(
+                f"{where} line {number} holds episode {index} after episode "
+                f"{episodes[-1]['episode']}: episodes twice or out of order, the file was damaged"
+            )
+        episodes.append(episode)
+    return {"header": header, "episodes": episodes}
+
+
+def _json_object(line: str, where: str, number: int) -> dict[str, Any] | None:
+    """``line`` as a JSON object, None if it is another JSON value."""
+    try:
+        value = json.loads(line)
+    except ValueError as exc:
+        raise CheckpointError(
+            f"{where} line {number} is not whole JSON ({exc}): the file was damaged"
+        ) from exc
+    return value if isinstance(value, dict) else None

@@ -3,8 +3,9 @@
 The output of :class:`~gymscope.wrappers.tensorboard.TensorBoardWrapper` and of
 :func:`gymscope.tensorboard.export_experiment`, which feed it live records and
 records replayed from the metrics database: both write the same tags, steps
-and values. tensorboardX is an optional dependency (``pip install
-"gymscope[tensorboard]"``), imported when the first event is written (or by
+and values. tensorboardX is an optional dependency (in a clone of gymscope:
+``uv sync --extra tensorboard`` or ``pip install ".[tensorboard]"``),
+imported when the first event is written (or by
 :func:`import_tensorboardx`), never by importing this module.
 """
 
@@ -14,6 +15,7 @@ import logging
 import math
 import os
 import secrets
+import socket
 import time
 from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 from pathlib import Path
@@ -22,6 +24,7 @@ from typing import Any
 import gymnasium as gym
 
 from gymscope._checks import check_bool, check_number, check_str
+from gymscope._retry import FailedWrites
 from gymscope.episode import EpisodeRecord
 from gymscope.errors import (
     ArgumentTypeError,
@@ -30,6 +33,7 @@ from gymscope.errors import (
     OutputExistsError,
     UsageError,
 )
+from gymscope.sinks._events import EventFile, tfrecord
 from gymscope.sinks._scalars import NumbersOnly, scalar
 from gymscope.sinks.base import Sink
 
@@ -63,7 +67,10 @@ INFO_PREFIX = "info/"
 #: them (a record's per-episode metric means, and :meth:`TensorBoardSink.on_metrics`).
 METRIC_PREFIX = "train/"
 
-_INSTALL = 'pip install "gymscope[tensorboard]"'
+_INSTALL = (
+    'pip install "gymscope[tensorboard]" (from a clone: uv sync --extra tensorboard, '
+    'or pip install ".[tensorboard]")'
+)
 
 
 def import_tensorboardx() -> tuple[Any, Any]:
@@ -81,6 +88,16 @@ def import_tensorboardx() -> tuple[Any, Any]:
             f"TensorBoard logging needs tensorboardX, which is not installed ({exc}): {_INSTALL}"
         ) from exc
     return FileWriter, Summary
+
+
+def _protos() -> tuple[Any, Any, Any]:
+    """tensorboardX's ``Event`` and ``Summary`` protos and its TFRecord CRC."""
+    import_tensorboardx()
+    from tensorboardX.proto.event_pb2 import Event  # type: ignore[import-untyped]
+    from tensorboardX.proto.summary_pb2 import Summary
+    from tensorboardX.record_writer import masked_crc32c  # type: ignore[import-untyped]
+
+    return Event, Summary, masked_crc32c
 
 
 def episode_scalars(
@@ -158,13 +175,18 @@ class TensorBoardSink(Sink):
     beside the episodes. Values are stored as 32-bit floats, as by every
     TensorBoard writer.
 
-    Nothing is created before the first event. tensorboardX's ``FileWriter``
-    queues the events and writes them in a background thread, flushing every
-    ``flush_secs``; :meth:`close` writes everything and is idempotent (a
-    wrapper closes its sinks when it is collected or at exit; a sink used on
-    its own is closed by its user, like any other). The
-    file name carries the process id and a random part besides tensorboardX's
-    time and host name, so writers sharing a folder never overwrite each
+    Nothing is created before the first event, which is written at once;
+    later events are kept in memory and appended (framed as TFRecords, with
+    tensorboardX's protos) at the first event ``flush_secs`` after the last
+    write; :meth:`close` writes everything and is idempotent (a wrapper
+    closes its sinks when it is collected or at exit; a sink used on its own
+    is closed by its user, like any other). A write
+    that fails (disk full, folder gone or read-only) is warned about once,
+    cut back so the file holds whole records only, and retried with backoff
+    at later events; :meth:`close` raises
+    :class:`~gymscope.errors.OutputWriteError` if the events still cannot be
+    written. The file name carries the process id and a random part besides
+    tensorboardX's time and host name, so writers sharing a folder never overwrite each
     other's file. A pickled copy, or the sink in a ``fork()``-ed child, leaves
     the original's file alone and opens its own.
 
@@ -224,9 +246,11 @@ class TensorBoardSink(Sink):
         self.episodes_written = 0
         """Episodes written by this sink object (a pickled copy counts its own)."""
         self._closed = False
-        self._writer: Any = None
-        self._summary: Any = None
+        self._file: EventFile | None = None
+        self._protos: tuple[Any, Any, Any] | None = None
         self._pid: int | None = None
+        self._next_write = 0.0  # time.monotonic() of the next write: the first is at once
+        self._failures = FailedWrites(self.owner)
         self._skipped: set[str] = set()
         self._numbers = NumbersOnly(self.owner, "logs")
 
@@ -238,7 +262,7 @@ class TensorBoardSink(Sink):
     @property
     def is_open(self) -> bool:
         """An event file is open in this process."""
-        return self._writer is not None and self._pid == os.getpid()
+        return self._file is not None and self._pid == os.getpid()
 
     # -- writing ----------------------------------------------------------------------
     def on_episode(
@@ -283,9 +307,45 @@ class TensorBoardSink(Sink):
     ) -> None:
         if not self.is_open:
             self._open()
-        value = self._summary.Value
+        file = self._file
+        assert file is not None and self._protos is not None
+        event, summary, crc = self._protos
+        value = summary.Value
         values = [value(tag=tag, simple_value=x) for tag, x in scalars]
-        self._writer.add_summary(self._summary(value=values), global_step=step, walltime=walltime)
+        record = event(
+            wall_time=time.time() if walltime is None else walltime,
+            step=step,
+            summary=summary(value=values),
+        )
+        file.add(tfrecord(record.SerializeToString(), crc))
+        if time.monotonic() >= self._next_write and self._failures.ready():
+            self._try_write()
+
+    def _try_write(self) -> None:
+        try:
+            self._write_file()
+        except OSError as exc:
+            self._failures.failed(str(self._logdir), exc)
+
+    def _write_file(self) -> None:
+        """Write the kept events (settling the folder and file name first)."""
+        file = self._file
+        if file is None or not file.pending:
+            return
+        if file.path is None:
+            folder = self._claim() if self.unique else self._make(self._logdir)
+            self._logdir = folder
+            # tensorboardX's name, plus the pid and a random part: writers of
+            # one folder in the same second would otherwise share a file.
+            name = (
+                f"events.out.tfevents.{int(time.time())}.{socket.gethostname()}"
+                f".{os.getpid()}.{secrets.token_hex(4)}"
+            )
+            file.path = folder / name
+            logger.debug("writing TensorBoard events to %s", folder)
+        file.write()
+        self._failures.succeeded(str(self._logdir))
+        self._next_write = time.monotonic() + self.flush_secs
 
     def _refuse_if_closed(self, what: str, subject: str) -> None:
         if self._closed:
@@ -296,19 +356,15 @@ class TensorBoardSink(Sink):
 
     # -- the file ---------------------------------------------------------------------
     def _open(self) -> None:
-        file_writer, summary = import_tensorboardx()
-        if self._writer is not None:  # a forked child: the parent's writer is not ours
+        """Start this process's event file (in memory: nothing is created yet)."""
+        protos = _protos()
+        if self._file is not None:  # a forked child: the parent's file is not ours
             self.forked()
-        folder = self._claim() if self.unique else self._make(self._logdir)
-        pid = os.getpid()
-        # tensorboardX names the file after the second and the host only: two
-        # writers of one folder in the same second would share (truncate) it.
-        suffix = f".{pid}.{secrets.token_hex(4)}"
-        self._writer = file_writer(str(folder), flush_secs=self.flush_secs, filename_suffix=suffix)
-        self._summary = summary
-        self._pid = pid
-        self._logdir = folder
-        logger.debug("writing TensorBoard events to %s", folder)
+        event = protos[0]
+        first = event(wall_time=time.time(), file_version="brain.Event:2")
+        self._file = EventFile(tfrecord(first.SerializeToString(), protos[2]))
+        self._protos = protos
+        self._pid = os.getpid()
 
     def _make(self, folder: Path) -> Path:
         try:
@@ -337,29 +393,50 @@ class TensorBoardSink(Sink):
             f"{self.owner}: cannot create the log folder {str(folder)!r} ({exc.strerror or exc})",
         )
 
-    def _drop_writer(self) -> None:
-        self._writer = None
+    def _drop_file(self) -> None:
+        self._file = None
         self._pid = None
 
     def forked(self) -> None:
-        """Forget the parent's writer (without closing it: its file is the parent's)."""
-        self._drop_writer()
+        """Forget the parent's file and kept events (they are the parent's)."""
+        self._drop_file()
+        self._next_write = 0.0
+        self._failures = FailedWrites(self.owner)
         if self.unique:
             self._logdir = self.planned
 
     def close(self) -> None:
-        """Write the queued events, close the file. Safe to call twice."""
+        """Write the kept events. Safe to call twice.
+
+        Raises:
+            OutputWriteError: events could still not be written (the message
+                names the folder and the cause).
+        """
+        if self._closed:
+            return
         self._closed = True
-        writer, pid = self._writer, self._pid
-        self._drop_writer()
-        if writer is not None and pid == os.getpid():
-            writer.close()
+        if self._file is not None and self._pid == os.getpid():
+            try:
+                self._write_file()
+            except OSError as exc:
+                self._failures.failed(str(self._logdir), exc)
+        self._drop_file()
+        error = self._failures.error()
+        if error is not None:
+            raise error
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
         # The file and its writer thread stay with this process; a copy opens its
         # own file (a fresh folder, when the folder name was a default).
-        state.update(_writer=None, _summary=None, _pid=None, episodes_written=0)
+        state.update(
+            _file=None,
+            _protos=None,
+            _pid=None,
+            episodes_written=0,
+            _next_write=0.0,
+            _failures=FailedWrites(self.owner),
+        )
         if self.unique:
             state["_logdir"] = self.planned
         return state

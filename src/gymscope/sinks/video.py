@@ -42,9 +42,16 @@ from pathlib import Path
 from typing import Any
 
 from gymscope._checks import check_bool, check_int, check_number
+from gymscope._retry import FailedWrites
 from gymscope.episode import EpisodeRecord, RunInfo
-from gymscope.errors import ArgumentTypeError, InvalidArgumentError, UsageError
+from gymscope.errors import (
+    ArgumentTypeError,
+    InvalidArgumentError,
+    UsageError,
+    VideoEncoderError,
+)
 from gymscope.sinks.base import Sink
+from gymscope.video.arguments import MAX_FPS
 from gymscope.video.encoder import Encoder, ffmpeg
 from gymscope.video.frames import VideoFormat, check_scale
 from gymscope.video.sidecar import VideoFacts, sidecar_record, write_sidecar
@@ -93,6 +100,8 @@ class _Recording:
     episodes: list[EpisodeRecord] = field(default_factory=list)
     # Ended episodes whose final frame has not come yet (see on_episode).
     pending: list[EpisodeRecord] = field(default_factory=list)
+    failed: bool = False  # the file could not be written: later frames are only counted
+    dropped: int = 0  # frames taken since it failed
 
 
 class _Finalisation:
@@ -103,17 +112,21 @@ class _Finalisation:
         self.sidecar = sidecar
         self.saved = saved
         self.error: BaseException | None = None
+        self.sidecar_error: OSError | None = None
         self.thread: threading.Thread | None = None
 
     def run(self) -> None:
         try:
             if not self.encoder.finish():
                 return
+            self.saved.append(Path(self.encoder.final_path))
             # The video first: a sidecar never names a file that is not there.
             if self.sidecar is not None:
-                write_sidecar(self.encoder.final_path, self.sidecar)
-            self.saved.append(Path(self.encoder.final_path))
-        except BaseException as exc:  # re-raised in the driver's thread
+                try:
+                    write_sidecar(self.encoder.final_path, self.sidecar)
+                except OSError as exc:  # kept and retried by the sink
+                    self.sidecar_error = exc
+        except BaseException as exc:  # handled in the driver's thread
             self.error = exc
 
     def start(self) -> None:
@@ -182,7 +195,13 @@ class VideoSink(Sink):
             max_frames = check_int(
                 "max_frames", max_frames, 1, "it caps the frames of a video; None for no cap"
             )
-        check_number("fps", fps, low=0.0, what="a number > 0 (frames per second)")
+        check_number(
+            "fps",
+            fps,
+            low=0.0,
+            high=MAX_FPS,
+            what=f"a number in (0, {MAX_FPS}] (frames per second)",
+        )
         self.format: VideoFormat = format
         self.fps = fps  # as given: an int stays an int in the sidecar
         self.scale = check_scale(scale)
@@ -195,6 +214,9 @@ class VideoSink(Sink):
         self._last: EpisodeRecord | None = None  # ended while no video ran
         self._pending: list[_Finalisation] = []
         self._saved: list[Path] = []
+        self._failures = FailedWrites("VideoSink")
+        # Sidecars of saved videos that could not be written yet: (video path, payload).
+        self._sidecars_due: list[tuple[str, dict[str, Any]]] = []
 
     # -- state ------------------------------------------------------------------------
     @property
@@ -206,7 +228,9 @@ class VideoSink(Sink):
     def frames(self) -> int:
         """Frames written to the running video so far (0 when not recording)."""
         rec = self._rec
-        return 0 if rec is None or rec.encoder is None else rec.encoder.frames
+        if rec is None:
+            return 0
+        return rec.dropped if rec.encoder is None else rec.encoder.frames
 
     @property
     def full(self) -> bool:
@@ -264,12 +288,24 @@ class VideoSink(Sink):
             raise UsageError("no video is being recorded: call start_recording() first")
         if self.full:
             return
+        if rec.failed:  # counted, so that video_length still ends the recording
+            rec.dropped += 1
+            return
         encoder = rec.encoder
+        path = os.path.join(self.video_folder, f"{rec.name}.{self.format}")
+        frames = 0 if encoder is None else encoder.frames
         try:
             if encoder is None:
-                path = os.path.join(self.video_folder, f"{rec.name}.{self.format}")
                 encoder = rec.encoder = Encoder(frame, path, self.format, self.fps, self.scale)
             encoder.write(frame)
+        except (VideoEncoderError, OSError) as exc:  # disk full, folder gone: the video is lost
+            if rec.encoder is not None:
+                rec.encoder.abort()
+                rec.encoder = None
+            rec.failed = True
+            rec.dropped = frames + 1
+            self._failures.failed(path, exc, lost=True)
+            return
         except Exception:
             self.abort()
             raise
@@ -299,15 +335,18 @@ class VideoSink(Sink):
         ``reason`` is the sidecar's ``end``. With ``background`` the encoder
         is closed on another thread (at most two at once); otherwise here.
 
-        Raises:
-            VideoEncoderError, OSError: finishing this video (in the
-                foreground) or an earlier one (in the background) failed.
+        A video whose file cannot be written (disk full, folder gone) is
+        warned about once and reported by :meth:`flush` and :meth:`close`;
+        a sidecar that cannot be written is kept and retried at the next
+        video's end and at :meth:`close`.
         """
         rec, self._rec = self._rec, None
         if rec is None:
             return
         rec.episodes += rec.pending
         encoder = rec.encoder
+        if rec.failed:
+            return
         if encoder is None or encoder.frames == 0:
             warnings.warn(
                 f"video {rec.name!r} has no frames (env.render() gave none); nothing saved",
@@ -327,9 +366,11 @@ class VideoSink(Sink):
             job.run()
         if self.log_saved:
             logger.info("saved video %s (%d frames)", encoder.final_path, encoder.frames)
-        if job.error is not None:
-            raise job.error
+        if not background:
+            self._settle(job)
         self._reap()
+        if self._sidecars_due and self._failures.ready():
+            self._write_sidecars()
 
     def _sidecar(self, rec: _Recording, encoder: Encoder, reason: str) -> dict[str, Any] | None:
         if not self.sidecar:
@@ -352,29 +393,65 @@ class VideoSink(Sink):
     def flush(self) -> None:
         """Wait until every stopped video and its sidecar are on disk.
 
-        The running recording, if any, goes on. Re-raises an error that
-        ffmpeg (:class:`~gymscope.errors.VideoEncoderError`) or the file
-        system raised while finishing a video in the background.
+        The running recording, if any, goes on.
+
+        Raises:
+            OutputWriteError: videos or sidecars could not be written (disk
+                full, folder gone); the message names them and the cause
+                (for a video, ffmpeg's own error output). A lost video is
+                reported once; a sidecar is retried until it is written.
         """
         for job in self._pending:
             job.join()
         self._reap()
+        if self._sidecars_due:
+            self._write_sidecars()
+        error = self._failures.error()
+        if error is not None:
+            raise error
 
     def _reap(self) -> None:
-        """Forget finished background jobs; re-raise the first error among them."""
+        """Forget finished background jobs, noting what they could not write."""
         pending = self._pending
         if not pending or not any(job.done for job in pending):
             return
         self._pending = [job for job in pending if not job.done]
-        errors = [job.error for job in pending if job.done and job.error is not None]
-        for error in errors[1:]:
-            logger.error("could not save a video: %s", error)
-        if errors:
-            raise errors[0]
+        for job in pending:
+            if job.done:
+                self._settle(job)
+
+    def _settle(self, job: _Finalisation) -> None:
+        """Note what a finished job could not write; re-raise anything else."""
+        error, job.error = job.error, None
+        if isinstance(error, (VideoEncoderError, OSError)):
+            self._failures.failed(job.encoder.final_path, error, lost=True)
+        elif error is not None:
+            raise error
+        if job.sidecar_error is not None and job.sidecar is not None:
+            path = job.encoder.final_path
+            self._failures.failed(path + ".json", job.sidecar_error)
+            self._sidecars_due.append((path, job.sidecar))
+            job.sidecar_error = None
+
+    def _write_sidecars(self) -> None:
+        due, self._sidecars_due = self._sidecars_due, []
+        for path, payload in due:
+            try:
+                write_sidecar(path, payload)
+            except OSError as exc:
+                self._failures.failed(path + ".json", exc)
+                self._sidecars_due.append((path, payload))
+            else:
+                self._failures.succeeded(path + ".json")
 
     # -- lifecycle --------------------------------------------------------------------
     def close(self) -> None:
-        """Save the running video (``"end": "close"``) and wait for every file."""
+        """Save the running video (``"end": "close"``) and wait for every file.
+
+        Raises:
+            OutputWriteError: videos or sidecars could not be written (see
+                :meth:`flush`).
+        """
         try:
             self.stop("close", background=False)
         finally:
@@ -395,5 +472,12 @@ class VideoSink(Sink):
     def __getstate__(self) -> dict[str, Any]:
         """Pickled/deep-copied without the running video and background jobs."""
         state = self.__dict__.copy()
-        state.update(_rec=None, _last=None, _pending=[], _saved=[])
+        state.update(
+            _rec=None,
+            _last=None,
+            _pending=[],
+            _saved=[],
+            _failures=FailedWrites("VideoSink"),
+            _sidecars_due=[],
+        )
         return state

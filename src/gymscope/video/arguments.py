@@ -16,6 +16,7 @@ import gymnasium as gym
 import numpy as np
 
 from gymscope._checks import check_int
+from gymscope._files import name_max
 from gymscope.errors import ArgumentTypeError, InvalidArgumentError
 from gymscope.schedule import EpisodeCaptureSchedule
 from gymscope.state import RecordState
@@ -24,6 +25,7 @@ __all__ = [
     "Trigger",
     "check_env",
     "check_lengths",
+    "check_name_length",
     "check_trigger",
     "check_triggers",
     "resolve_fps",
@@ -41,6 +43,15 @@ _NON_IMAGE_MODES = (None, "human", "ansi", "depth_array", "depth_array_list")
 # separators (they would leave video_folder), control characters, and what
 # Windows refuses, so that a folder of videos can be copied anywhere.
 _UNSAFE_NAME_CHARS = frozenset('/\\:*?"<>|') | frozenset(map(chr, range(32))) | {"\x7f"}
+#: The highest frame rate accepted: what players and the MP4/GIF containers
+#: take (a GIF stores frame delays in 1/100 s; ffmpeg refuses absurd rates).
+MAX_FPS = 1000
+# Longest file name gymscope builds from a video name, beyond the name itself:
+# the sidecar's temporary file ".{name}.{fmt}.json.{pid}.{8 hex}.tmp" (a pid
+# of at most 10 digits), longer than the video's ".{name}.{fmt}.{8 hex}.part".
+_NAME_OVERHEAD = len(".") + len(".mp4.json.") + 10 + len(".") + 8 + len(".tmp")
+# The longest counter in a name: episode or step index (a 64-bit integer).
+_INDEX_DIGITS = 19
 
 
 def check_env(env: object) -> None:
@@ -74,7 +85,13 @@ def check_trigger(name: str, trigger: object, example: str) -> Trigger | None:
 def resolve_fps(fps: object, metadata: dict[str, Any]) -> float:
     """The fps argument, else ``metadata["render_fps"]``, else 30."""
     if fps is not None:
-        return check_int("fps", fps, 1, "pass a whole number of frames per second, or None")
+        return check_int(
+            "fps",
+            fps,
+            1,
+            f"pass a whole number of frames per second up to {MAX_FPS}, or None",
+            maximum=MAX_FPS,
+        )
     render_fps = metadata.get("render_fps")
     if render_fps is None:
         return 30
@@ -83,10 +100,11 @@ def resolve_fps(fps: object, metadata: dict[str, Any]) -> float:
         or not isinstance(render_fps, (int, float, np.integer, np.floating))
         or not math.isfinite(float(render_fps))
         or render_fps <= 0
+        or render_fps > MAX_FPS
     ):
         raise InvalidArgumentError(
-            f"the env's metadata['render_fps'] is {render_fps!r}, not a frame rate; "
-            f"pass fps= explicitly, e.g. fps=30"
+            f"the env's metadata['render_fps'] is {render_fps!r}, not a frame rate a video "
+            f"can have (0 < fps <= {MAX_FPS}); pass fps= explicitly, e.g. fps=30"
         )
     return int(render_fps) if float(render_fps).is_integer() else float(render_fps)
 
@@ -97,6 +115,13 @@ def safe_name(value: object, argument: str) -> str:
         raise ArgumentTypeError(f"{argument} must be a str, got {value!r} ({type(value).__name__})")
     if not value.strip():
         raise InvalidArgumentError(f"{argument} must be a non-empty str, got {value!r}")
+    if value.startswith("."):
+        example = value.lstrip("./\\") or "rl-video"
+        raise InvalidArgumentError(
+            f"{argument} {value!r} starts with '.': the videos would be hidden files, which "
+            f"file browsers and `gymscope report` skip; pass e.g. {argument}="
+            f"{example!r}"
+        )
     safe = "".join("_" if c in _UNSAFE_NAME_CHARS else c for c in value)
     if safe != value:
         warnings.warn(
@@ -106,6 +131,25 @@ def safe_name(value: object, argument: str) -> str:
             stacklevel=3,
         )
     return safe
+
+
+def check_name_length(folder: str, name: str, argument: str, *, counter: bool = True) -> None:
+    """Refuse a video name whose longest derived file name ``folder`` cannot hold.
+
+    ``counter``: ``name`` is a prefix, followed by ``-episode-{i}`` or
+    ``-step-{t}`` (counted with the most digits an index can have).
+    """
+    longest = len(name.encode()) + _NAME_OVERHEAD
+    if counter:
+        longest += len("-episode-") + _INDEX_DIGITS
+    limit = name_max(folder)
+    if longest > limit:
+        room = limit - (longest - len(name.encode()))
+        raise InvalidArgumentError(
+            f"{argument} is {len(name)} characters long ({name[:40]!r}...): the file names "
+            f"built from it would be up to {longest} bytes, but {folder!r} takes names of "
+            f"at most {limit}; use at most {max(room, 0)} characters"
+        )
 
 
 def check_triggers(

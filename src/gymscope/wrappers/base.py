@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings
 import weakref
 from collections.abc import MutableMapping, Sequence
 from typing import Any, SupportsFloat
@@ -28,7 +29,7 @@ import gymnasium as gym
 from gymnasium.core import ActType, ObsType
 
 from gymscope.episode import EpisodeRecord, EpisodeTracker, RunInfo, StatsConfig
-from gymscope.errors import ArgumentTypeError
+from gymscope.errors import ArgumentTypeError, OutputWriteError
 from gymscope.sinks.base import EpisodeSink
 
 __all__ = ["GymscopeWrapper", "check_env", "find_tracker"]
@@ -137,6 +138,8 @@ class GymscopeWrapper(gym.Wrapper[ObsType, ActType, ObsType, ActType]):
             sink.open(tracker.run)
         tracker.add_listener(self._deliver, stats, info_keys, priority=priority)
         self._closed = False
+        # sink id -> [sink, episodes it lost, first error] (see _sink_failed)
+        self._sink_failures: dict[int, list[Any]] | None = None
         self._owner_pid = os.getpid()
         self._finalizer: weakref.finalize[Any, Any] | None = None
         self._watch()
@@ -197,7 +200,46 @@ class GymscopeWrapper(gym.Wrapper[ObsType, ActType, ObsType, ActType]):
         if self._owner_pid != _pid[0]:
             self._adopt()
         for sink in self._sinks:
-            sink.on_episode(record, info)
+            try:
+                sink.on_episode(record, info)
+            except OSError as exc:  # free unless raised; usage errors are not OSErrors
+                self._sink_failed(sink, record, exc)
+
+    def _sink_failed(self, sink: EpisodeSink, record: EpisodeRecord, exc: OSError) -> None:
+        """A sink could not write an episode: the run goes on, close() raises.
+
+        gymscope's own sinks keep what they could not write and retry it; a
+        sink that lets an ``OSError`` out has lost that episode, which is
+        warned about once per sink and reported by :meth:`close`.
+        """
+        failures = self._sink_failures
+        if failures is None:
+            failures = self._sink_failures = {}
+        entry = failures.get(id(sink))
+        if entry is not None:
+            entry[1] += 1
+            logger.debug("%r could not take episode %d either: %s", sink, record.index, exc)
+            return
+        failures[id(sink)] = [sink, 1, exc]
+        warnings.warn(
+            f"{type(sink).__name__} could not write episode {record.index} ({exc}); the run "
+            "goes on, and close() raises if it lost episodes. Further failures of this "
+            "output are logged at DEBUG level",
+            RuntimeWarning,
+            stacklevel=5,
+        )
+
+    def _lost_episodes(self) -> OutputWriteError | None:
+        failures = self._sink_failures
+        if not failures:
+            return None
+        parts = [
+            f"{type(sink).__name__} lost {count} episode(s) ({exc})"
+            for sink, count, exc in failures.values()
+        ]
+        return OutputWriteError(
+            "; ".join(parts) + ": its files could not be written when the episodes ended"
+        )
 
     def _check_process(self) -> None:
         """Adopt the sinks if this is a fork()ed child's first use of the wrapper
@@ -227,8 +269,10 @@ class GymscopeWrapper(gym.Wrapper[ObsType, ActType, ObsType, ActType]):
         """Flush what this wrapper recorded and close the env. Safe to call twice.
 
         Raises:
-            Exception: whatever a sink raised while flushing (every sink is
-                still closed).
+            OutputWriteError: a sink could still not write its files, or
+                lost episodes to an ``OSError`` during the run.
+            Exception: whatever else a sink raised while flushing (every
+                sink is still closed).
         """
         if getattr(self, "_closed", True):  # closed, or construction failed
             return
@@ -240,7 +284,16 @@ class GymscopeWrapper(gym.Wrapper[ObsType, ActType, ObsType, ActType]):
             if self._owner_pid != os.getpid():
                 _forget(self._sinks)
                 self._owner_pid = os.getpid()
-            close_sinks(self._sinks)
+            try:
+                close_sinks(self._sinks)
+            except BaseException:
+                lost = self._lost_episodes()
+                if lost is not None:
+                    logger.error("%s", lost)
+                raise
+            lost = self._lost_episodes()
+            if lost is not None:
+                raise lost
         finally:
             self.env.close()
 

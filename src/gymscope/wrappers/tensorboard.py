@@ -3,8 +3,9 @@
 A driver of :class:`~gymscope.sinks.tensorboard.TensorBoardSink`, which
 :func:`gymscope.tensorboard.export_experiment` also feeds, so a live run and a
 run converted from the metrics database look the same in TensorBoard.
-tensorboardX is an optional dependency (``pip install "gymscope[tensorboard]"``),
-imported when a wrapper is built, never by ``import gymscope``.
+tensorboardX is an optional dependency (in a clone of gymscope: ``uv sync
+--extra tensorboard`` or ``pip install ".[tensorboard]"``), imported when a
+wrapper is built, never by ``import gymscope``.
 """
 
 from __future__ import annotations
@@ -95,11 +96,12 @@ class TensorBoardWrapper(
 
     **Lifecycle.** Nothing is created before the first episode ends
     (gymnasium's ``AsyncVectorEnv`` builds and closes a throwaway copy: it
-    leaves no folder and no empty event file). The file is written by
-    tensorboardX in a background thread and flushed every ``flush_secs``;
-    ``close()`` writes everything, is idempotent, and runs at interpreter
-    exit. Pickled copies (``AsyncVectorEnv``, SB3's ``SubprocVecEnv``) drop
-    the file and open their own in the new process. Give each env copy of a
+    leaves no folder and no empty event file). Events are appended to
+    the file at episode ends, at most every ``flush_secs``; a failed write
+    warns once and is retried (see the "TensorBoard" docs page); ``close()``
+    writes everything, is idempotent, and runs at interpreter exit. Pickled
+    copies (``AsyncVectorEnv``, SB3's ``SubprocVecEnv``) drop the file and
+    open their own in the new process. Give each env copy of a
     vector env its own ``logdir`` (``f"runs/exp/env{i}"``) or keep the default:
     each copy then gets its own run.
 
@@ -115,7 +117,8 @@ class TensorBoardWrapper(
 
     Raises:
         gymnasium.error.DependencyNotInstalled: tensorboardX is missing
-            (``pip install "gymscope[tensorboard]"``).
+            (``pip install "gymscope[tensorboard]"``; from a clone
+            ``uv sync --extra tensorboard``).
         TypeError, ValueError: a bad argument.
         NotADirectoryError, PermissionError: ``logdir`` cannot become a
             writable folder (checked without creating anything).

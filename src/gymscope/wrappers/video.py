@@ -12,6 +12,7 @@ import gc
 import logging
 import math
 import os
+import warnings
 from pathlib import Path
 from typing import Any, SupportsFloat, cast
 
@@ -28,6 +29,7 @@ from gymscope.video.arguments import (
     Trigger,
     check_env,
     check_lengths,
+    check_name_length,
     check_trigger,
     check_triggers,
     resolve_fps,
@@ -70,8 +72,9 @@ class ScheduledRecordVideo(
       the stack's run and worker and holds the stack's EpisodeRecords;
     - ``gc_trigger`` defaults to None: no frames are held for ``gc.collect()``
       to free; ``disable_logger=False`` logs each saved video at INFO level;
-    - in ``rgb_array_list`` mode, frames the recorder takes from
-      ``env.render()`` are not handed back by the next ``render()`` call;
+    - a ``step()`` after an episode ended without ``reset()`` is warned
+      about once and carries on as with RecordVideo, but those steps belong
+      to no episode (a ``step()`` before the first ``reset()`` is an error);
     - a process killed mid-video leaves a hidden ``.{name}.{random}.part``
       file, never a file under a final name; ``close()``, run at exit and
       when the wrapper is garbage-collected unclosed, saves the running video.
@@ -179,6 +182,7 @@ class ScheduledRecordVideo(
             sidecar=sidecar,
             log_saved=not disable_logger,
         )
+        check_name_length(video.video_folder, prefix, "name_prefix")
         gym.utils.RecordConstructorArgs.__init__(
             self,
             video_folder=video_folder,
@@ -221,6 +225,7 @@ class ScheduledRecordVideo(
         self.episode_id = -1
         self.schedule = schedule
         self._length = length
+        self._warned_outside = False
         warn_existing(video.video_folder, prefix, format)
 
     @classmethod
@@ -310,10 +315,12 @@ class ScheduledRecordVideo(
         """Step the env, capture a frame when recording, finish a video that is done."""
         tracker = self._gymscope_tracker
         if self._gymscope_owner:
-            if not tracker._running:  # checked first: a finished env is not stepped
-                tracker.raise_not_running()
-            obs, reward, terminated, truncated, info = self.env.step(action)
-            tracker.account(reward, terminated, truncated, info)
+            if tracker._running:
+                obs, reward, terminated, truncated, info = self.env.step(action)
+                tracker.account(reward, terminated, truncated, info)
+            else:  # before reset() (an error), or after an episode ended without one
+                self._step_outside_episode()
+                obs, reward, terminated, truncated, info = self.env.step(action)
         else:
             obs, reward, terminated, truncated, info = self.env.step(action)
         self.step_id += 1
@@ -352,12 +359,39 @@ class ScheduledRecordVideo(
         return obs, info
 
     def render(self) -> RenderFrame | list[RenderFrame]:
-        """The env's render output, unchanged (frames are captured by step/reset)."""
-        return cast("RenderFrame | list[RenderFrame]", self.env.render())
+        """The env's render output (frames are captured by step/reset).
+
+        In ``*_list`` render modes, as with RecordVideo, the frames the
+        recorder took from the env since the last call come first.
+        """
+        out = self.env.render()
+        if self.render_history and isinstance(out, list):
+            taken, self.render_history = self.render_history, []
+            return taken + out
+        return cast("RenderFrame | list[RenderFrame]", out)
+
+    def _step_outside_episode(self) -> None:
+        """A step() with no episode running: before the first reset() it is an
+        error; after an episode ended it is warned about once and not
+        recorded, and the env is stepped, as by gymnasium's RecordVideo."""
+        tracker = self._gymscope_tracker
+        if tracker._running is None:
+            tracker.raise_not_running()
+        if not self._warned_outside:
+            self._warned_outside = True
+            warnings.warn(
+                f"step() was called after episode {tracker.episode_count - 1} ended "
+                "(terminated or truncated) without reset(); the steps until the next "
+                "reset() belong to no episode: their frames can still be recorded, but "
+                "they are counted in no EpisodeRecord. Call env.reset() after an episode ends",
+                UserWarning,
+                stacklevel=3,
+            )
 
     def start_recording(self, video_name: str) -> None:
         """Start a video named ``video_name`` now (finishing a running one first)."""
         name = safe_name(video_name, "video_name")
+        check_name_length(self.video_folder, name, "video_name", counter=False)
         self._start(name, "manual", self.step_id + 1, self._gymscope_tracker.episode_count)
 
     def stop_recording(self) -> None:
@@ -388,13 +422,16 @@ class ScheduledRecordVideo(
             # max_frames reached: not even rendered, except in *_list modes,
             # where the env keeps every frame until render() takes them.
             if str(self.env.render_mode).endswith("_list"):
-                self.env.render()
+                frames = self.env.render()
+                if isinstance(frames, list):
+                    self.render_history += frames  # handed on by the next render()
             return
         frame = self.env.render()
         if isinstance(frame, list):  # rgb_array_list: the frames since the last call
             if not frame:
                 logger.debug("render() returned no frame (rgb_array_list already emptied)")
                 return
+            self.render_history += frame  # handed on by the next render() call
             frame = frame[-1]
         video.add_frame(frame)
 
