@@ -196,8 +196,12 @@ def _stack(kind: str, tmp: Path, **kwargs: Any) -> Any:
     makers: dict[str, Callable[[], Any]] = {
         "stats": lambda: gymscope.EpisodeStatsWrapper(env, **kwargs),
         "db": lambda: gymscope.SQLiteLoggerWrapper(env, **{"db": tmp / "m.db", **kwargs}),
-        "video": lambda: gymscope.ScheduledRecordVideo(env, **{"video_folder": tmp, **kwargs}),
-        "curves": lambda: gymscope.CurveRecorderWrapper(env, **{"output_dir": tmp, **kwargs}),
+        "video": lambda: gymscope.ScheduledRecordVideo(
+            env, **{"video_folder": tmp / "videos", **kwargs}
+        ),
+        "curves": lambda: gymscope.CurveRecorderWrapper(
+            env, **{"output_dir": tmp / "curves", **kwargs}
+        ),
         "tensorboard": lambda: gymscope.TensorBoardWrapper(env, **{"logdir": tmp, **kwargs}),
         "sinks": lambda: gymscope.SinkWrapper(env, **kwargs),
     }
@@ -225,7 +229,9 @@ BAD_ARGUMENTS = [
     ("video", "scale", [0, -1, 9, float("nan"), "1", True]),
     ("video", "max_frames", [0, -5, 2.5]),
     ("video", "window_size", [0, "3"]),
-    ("curves", "prefix", ["", "a/b", "../up", 3, "x\\y"]),
+    ("video", "name_prefix", ["x" * 300, ".hidden", "..", "v" * 1000]),
+    ("video", "fps", [0, -5, 10**9, 2**63]),
+    ("curves", "prefix", ["", "a/b", "../up", 3, "x\\y", "p" * 200, "q" * 1000]),
     ("curves", "checkpoint_every", [0, -1, 2.5, "10"]),
     ("curves", "window_size", [0, -1, 1.5]),
     ("curves", "output_dir", [3, None, b"dir"]),

@@ -142,11 +142,20 @@ def append_bytes(path: Path, data: bytes, offset: int) -> int:
 
 
 def name_max(folder: str | os.PathLike[str]) -> int:
-    """The longest file name (in bytes) ``folder`` takes; 255 where unknown."""
-    try:
-        return os.pathconf(folder, "PC_NAME_MAX")
-    except (OSError, ValueError, AttributeError):  # not known here (e.g. Windows)
-        return 255
+    """The longest file name (in bytes) ``folder`` takes; 255 where unknown.
+
+    A folder that does not exist yet is asked of its nearest existing parent
+    (where it will be created), so names can be checked before anything is.
+    """
+    path = Path(os.path.abspath(os.fspath(folder)))
+    for candidate in (path, *path.parents):
+        try:
+            return os.pathconf(candidate, "PC_NAME_MAX")
+        except FileNotFoundError:
+            continue
+        except (OSError, ValueError, AttributeError):  # not known here (e.g. Windows)
+            return 255
+    return 255
 
 
 def check_writable_dir(path: Path, argument: str) -> Path:

@@ -153,8 +153,9 @@ class CurveSink(CurveHistory):
         check_optional_int("checkpoint_every", checkpoint_every, 1, none_means="no checkpoints")
         super().__init__(window_size, info_keys, metrics)
         # Absolute now, so a later chdir (or the exit handler) writes to the same place.
-        directory = check_writable_dir(Path(output_dir).expanduser().absolute(), "output_dir")
-        _check_prefix_length(directory, prefix)
+        planned = Path(output_dir).expanduser().absolute()
+        _check_prefix_length(planned, prefix)  # before the folder is created
+        directory = check_writable_dir(planned, "output_dir")
         self._output_dir = directory
         self._prefix = prefix
         self._checkpoint_every = checkpoint_every

@@ -173,6 +173,8 @@ class ScheduledRecordVideo(
         check_window_size(window_size)
         frames_per_sec = resolve_fps(fps, env.metadata)
         prefix = safe_name(name_prefix, "name_prefix")
+        if isinstance(video_folder, (str, os.PathLike)):  # before the folder is created
+            check_name_length(os.path.abspath(os.fspath(video_folder)), prefix, "name_prefix")
         video = VideoSink(
             video_folder,
             format=format,
