@@ -339,6 +339,7 @@ def test_dummy_vec_env_contract_reset_after_done() -> None:
     env = EpisodeStatsWrapper(gym.make("CartPole-v1"))
     ep_info_buffer = []
     env.reset(seed=1)
+    env.action_space.seed(1)
     for _ in range(500):
         _, _, terminated, truncated, info = env.step(env.action_space.sample())
         if terminated or truncated:

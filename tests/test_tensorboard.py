@@ -279,12 +279,15 @@ def test_async_vector_env_leaves_one_run_per_worker(tmp_path: Path) -> None:
         [lambda: TensorBoardWrapper(gym.make("CartPole-v1")) for _ in range(2)]
     )
     envs.reset(seed=0)
-    for _ in range(60):
-        envs.step(envs.action_space.sample())
+    envs.action_space.seed(0)  # unseeded, a worker's first episode could outlast the loop
+    ended = np.zeros(2, dtype=int)
+    while ended.min() < 2:
+        _, _, terminated, truncated, _ = envs.step(envs.action_space.sample())
+        ended += terminated | truncated
     envs.close()
     runs = sorted((tmp_path / "runs").iterdir())
     # two runs, none from the throwaway env AsyncVectorEnv builds in this process
-    assert len(runs) == 2
+    assert len(runs) == 2, [(r.name, sorted(p.name for p in r.rglob("*"))) for r in runs]
     assert all(re.fullmatch(r"CartPole-v1_\d{8}-\d{6}(_2)?", run.name) for run in runs)
     for run in runs:
         assert len(event_files(run)) == 1
