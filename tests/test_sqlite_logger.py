@@ -405,7 +405,7 @@ def test_postgres_connection_loss_is_survived(tmp_path: Path) -> None:
         ({"info_keys": 3}, TypeError, "info_keys must be a sequence of str"),
         ({"info_keys": ("t", 1)}, TypeError, "non-empty str keys"),
         ({"experiment": ""}, ValueError, "experiment must be a non-empty name"),
-        ({"experiment": 7}, TypeError, r"experiment must be a str .* got 7 \(int\)"),
+        ({"experiment": 7}, TypeError, r"experiment must be a non-empty name .* got 7 \(int\)"),
         ({"agent": 3}, TypeError, "agent must be a str"),
         ({"worker": -1}, ValueError, "worker must be an int >= 0"),
         ({"worker": True}, TypeError, "worker must be an int"),

@@ -827,7 +827,7 @@ def test_a_child_forked_mid_video_does_not_hold_ffmpeg_open(tmp_path: Path) -> N
         ({"scale": 0}, ValueError, "scale must be a float in"),
         ({"scale": "half"}, TypeError, "scale must be a float"),
         ({"name_prefix": ""}, ValueError, "name_prefix must be a non-empty str"),
-        ({"name_prefix": 3}, TypeError, "name_prefix must be a str"),
+        ({"name_prefix": 3}, TypeError, "name_prefix must be a non-empty str, got 3"),
         ({"schedule": "every:10"}, TypeError, "schedule must be an EpisodeCaptureSchedule"),
         (
             {"schedule": EpisodeCaptureSchedule(), "episode_trigger": None},

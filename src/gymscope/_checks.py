@@ -137,14 +137,14 @@ def check_bool(name: str, value: object) -> bool:
     return value
 
 
-def check_str(name: str, value: object, *, fix: str = "") -> str:
-    """``value`` if it is a non-blank str."""
+def check_str(name: str, value: object, *, fix: str = "", what: str = "a non-empty str") -> str:
+    """``value`` if it is a non-blank str (``what`` spells the expected value)."""
     if not isinstance(value, str):
         raise ArgumentTypeError(
-            f"{name} must be a non-empty str, got {value!r} ({type(value).__name__}){_tail(fix)}"
+            f"{name} must be {what}, got {value!r} ({type(value).__name__}){_tail(fix)}"
         )
     if not value.strip():
-        raise InvalidArgumentError(f"{name} must be a non-empty str, got {value!r}{_tail(fix)}")
+        raise InvalidArgumentError(f"{name} must be {what}, got {value!r}{_tail(fix)}")
     return value
 
 

@@ -13,13 +13,12 @@ import sqlite3
 from collections.abc import MutableMapping
 from typing import TYPE_CHECKING, Any
 
-from gymscope._checks import check_optional_int
+from gymscope._checks import check_optional_int, check_str
 from gymscope._retry import Backoff
 from gymscope.episode import EpisodeRecord, RunInfo
 from gymscope.errors import (
     ArgumentTypeError,
     EpisodeWriteError,
-    InvalidArgumentError,
     UsageError,
 )
 from gymscope.sinks.base import Sink
@@ -99,16 +98,11 @@ class DatabaseSink(Sink):
         from gymscope.metrics.runs import dump_config, experiment_name
 
         if experiment is not None:
-            if not isinstance(experiment, str):
-                raise ArgumentTypeError(
-                    f"experiment must be a str (the run to join) or None (a fresh run), got "
-                    f"{experiment!r} ({type(experiment).__name__})"
-                )
-            if not experiment.strip():
-                raise InvalidArgumentError(
-                    f"experiment must be a non-empty name (the run to join) or None (a fresh "
-                    f"run), got {experiment!r}"
-                )
+            check_str(
+                "experiment",
+                experiment,
+                what="a non-empty name (the run to join) or None (a fresh run)",
+            )
         if agent is not None and not isinstance(agent, str):
             raise ArgumentTypeError(
                 f"agent must be a str such as the agent's class name, got {agent!r} "

@@ -15,7 +15,7 @@ from typing import Any, cast
 import gymnasium as gym
 import numpy as np
 
-from gymscope._checks import check_int
+from gymscope._checks import check_int, check_str
 from gymscope._files import name_max
 from gymscope.errors import ArgumentTypeError, InvalidArgumentError
 from gymscope.schedule import EpisodeCaptureSchedule
@@ -111,21 +111,18 @@ def resolve_fps(fps: object, metadata: dict[str, Any]) -> float:
 
 def safe_name(value: object, argument: str) -> str:
     """``value`` with every character that could leave the video folder replaced."""
-    if not isinstance(value, str):
-        raise ArgumentTypeError(f"{argument} must be a str, got {value!r} ({type(value).__name__})")
-    if not value.strip():
-        raise InvalidArgumentError(f"{argument} must be a non-empty str, got {value!r}")
-    if value.startswith("."):
-        example = value.lstrip("./\\") or "rl-video"
+    name = check_str(argument, value)
+    if name.startswith("."):
+        example = name.lstrip("./\\") or "rl-video"
         raise InvalidArgumentError(
-            f"{argument} {value!r} starts with '.': the videos would be hidden files, which "
+            f"{argument} {name!r} starts with '.': the videos would be hidden files, which "
             f"file browsers and `gymscope report` skip; pass e.g. {argument}="
             f"{example!r}"
         )
-    safe = "".join("_" if c in _UNSAFE_NAME_CHARS else c for c in value)
-    if safe != value:
+    safe = "".join("_" if c in _UNSAFE_NAME_CHARS else c for c in name)
+    if safe != name:
         warnings.warn(
-            f"{argument} {value!r} contains path separators or characters not allowed in file "
+            f"{argument} {name!r} contains path separators or characters not allowed in file "
             f"names; the file names start with {safe!r} instead, inside video_folder",
             UserWarning,
             stacklevel=3,
