@@ -192,7 +192,7 @@ def test_newer_incompatible_schema_is_a_clear_error_and_nothing_changes(
     engine.dispose()
     before = path.read_bytes()
     with pytest.raises(
-        IncompatibleSchemaError, match=r"schema version 2 \(written by gymscope 9.0\)"
+        IncompatibleSchemaError, match=rf"schema version {newer} \(written by gymscope 9.0\)"
     ):
         get_db_engine(path)
     with pytest.raises(IncompatibleSchemaError, match="upgrade gymscope"):

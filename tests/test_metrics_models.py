@@ -36,7 +36,7 @@ VELORA_EPISODE = {
     "entropy_loss": (sa.Float, False),
     "created_at": (sa.DateTime, False),
 }
-ADDED_EXPERIMENT = {"name", "gymscope_version"}
+ADDED_EXPERIMENT = {"name", "gymscope_version", "stats_window", "stats_alpha"}
 ADDED_EPISODE = {"worker", "duration_s", "terminated", "truncated", "total_steps", "extra"}
 
 

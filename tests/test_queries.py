@@ -193,7 +193,11 @@ def test_workers_are_merged_in_order_of_completion(tmp_path: Path) -> None:
     assert run.rewards.tolist() == [1.0, 1.0, 5.0, 5.0, 1.0]
     assert run.values["worker"] == [0, 0, 1, 1, 0]
     assert run.workers == 2 and summary.workers == 2
-    assert summary.last_moving_avg == 1.0  # of worker 0's last episode, which ended last
+    # the run's moving average is over both workers' episodes, in the order they ended
+    assert summary.last_moving_avg == pytest.approx(2.6)
+    assert summary.best_moving_avg == pytest.approx(3.0)  # after the fourth: (1 + 1 + 5 + 5) / 4
+    # each row keeps its own worker's moving average
+    assert run.moving_avg.tolist() == [1.0, 1.0, 5.0, 5.0, 1.0]
 
 
 def test_extras_gather_info_values_losses_and_metrics(tmp_path: Path) -> None:

@@ -80,7 +80,7 @@ def test_one_row_per_episode_with_exact_values(url: str) -> None:
         assert row["terminated"] is (i != 2)
         assert row["truncated"] is (i == 2)
         assert row["extra"] == {"info": {"t": lengths[i]}}
-        assert (row["actor_loss"], row["critic_loss"], row["entropy_loss"]) == (None, None, 0.0)
+        assert (row["actor_loss"], row["critic_loss"], row["entropy_loss"]) == (None, None, None)
     stamps = query(url, "SELECT duration_s FROM episode ORDER BY episode_num")
     assert all(d > 0 for (d,) in stamps)
 
@@ -109,7 +109,7 @@ def test_log_metrics_stores_episode_means(url: str) -> None:
     assert (second["actor_loss"], second["critic_loss"], second["entropy_loss"]) == (
         None,
         None,
-        0.0,
+        None,
     )
     assert second["extra"] is None
 
@@ -201,13 +201,21 @@ def test_open_wrappers_lease_distinct_workers_and_give_them_back(url: str) -> No
     assert [(r["worker"], r["episode_num"]) for r in rows] == [(0, 0), (0, 1), (0, 2), (1, 0)]
 
 
+def _step_until_the_episode_ends(env: gym.Env[Any, Any]) -> None:
+    while not any(env.step(0)[2:4]):
+        pass
+
+
 def test_explicit_worker_and_a_clash(url: str) -> None:
     owner = logged(url, worker=5)
     run_episodes(owner, 1)
     intruder = logged(url, worker=5)
-    intruder.reset()
+    # the worker is leased when the stack starts (its first reset)
     with pytest.raises(WorkerInUseError, match=r"worker 5 of experiment id 1 .* process \d+"):
-        intruder.step(0)
+        intruder.reset()
+    intruder.reset()
+    with pytest.raises(WorkerInUseError, match=r"worker 5 of experiment id 1"):
+        _step_until_the_episode_ends(intruder)  # still held then: the episode waits
     owner.close()
     intruder.close()  # its episode is still waiting: worker 5 is free now
     rows = read_episodes(url, "run")
@@ -248,14 +256,17 @@ def test_leases_of_dead_processes_are_taken_over(url: str) -> None:
 
 
 # -- lifecycle -----------------------------------------------------------------------
-def test_nothing_is_created_before_the_first_episode_ends(tmp_path: Path) -> None:
+def test_nothing_is_created_before_the_first_reset(tmp_path: Path) -> None:
+    # AsyncVectorEnv builds a throwaway env only to read its spaces: never reset
     path = tmp_path / "lazy.db"
     env = SQLiteLoggerWrapper(ScriptedEnv(episodes=((1.0, 1.0),)), path)
-    env.reset()
-    env.step(0)
+    env.close()
     assert list(tmp_path.iterdir()) == []
-    env.close()  # nothing to write: still nothing created
-    assert list(tmp_path.iterdir()) == []
+    env = SQLiteLoggerWrapper(ScriptedEnv(episodes=((1.0, 1.0),)), path)
+    env.reset()  # the stack starts: the worker is leased (and resumes if it can)
+    assert query(f"sqlite:///{path}", "SELECT worker FROM gymscope_worker") == [(0,)]
+    env.close()
+    assert query(f"sqlite:///{path}", "SELECT count(*) FROM gymscope_worker") == [(0,)]
 
 
 def test_close_is_idempotent_and_final(url: str) -> None:
@@ -446,10 +457,12 @@ def test_newer_sqlite_database_is_refused_at_construction(tmp_path: Path) -> Non
     assert sorted(p.name for p in tmp_path.iterdir()) == ["newer.db"]
 
 
-def test_newer_postgres_database_is_refused_at_the_first_write(tmp_path: Path) -> None:
+def test_newer_postgres_database_is_refused_when_the_stack_starts(tmp_path: Path) -> None:
     url = backend_url("postgresql", tmp_path)
     _make_newer(url)
     env = logged(url, env=ScriptedEnv(episodes=((1.0,),)))
+    with pytest.raises(IncompatibleSchemaError, match="cannot use safely"):
+        env.reset()
     env.reset()
     with pytest.raises(IncompatibleSchemaError, match="cannot use safely"):
         env.step(0)

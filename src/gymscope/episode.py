@@ -38,6 +38,7 @@ __all__ = [
     "EpisodeRecord",
     "EpisodeTracker",
     "NonFiniteRewardWarning",
+    "ResumeState",
     "RollingStats",
     "RunInfo",
     "StatsBank",
@@ -126,6 +127,49 @@ class RunInfo:
 #: Called once per finished episode with its record and the final step's info
 #: (the env's dict, which a listener may add keys to).
 EpisodeListener = Callable[[EpisodeRecord, MutableMapping[str, Any]], None]
+
+#: Called with ``(step, values)`` for step-keyed training metrics.
+MetricsListener = Callable[[int, Mapping[str, float]], None]
+
+
+@dataclass(frozen=True)
+class ResumeState:
+    """Where a worker that rejoins its run takes up: what its stored stream holds.
+
+    A stack's database sink reads it when the worker rejoins (the first
+    ``reset()``); the tracker continues from it (episode index, total steps,
+    moving window and EMAs, which it rebuilds from the returns and lengths)
+    and every sink of the stack is told (:meth:`Sink.on_resume`), so that
+    videos, curves and TensorBoard continue instead of starting again.
+
+    Attributes:
+        episodes: Episodes the worker finished before: the next episode's index.
+        total_steps: Env steps the worker took before.
+        returns: Returns of its last episodes, oldest first (at most what
+            the statistics need).
+        lengths: Their lengths.
+        source: Where it was read, for messages (e.g. the database URL).
+    """
+
+    episodes: int
+    total_steps: int
+    returns: tuple[float, ...] = ()
+    lengths: tuple[int, ...] = ()
+    source: str = ""
+
+
+#: Given how many past episodes the statistics need, returns a
+#: :class:`ResumeState` for the stack's worker, or None (nothing stored).
+ResumeSource = Callable[[int], "ResumeState | None"]
+#: Told the :class:`ResumeState` the stack continues from.
+ResumeListener = Callable[[ResumeState], None]
+
+
+def history_needed(window_size: int, alpha: float) -> int:
+    """How many past episodes rebuild a moving window of ``window_size`` and an
+    EMA of weight ``alpha`` to double precision (older ones weigh < 1e-17)."""
+    ema = 1 if alpha >= 1.0 else math.ceil(math.log(1e-17) / math.log1p(-alpha))
+    return max(window_size, min(ema, 1_000_000))
 
 
 class RollingStats:
@@ -294,6 +338,13 @@ class StatsBank:
         self.mean = math.nan
         self.std = math.nan
 
+    def replay(self, returns: Iterable[float], lengths: Iterable[int]) -> None:
+        """Start again from these past episodes (oldest first), as if pushed."""
+        self.rolling = RollingStats(self.config.window_size)
+        self.ema_return = self.ema_length = self.mean = self.std = math.nan
+        for episode_return, length in zip(returns, lengths, strict=True):
+            self.push(episode_return, length)
+
     def push(self, episode_return: float, length: int) -> None:
         rolling = self.rolling
         rolling.push(episode_return)
@@ -347,6 +398,11 @@ class EpisodeTracker:
         self.run = RunInfo()
         self._listeners: list[tuple[EpisodeListener, StatsBank, tuple[str, ...]]] = []
         self._priorities: list[int] = []
+        self._metrics_listeners: list[MetricsListener] = []
+        self._resume_sources: list[tuple[int, ResumeSource]] = []
+        self._resume_listeners: list[ResumeListener] = []
+        #: The state this stack continued from (None: a fresh stream).
+        self.resumed: ResumeState | None = None
         self._banks: dict[StatsConfig, StatsBank] = {}
         self._capture_keys: tuple[str, ...] = ()
         self._metric_sums: dict[str, float] = {}
@@ -382,10 +438,56 @@ class EpisodeTracker:
         bank = self._banks.get(config)
         if bank is None:
             bank = self._banks[config] = StatsBank(config)
+            if self.resumed is not None:
+                bank.replay(self.resumed.returns, self.resumed.lengths)
         at = sum(1 for p in self._priorities if p <= priority)
         self._listeners.insert(at, (listener, bank, keys))
         self._priorities.insert(at, priority)
         self._capture_keys = tuple(dict.fromkeys(k for _, _, ks in self._listeners for k in ks))
+
+    def add_metrics_listener(self, listener: MetricsListener) -> None:
+        """Deliver every step-keyed metrics report (:meth:`log_metrics` with a step)."""
+        self._metrics_listeners.append(listener)
+
+    def add_resume_source(self, source: ResumeSource, *, priority: int = 0) -> None:
+        """Ask ``source`` (lower ``priority`` first) for the stream's stored state
+        at the first ``reset()``; the first that has one is continued from."""
+        at = sum(1 for p, _ in self._resume_sources if p <= priority)
+        self._resume_sources.insert(at, (priority, source))
+
+    def add_resume_listener(self, listener: ResumeListener) -> None:
+        """Tell ``listener`` the state the stack continues from, if it resumes."""
+        self._resume_listeners.append(listener)
+
+    def history_needed(self) -> int:
+        """Past episodes the stack's statistics need to be rebuilt on resume."""
+        return max((history_needed(c.window_size, c.alpha) for c in self._banks), default=100)
+
+    def _resume(self) -> None:
+        """At the first reset: continue the stored stream, if a source has one."""
+        sources, self._resume_sources = self._resume_sources, []
+        history = self.history_needed()
+        for _, source in sources:
+            state = source(history)
+            if state is not None:
+                self.restore(state)
+                return
+
+    def restore(self, state: ResumeState) -> None:
+        """Continue from ``state``: episode index, total steps, moving statistics;
+        then tell the resume listeners (the stack's sinks)."""
+        if self.episode_count or self._running:
+            raise UsageError(
+                f"cannot resume {self.env_label} from {state.source or 'a stored state'}: "
+                f"it has recorded {self.episode_count} episode(s) already"
+            )
+        self.resumed = state
+        self.episode_count = state.episodes
+        self.total_steps = state.total_steps
+        for bank in self._banks.values():
+            bank.replay(state.returns, state.lengths)
+        for listener in self._resume_listeners:
+            listener(state)
 
     # -- hot path ------------------------------------------------------------------
     @property
@@ -400,6 +502,8 @@ class EpisodeTracker:
                 "reset() after %d steps of an unfinished episode: not recorded",
                 self.episode_length,
             )
+        elif self._running is None and self._resume_sources:
+            self._resume()
         self.episode_return = 0.0
         self.episode_length = 0
         self.episode_seed = seed
@@ -434,9 +538,14 @@ class EpisodeTracker:
         if terminated or truncated:
             self.end_episode(terminated, truncated, info)
 
-    def log_metrics(self, values: Mapping[str, SupportsFloat]) -> None:
-        """Accumulate named values; each record gets their mean over the episode."""
+    def log_metrics(self, values: Mapping[str, SupportsFloat], step: int | None = None) -> None:
+        """Accumulate named values; each record gets their mean over the episode.
+
+        With ``step`` (the env step they belong to), the values are also
+        delivered at once to the metrics listeners: the step-keyed stream.
+        """
         sums, counts = self._metric_sums, self._metric_counts
+        numbers: dict[str, float] = {}
         for name, value in values.items():
             try:
                 number = float(value)
@@ -447,8 +556,20 @@ class EpisodeTracker:
                     f"log_metrics({name}={value!r}): {name} must be a real number, got "
                     f"{type(value).__name__}; pass e.g. {name}=float(...)"
                 )
+            numbers[name] = number
+        for name, number in numbers.items():
             sums[name] = sums.get(name, 0.0) + number
             counts[name] = counts.get(name, 0) + 1
+        if step is not None and numbers:
+            error: BaseException | None = None
+            for listener in self._metrics_listeners:
+                try:
+                    listener(step, numbers)
+                except BaseException as exc:  # every listener still gets them
+                    if error is None:
+                        error = exc
+            if error is not None:
+                raise error
 
     def _real_return(self, total: Any) -> float:
         """The episode's return as a float, or a clear error for a reward that

@@ -11,9 +11,11 @@ and ``extra``). ``extra`` is a JSON object, or NULL when it would be empty:
 - ``"nan"``: the names of the float columns whose NULL means NaN (SQLite
   stores NaN as NULL; every other NULL is a value nobody reported).
 
-Velora's loss columns: ``actor_loss``/``critic_loss`` are NULL when not
-reported; ``entropy_loss`` is 0.0 (velora's column default), so a column of
-zeros means "not reported" (:func:`reported_losses`).
+Velora's loss columns are NULL when not reported. velora itself (and
+gymscope before schema version 2) stored ``entropy_loss`` as 0.0 then (its
+column default): a row whose ``entropy_loss`` is 0.0 while its other two
+losses are NULL is read as "not reported" (:func:`row_loss`), and so is a
+column of zeros (:func:`reported_losses`).
 
 >>> from gymscope.sinks.base import replay_returns
 >>> record = next(replay_returns([float("nan")]))
@@ -49,6 +51,7 @@ __all__ = [
     "record_losses",
     "reported_losses",
     "row_extra",
+    "row_loss",
     "row_metrics",
     "row_values",
     "stored_float",
@@ -58,8 +61,9 @@ __all__ = [
 LOSS_COLUMNS = ("actor_loss", "critic_loss", "entropy_loss")
 _LOSSES = frozenset(LOSS_COLUMNS)
 
-#: What a row's loss columns hold when nothing was reported: velora's defaults.
-NO_LOSSES: tuple[Any, Any, Any] = (None, None, 0.0)
+#: What a row's loss columns hold when nothing was reported: NULL (velora
+#: itself stores 0.0 in ``entropy_loss``; see :func:`row_loss`).
+NO_LOSSES: tuple[Any, Any, Any] = (None, None, None)
 
 #: Columns written per episode, in the order of the rows the writers build.
 COLUMNS = (
@@ -89,15 +93,15 @@ _UTC = dt.timezone.utc
 
 # -- record -> row -------------------------------------------------------------------
 def record_losses(record: EpisodeRecord) -> tuple[Any, Any, Any]:
-    """``(actor_loss, critic_loss, entropy_loss)`` of a row, velora's defaults
-    for the ones not reported."""
+    """``(actor_loss, critic_loss, entropy_loss)`` of a row, None for the ones
+    not reported."""
     metrics = record.metrics
     if not metrics:
         return NO_LOSSES
     return (
         metrics.get("actor_loss"),
         metrics.get("critic_loss"),
-        metrics.get("entropy_loss", 0.0),
+        metrics.get("entropy_loss"),
     )
 
 
@@ -234,6 +238,23 @@ def aware_time(value: Any) -> dt.datetime | None:
     return value.astimezone(_UTC)
 
 
+def row_loss(values: Mapping[str, Sequence[Any]], name: str, i: int) -> Any:
+    """The stored ``name`` loss of row ``i``, or None where it was not reported.
+
+    ``entropy_loss`` 0.0 beside two NULL losses is velora's "not reported"
+    (its column default, which gymscope also wrote before schema version 2).
+    """
+    column = values.get(name)
+    if column is None:
+        return None
+    value = column[i]
+    if name == "entropy_loss" and value is not None and value == 0:
+        others = [values.get(other) for other in ("actor_loss", "critic_loss")]
+        if all(c is None or c[i] is None for c in others):
+            return None
+    return value
+
+
 def reported_losses(values: Mapping[str, Sequence[Any]]) -> list[str]:
     """The loss columns of a run that hold reported values.
 
@@ -263,7 +284,7 @@ def row_metrics(
     nan: Sequence[Any] = listed if isinstance(listed, list) else ()
     metrics: dict[str, float] = {}
     for name in losses:
-        stored = values[name][i]
+        stored = row_loss(values, name, i)
         if stored is not None:
             metrics[name] = float(stored)
         elif name in nan:

@@ -413,36 +413,72 @@ def write_transaction(conn: Connection, *, exclusive: bool = False) -> Iterator[
 
 # -- schema --------------------------------------------------------------------------
 def ensure_schema(engine: Engine) -> None:
-    """Create the tables and the schema version row if missing; refuse newer schemas."""
+    """Create the tables and the schema version row if missing; refuse newer schemas.
+
+    A database of an older, compatible schema version is upgraded in place:
+    the tables and columns it lacks are added (nothing is rewritten) and its
+    version row is updated.
+    """
     with autocommit_connection(engine) as conn:
-        if _schema_ok(conn, engine):
+        if _schema_version(conn, engine) == SCHEMA_VERSION:
             return
         with write_transaction(conn, exclusive=True):
-            if _schema_ok(conn, engine):  # another process created it meanwhile
+            version = _schema_version(conn, engine)  # another process may have acted
+            if version == SCHEMA_VERSION:
                 return
-            _check_foreign_tables(conn, engine)
-            metadata.create_all(conn)
-            conn.execute(
-                schema_info.insert().values(
-                    id=1,
-                    version=SCHEMA_VERSION,
-                    compatible_from=COMPATIBLE_FROM,
-                    gymscope_version=_gymscope_version(),
+            if version is None:
+                _check_foreign_tables(conn, engine)
+                metadata.create_all(conn)
+                conn.execute(
+                    schema_info.insert().values(
+                        id=1,
+                        version=SCHEMA_VERSION,
+                        compatible_from=COMPATIBLE_FROM,
+                        gymscope_version=_gymscope_version(),
+                    )
                 )
+            elif version < SCHEMA_VERSION:
+                _upgrade(conn)
+
+
+def _upgrade(conn: Connection) -> None:
+    """Bring an older schema up to this version: add what it lacks."""
+    metadata.create_all(conn)  # the missing tables (checkfirst)
+    inspector = sa.inspect(conn)
+    preparer = conn.dialect.identifier_preparer
+    for table in metadata.sorted_tables:
+        present = {column["name"] for column in inspector.get_columns(table.name)}
+        for column in table.columns:
+            if column.name in present:
+                continue
+            kind = column.type.compile(dialect=conn.dialect)
+            conn.exec_driver_sql(
+                f"ALTER TABLE {preparer.format_table(table)} ADD COLUMN "
+                f"{preparer.format_column(column)} {kind}"
             )
+    conn.execute(
+        schema_info.update()
+        .where(schema_info.c.id == 1)
+        .values(version=SCHEMA_VERSION, compatible_from=COMPATIBLE_FROM)
+    )
+    logger.info("upgraded the metrics database to schema version %d", SCHEMA_VERSION)
 
 
-def _schema_ok(conn: Connection, engine: Engine) -> bool:
-    """True if the version row exists and this gymscope can use the database."""
+def _schema_version(conn: Connection, engine: Engine) -> int | None:
+    """The version of the database's schema (None: no gymscope schema yet).
+
+    Raises:
+        IncompatibleSchemaError: this gymscope cannot use it safely.
+    """
     if not sa.inspect(conn).has_table(schema_info.name):
-        return False
+        return None
     row = conn.execute(
         sa.select(
             schema_info.c.version, schema_info.c.compatible_from, schema_info.c.gymscope_version
         ).where(schema_info.c.id == 1)
     ).first()
     if row is None:
-        return False
+        return None
     version, compatible_from, written_by = row
     if compatible_from > SCHEMA_VERSION:
         raise IncompatibleSchemaError(
@@ -451,7 +487,13 @@ def _schema_ok(conn: Connection, engine: Engine) -> bool:
             f"(schema version {SCHEMA_VERSION}) cannot use safely; upgrade gymscope "
             "(pip install -U gymscope) or use another database"
         )
-    return True
+    # A newer but compatible version is used as it is (never downgraded).
+    return SCHEMA_VERSION if version > SCHEMA_VERSION else int(version)
+
+
+def _schema_ok(conn: Connection, engine: Engine) -> bool:
+    """True if the version row exists and this gymscope can use the database."""
+    return _schema_version(conn, engine) is not None
 
 
 def _check_foreign_tables(conn: Connection, engine: Engine) -> None:

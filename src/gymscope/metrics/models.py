@@ -22,8 +22,9 @@ Conventions of the stored values:
   every backend then behaves the same); the names of the NaN columns are
   listed in ``extra["nan"]``, so a ``NULL`` there is never ambiguous.
   Infinities are stored as they are.
-- ``actor_loss`` and ``critic_loss`` are ``NULL`` when the agent did not
-  report them; ``entropy_loss`` is ``0.0`` then (velora's default).
+- the three loss columns are ``NULL`` when the agent did not report them
+  (velora's own ``entropy_loss`` default of 0.0 is read as "not reported"
+  beside two NULL losses, see :func:`~gymscope.metrics.codec.row_loss`).
 - ``extra`` is ``NULL`` or a JSON object with the optional keys ``"info"``
   (captured ``info_keys``), ``"metrics"`` (episode means of metrics other than
   the three losses) and ``"nan"``. Non-finite floats inside it are written as
@@ -44,14 +45,17 @@ from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Column,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
     MetaData,
     String,
     Table,
+    Text,
     TypeDecorator,
     UniqueConstraint,
 )
@@ -67,14 +71,21 @@ __all__ = [
     "Episode",
     "Experiment",
     "UTCDateTime",
+    "config_history",
     "metadata",
+    "metric",
     "schema_info",
+    "text_log",
     "utcnow",
     "worker_lease",
 ]
 
 #: Version of the table layout this gymscope writes. Bump it on any change.
-SCHEMA_VERSION = 1
+#: Version 2 added the step-keyed ``gymscope_metric`` table, the run's
+#: ``gymscope_config`` history and ``gymscope_text``, the experiment's
+#: ``stats_window``/``stats_alpha`` and the worker lease's ``heartbeat_at``;
+#: :func:`~gymscope.metrics.db.ensure_schema` adds them to a version-1 file.
+SCHEMA_VERSION = 2
 #: Oldest schema version whose code can still read and write a database in
 #: this layout. Additive changes keep it; an incompatible change sets it to
 #: ``SCHEMA_VERSION`` so older gymscope versions refuse the database.
@@ -131,8 +142,12 @@ class Experiment(_Base, table=True):
     """One run: every episode of all its workers points here.
 
     velora's columns: ``id``, ``agent``, ``env``, ``config``, ``created_at``.
-    Added: ``name`` (unique; workers join a run by name) and
-    ``gymscope_version`` (the version that created the row).
+    Added: ``name`` (unique; workers join a run by name),
+    ``gymscope_version`` (the version that created the row), and the window
+    and EMA weight of the run's statistics, ``stats_window`` and
+    ``stats_alpha`` (those of the logger that created it; NULL in a version-1
+    file, read as 100 and 0.1). ``config`` is the configuration the run was
+    first started with; every later one is in ``gymscope_config``.
     """
 
     __tablename__: ClassVar[Any] = "experiment"
@@ -144,6 +159,8 @@ class Experiment(_Base, table=True):
     created_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     name: str = Field(sa_column=Column(String, unique=True, index=True, nullable=False))
     gymscope_version: str = ""
+    stats_window: int | None = None
+    stats_alpha: float | None = None
 
     episodes: list["Episode"] = Relationship(back_populates="experiment")
 
@@ -217,5 +234,52 @@ worker_lease = Table(
     Column("host", String, nullable=False),
     Column("pid", Integer, nullable=False),
     Column("claimed_at", UTCDateTime, nullable=False),
+    # Last sign of life of the writer (refreshed as it writes, at most every
+    # HEARTBEAT_S): how a reader on another host tells a live run from a dead one.
+    Column("heartbeat_at", UTCDateTime, nullable=True),
     UniqueConstraint("experiment_id", "worker", name="uq_gymscope_worker_experiment_worker"),
+)
+
+#: Step-keyed training metrics: one row per value reported with
+#: ``log_metrics(step=...)``, the SB3 logger bridge or the SummaryWriter-style
+#: writer. ``step`` is the env step the value belongs to (TensorBoard's and
+#: W&B's x axis), ``wall_time`` Unix seconds, ``worker`` the env worker that
+#: reported it (NULL for the trainer: a logger outside any env). A value of
+#: NULL is a reported NaN: a metric that was not reported has no row.
+metric = Table(
+    "gymscope_metric",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("experiment_id", Integer, ForeignKey("experiment.id"), nullable=False),
+    Column("worker", Integer, nullable=True),
+    Column("name", String, nullable=False),
+    Column("step", BigInteger, nullable=False),
+    Column("value", Float, nullable=True),
+    Column("wall_time", Float, nullable=False),
+    Index("ix_gymscope_metric_experiment_name_step", "experiment_id", "name", "step"),
+)
+
+#: Every configuration a run was started (or resumed) with, and when: a row
+#: when the run is created and one each time a writer joins it with a
+#: configuration that differs from the latest one.
+config_history = Table(
+    "gymscope_config",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("experiment_id", Integer, ForeignKey("experiment.id"), nullable=False, index=True),
+    Column("worker", Integer, nullable=True),
+    Column("config", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+#: Text logged for a run (``SummaryWriter.add_text``): tag, step, text.
+text_log = Table(
+    "gymscope_text",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("experiment_id", Integer, ForeignKey("experiment.id"), nullable=False, index=True),
+    Column("tag", String, nullable=False),
+    Column("step", BigInteger, nullable=True),
+    Column("text", Text, nullable=False),
+    Column("wall_time", Float, nullable=False),
 )

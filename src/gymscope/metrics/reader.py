@@ -7,16 +7,19 @@ import difflib
 import logging
 import math
 import os
+import socket
 import sqlite3
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, Engine
 from sqlalchemy.pool import NullPool
 
-from gymscope._checks import finite_or_none
 from gymscope.errors import (
     ArgumentTypeError,
     DatabaseNotFoundError,
@@ -32,7 +35,22 @@ from gymscope.metrics.db import (
     sqlite_file,
     sqlite_header,
 )
-from gymscope.metrics.records import EPISODE_FIELDS, ExperimentInfo, RunEpisodes, RunSummary
+from gymscope.metrics.records import (
+    EPISODE_FIELDS,
+    ConfigEntry,
+    ExperimentInfo,
+    MetricSeries,
+    RunEpisodes,
+    RunMetrics,
+    RunStatus,
+    RunSummary,
+    TextEntry,
+)
+from gymscope.metrics.runs import STALE_S
+from gymscope.metrics.runs import pid_alive as _pid_alive
+from gymscope.metrics.runstats import DEFAULT_ALPHA, DEFAULT_WINDOW, run_statistics
+
+FloatArray = npt.NDArray[np.float64]
 
 __all__ = ["MetricsReader", "describe_target", "looks_like_database"]
 
@@ -145,6 +163,14 @@ class MetricsReader:
         meta = sa.MetaData()
         self._episode = sa.Table("episode", meta, autoload_with=self.engine)
         self._experiment = sa.Table("experiment", meta, autoload_with=self.engine)
+        # gymscope's own tables, absent from velora's files and older versions
+        self._metric = self._optional(meta, tables, "gymscope_metric")
+        self._configs = self._optional(meta, tables, "gymscope_config")
+        self._texts = self._optional(meta, tables, "gymscope_text")
+        self._leases = self._optional(meta, tables, "gymscope_worker")
+
+    def _optional(self, meta: sa.MetaData, tables: set[str], name: str) -> sa.Table | None:
+        return sa.Table(name, meta, autoload_with=self.engine) if name in tables else None
 
     # -- lifecycle ---------------------------------------------------------------------
     def close(self) -> None:
@@ -167,7 +193,16 @@ class MetricsReader:
     def _experiment_select(self) -> sa.Select[Any]:
         exp = self._experiment
         wanted = [exp.c.id]
-        for name in ("name", "env", "agent", "config", "created_at", "gymscope_version"):
+        for name in (
+            "name",
+            "env",
+            "agent",
+            "config",
+            "created_at",
+            "gymscope_version",
+            "stats_window",
+            "stats_alpha",
+        ):
             if name in self.experiment_columns:
                 wanted.append(exp.c[name])
         return sa.select(*wanted)
@@ -187,6 +222,8 @@ class MetricsReader:
             config=text("config"),
             created_at=aware_time(values.get("created_at")),
             gymscope_version=text("gymscope_version"),
+            stats_window=_positive_int(values.get("stats_window"), DEFAULT_WINDOW),
+            stats_alpha=_weight(values.get("stats_alpha"), DEFAULT_ALPHA),
         )
 
     def experiments(self) -> list[ExperimentInfo]:
@@ -251,7 +288,12 @@ class MetricsReader:
 
     # -- summaries ---------------------------------------------------------------------
     def runs(self) -> list[RunSummary]:
-        """A summary of every experiment, by id (one pass over ``episode``)."""
+        """A summary of every experiment, by id.
+
+        The moving averages are the run's (all workers' episodes in the order
+        they ended, see :mod:`gymscope.metrics.runstats`), which reads the
+        returns of each run once.
+        """
         infos = self.experiments()
         ep = self._episode
         cols = self.episode_columns
@@ -259,9 +301,6 @@ class MetricsReader:
             ep.c.experiment_id,
             sa.func.count().label("episodes"),
             sa.func.coalesce(sa.func.sum(ep.c.length), 0).label("steps"),
-            (
-                sa.func.max(ep.c.reward_moving_avg) if "reward_moving_avg" in cols else sa.null()
-            ).label("best"),
             (sa.func.count(sa.distinct(ep.c.worker)) if "worker" in cols else sa.literal(1)).label(
                 "workers"
             ),
@@ -273,44 +312,214 @@ class MetricsReader:
             }
             first = self._edge_rows(conn, last=False)
             last = self._edge_rows(conn, last=True)
-        summaries = []
-        for info in infos:
-            total = totals.get(info.id)
-            head, tail = first.get(info.id), last.get(info.id)
-            started = info.created_at
-            if head is not None and head["end"] is not None:
-                lead = stored_float(head.get("duration_s"))
-                seconds = lead if lead is not None and math.isfinite(lead) else 0.0
-                begin = head["end"] - dt.timedelta(seconds=max(0.0, seconds))
-                started = begin if started is None else min(started, begin)
-            best = None if total is None else stored_float(total.best)
-            last_avg = None if tail is None else stored_float(tail.get("reward_moving_avg"))
-            summaries.append(
-                RunSummary(
-                    experiment=info,
-                    episodes=0 if total is None else int(total.episodes),
-                    steps=0 if total is None else int(total.steps or 0),
-                    workers=0 if total is None else int(total.workers),
-                    best_moving_avg=None if best is None else finite_or_none(best),
-                    last_moving_avg=None if last_avg is None else finite_or_none(last_avg),
-                    started=started,
-                    ended=None if tail is None else tail["end"],
+            statuses = self._statuses(conn, {info.id: last.get(info.id) for info in infos})
+            names = self._metric_names(conn)
+            summaries = []
+            for info in infos:
+                total = totals.get(info.id)
+                head, tail = first.get(info.id), last.get(info.id)
+                started = info.created_at
+                if head is not None and head["end"] is not None:
+                    lead = stored_float(head.get("duration_s"))
+                    seconds = lead if lead is not None and math.isfinite(lead) else 0.0
+                    begin = head["end"] - dt.timedelta(seconds=max(0.0, seconds))
+                    started = begin if started is None else min(started, begin)
+                workers = 0 if total is None else int(total.workers)
+                stats = None
+                if total is not None:
+                    stats = run_statistics(
+                        self._merged_returns(conn, info.id, workers),
+                        window_size=info.stats_window,
+                        alpha=info.stats_alpha,
+                    )
+                summaries.append(
+                    RunSummary(
+                        experiment=info,
+                        episodes=0 if total is None else int(total.episodes),
+                        steps=0 if total is None else int(total.steps or 0),
+                        workers=workers,
+                        best_moving_avg=None if stats is None else stats.best_moving_avg,
+                        last_moving_avg=None if stats is None else stats.last_moving_avg,
+                        started=started,
+                        ended=None if tail is None else tail["end"],
+                        last_ema=None if stats is None else stats.last_ema,
+                        status=statuses[info.id],
+                        metrics=tuple(names.get(info.id, ())),
+                    )
                 )
-            )
         return summaries
 
-    def _edge_rows(self, conn: sa.Connection, *, last: bool) -> dict[int, dict[str, Any]]:
+    def _merged_returns(self, conn: sa.Connection, experiment_id: int, workers: int) -> FloatArray:
+        """The run's returns in the merged end order (see :meth:`episodes`)."""
+        ep = self._episode
+        query = sa.select(ep.c.reward).where(ep.c.experiment_id == experiment_id)
+        query = query.order_by(*self._order(workers), ep.c.id)
+        values = [stored_float(v) for (v,) in conn.execute(query)]
+        return np.array([math.nan if v is None else v for v in values], dtype=np.float64)
+
+    def _order(self, workers: int) -> list[Any]:
+        ep = self._episode
+        if workers > 1 and "created_at" in self.episode_columns:
+            return [ep.c.created_at, ep.c.worker, ep.c.episode_num]
+        return [ep.c.episode_num]
+
+    # -- status ------------------------------------------------------------------------
+    def status(self, experiment: int | str | ExperimentInfo) -> RunStatus:
+        """Whether the run is running, finished or crashed (see :class:`RunStatus`)."""
+        info = self.experiment(experiment)
+        with self.engine.connect() as conn:
+            tail = self._edge_rows(conn, last=True, only=info.id).get(info.id)
+            return self._statuses(conn, {info.id: tail})[info.id]
+
+    def _statuses(
+        self, conn: sa.Connection, tails: dict[int, dict[str, Any] | None]
+    ) -> dict[int, RunStatus]:
+        leases: dict[int, list[Any]] = {}
+        if self._leases is not None:
+            lease = self._leases
+            wanted = [lease.c.experiment_id, lease.c.worker, lease.c.host, lease.c.pid]
+            has_beat = "heartbeat_at" in lease.c
+            wanted.append(lease.c.heartbeat_at if has_beat else lease.c.claimed_at)
+            for row in conn.execute(sa.select(*wanted)):
+                leases.setdefault(row[0], []).append(row)
+        latest_metric: dict[int, float] = {}
+        if self._metric is not None:
+            m = self._metric
+            query = sa.select(m.c.experiment_id, sa.func.max(m.c.wall_time)).group_by(
+                m.c.experiment_id
+            )
+            latest_metric = {xid: t for xid, t in conn.execute(query) if t is not None}
+        now = dt.datetime.now(_UTC)
+        host = socket.gethostname()
+        out: dict[int, RunStatus] = {}
+        for xid, tail in tails.items():
+            times = [] if tail is None or tail["end"] is None else [tail["end"]]
+            if xid in latest_metric:
+                times.append(dt.datetime.fromtimestamp(latest_metric[xid], _UTC))
+            running: list[int] = []
+            crashed: list[int] = []
+            for _, worker, lease_host, pid, beat in leases.get(xid, ()):
+                when = aware_time(beat)
+                if when is not None:
+                    times.append(when)
+                if lease_host == host:
+                    alive = _pid_alive(int(pid))
+                else:
+                    alive = when is not None and (now - when).total_seconds() < STALE_S
+                (running if alive else crashed).append(int(worker))
+            if running:
+                state = "running"
+            elif crashed:
+                state = "crashed"
+            else:
+                state = "finished" if tail is not None or xid in latest_metric else "empty"
+            out[xid] = RunStatus(
+                state, tuple(sorted(running)), tuple(sorted(crashed)), max(times, default=None)
+            )
+        return out
+
+    # -- training metrics, configs, texts ----------------------------------------------
+    def _metric_names(self, conn: sa.Connection) -> dict[int, list[str]]:
+        if self._metric is None:
+            return {}
+        m = self._metric
+        query = (
+            sa.select(m.c.experiment_id, m.c.name)
+            .group_by(m.c.experiment_id, m.c.name)
+            .order_by(m.c.experiment_id, m.c.name)
+        )
+        names: dict[int, list[str]] = {}
+        for xid, name in conn.execute(query):
+            names.setdefault(xid, []).append(name)
+        return names
+
+    def metrics(
+        self, experiment: int | str | ExperimentInfo, names: Sequence[str] | None = None
+    ) -> RunMetrics:
+        """The run's step-keyed training metrics (all, or those in ``names``),
+        each in step order (ties: the order they were stored)."""
+        info = self.experiment(experiment)
+        series: dict[str, MetricSeries] = {}
+        if self._metric is None:
+            return RunMetrics(info, series)
+        m = self._metric
+        query = sa.select(m.c.name, m.c.step, m.c.value, m.c.wall_time, m.c.worker).where(
+            m.c.experiment_id == info.id
+        )
+        if names is not None:
+            query = query.where(m.c.name.in_(list(names)))
+        columns: dict[str, tuple[list[int], list[float], list[float], list[int]]] = {}
+        with self.engine.connect() as conn:
+            for name, step, value, wall, worker in conn.execute(
+                query.order_by(m.c.name, m.c.step, m.c.id)
+            ):
+                steps, values, walls, workers = columns.setdefault(name, ([], [], [], []))
+                steps.append(int(step))
+                number = stored_float(value)
+                values.append(math.nan if number is None else number)
+                walls.append(math.nan if wall is None else float(wall))
+                workers.append(-1 if worker is None else int(worker))
+        for name, (steps, values, walls, workers) in columns.items():
+            series[name] = MetricSeries(
+                name,
+                np.array(steps, dtype=np.int64),
+                np.array(values, dtype=np.float64),
+                np.array(walls, dtype=np.float64),
+                np.array(workers, dtype=np.int64),
+            )
+        return RunMetrics(info, series)
+
+    def configs(self, experiment: int | str | ExperimentInfo) -> list[ConfigEntry]:
+        """Every configuration the run was started or resumed with, oldest first
+        (just ``experiment.config`` for a run without a history)."""
+        info = self.experiment(experiment)
+        entries: list[ConfigEntry] = []
+        if self._configs is not None:
+            c = self._configs
+            query = (
+                sa.select(c.c.config, c.c.created_at, c.c.worker)
+                .where(c.c.experiment_id == info.id)
+                .order_by(c.c.id)
+            )
+            with self.engine.connect() as conn:
+                entries = [
+                    ConfigEntry(str(text), aware_time(when), None if w is None else int(w))
+                    for text, when, w in conn.execute(query)
+                ]
+        if not entries and info.config.strip() not in ("", "{}"):
+            entries = [ConfigEntry(info.config, info.created_at, None)]
+        return entries
+
+    def texts(self, experiment: int | str | ExperimentInfo) -> list[TextEntry]:
+        """Texts logged for the run (``SummaryWriter.add_text``), in the order logged."""
+        info = self.experiment(experiment)
+        if self._texts is None:
+            return []
+        t = self._texts
+        query = (
+            sa.select(t.c.tag, t.c.step, t.c.text, t.c.wall_time)
+            .where(t.c.experiment_id == info.id)
+            .order_by(t.c.id)
+        )
+        with self.engine.connect() as conn:
+            return [
+                TextEntry(str(tag), None if step is None else int(step), str(text), float(wall))
+                for tag, step, text, wall in conn.execute(query)
+            ]
+
+    def _edge_rows(
+        self, conn: sa.Connection, *, last: bool, only: int | None = None
+    ) -> dict[int, dict[str, Any]]:
         """Per experiment, the episode that ended first (or last): its end time,
         duration and moving average. By ``created_at`` when stored, else by id."""
         ep = self._episode
         cols = self.episode_columns
         key = ep.c.created_at if "created_at" in cols else ep.c.id
         pick = sa.func.max(key) if last else sa.func.min(key)
-        edge = (
-            sa.select(ep.c.experiment_id.label("xid"), pick.label("k"))
-            .group_by(ep.c.experiment_id)
-            .subquery()
-        )
+        edge_query = sa.select(ep.c.experiment_id.label("xid"), pick.label("k"))
+        if only is not None:
+            edge_query = edge_query.where(ep.c.experiment_id == only)
+        edge = edge_query.group_by(ep.c.experiment_id).subquery()
         wanted = [ep.c.experiment_id, ep.c.id]
         for name in ("created_at", "duration_s", "reward_moving_avg"):
             if name in cols:
@@ -364,14 +573,10 @@ class MetricsReader:
                         ep.c.experiment_id == info.id
                     )
                 ).scalar_one()
-            if workers > 1 and "created_at" in cols:
-                order = [ep.c.created_at, ep.c.worker, ep.c.episode_num]
-            else:
-                order = [ep.c.episode_num]
             query = (
                 sa.select(*(ep.c[name] for name in names))
                 .where(ep.c.experiment_id == info.id)
-                .order_by(*order, ep.c.id)
+                .order_by(*self._order(workers), ep.c.id)
             )
             rows = conn.execute(query).all()
         values: dict[str, list[Any]] = {name: [] for name in names}
@@ -380,6 +585,18 @@ class MetricsReader:
             for column, value in zip(lists, row, strict=True):
                 column.append(value)
         return RunEpisodes(info, values)
+
+
+def _positive_int(value: Any, default: int) -> int:
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+        return value
+    return default
+
+
+def _weight(value: Any, default: float) -> float:
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value <= 1:
+        return float(value)
+    return default
 
 
 def _close_matches(reference: str, known: list[ExperimentInfo]) -> list[ExperimentInfo]:

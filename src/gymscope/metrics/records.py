@@ -17,9 +17,26 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from gymscope.metrics.codec import aware_time, decode_json, reported_losses, stored_float
+from gymscope.metrics.codec import (
+    aware_time,
+    decode_json,
+    reported_losses,
+    row_loss,
+    stored_float,
+)
+from gymscope.metrics.runstats import DEFAULT_ALPHA, DEFAULT_WINDOW, RunStatistics, run_statistics
 
-__all__ = ["EPISODE_FIELDS", "ExperimentInfo", "RunEpisodes", "RunSummary"]
+__all__ = [
+    "EPISODE_FIELDS",
+    "ConfigEntry",
+    "ExperimentInfo",
+    "MetricSeries",
+    "RunEpisodes",
+    "RunMetrics",
+    "RunStatus",
+    "RunSummary",
+    "TextEntry",
+]
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -55,6 +72,8 @@ class ExperimentInfo:
         config: The stored configuration text (JSON when gymscope or velora wrote it).
         created_at: When the row was written (aware, UTC), if known.
         gymscope_version: The gymscope version that created the row ("" if unknown).
+        stats_window: Window of the run's statistics (100 when not stored).
+        stats_alpha: EMA weight of the run's statistics (0.1 when not stored).
     """
 
     id: int
@@ -64,6 +83,8 @@ class ExperimentInfo:
     config: str
     created_at: dt.datetime | None
     gymscope_version: str = ""
+    stats_window: int = DEFAULT_WINDOW
+    stats_alpha: float = DEFAULT_ALPHA
 
     @property
     def label(self) -> str:
@@ -82,6 +103,120 @@ class ExperimentInfo:
 
 
 @dataclass(frozen=True)
+class RunStatus:
+    """Whether a run is being written, and what became of its workers.
+
+    ``state`` is one of:
+
+    - ``"running"``: some worker holds its lease and is alive (its process
+      exists on this host, or, on another host, it wrote within
+      :data:`~gymscope.metrics.runs.STALE_S` seconds);
+    - ``"crashed"``: no worker is alive, but some stopped without closing
+      (a lease left behind: its process is gone from this host, or another
+      host's worker has been silent for longer than ``STALE_S``);
+    - ``"finished"``: every worker closed cleanly;
+    - ``"empty"``: nothing was written and no worker holds a lease.
+
+    Attributes:
+        state: See above.
+        running: Worker numbers alive now.
+        crashed: Worker numbers that stopped without closing.
+        last_activity: The latest of the last episode's end, the last
+            training metric and the workers' heartbeats (aware UTC).
+    """
+
+    state: str
+    running: tuple[int, ...] = ()
+    crashed: tuple[int, ...] = ()
+    last_activity: dt.datetime | None = None
+
+    @property
+    def label(self) -> str:
+        """``state``, with the workers concerned when the run has several."""
+        if self.state == "running" and self.crashed:
+            return f"running ({len(self.crashed)} crashed)"
+        return self.state
+
+
+@dataclass(frozen=True)
+class ConfigEntry:
+    """One configuration a run was started or resumed with (``gymscope_config``)."""
+
+    config: str
+    created_at: dt.datetime | None
+    worker: int | None
+
+    def value(self) -> Any:
+        """The configuration parsed as JSON, or the raw text if it is not JSON."""
+        try:
+            return json.loads(self.config)
+        except ValueError:
+            return self.config
+
+
+@dataclass(frozen=True)
+class TextEntry:
+    """A text logged for a run (``SummaryWriter.add_text``)."""
+
+    tag: str
+    step: int | None
+    text: str
+    wall_time: float
+
+
+@dataclass(frozen=True)
+class MetricSeries:
+    """One step-keyed training metric of a run, in step order.
+
+    Attributes:
+        name: The metric's name (``train/value_loss``, ``actor_loss``...).
+        steps: The env step of each value.
+        values: The values (NaN where a NaN was reported).
+        wall_time: Unix time of each value.
+        workers: The env worker that reported each value (-1: the trainer).
+    """
+
+    name: str
+    steps: npt.NDArray[np.int64]
+    values: FloatArray
+    wall_time: FloatArray
+    workers: npt.NDArray[np.int64]
+
+    def __len__(self) -> int:
+        return len(self.steps)
+
+
+@dataclass(frozen=True)
+class RunMetrics:
+    """The step-keyed training metrics of one run, by name (sorted)."""
+
+    experiment: ExperimentInfo
+    series: dict[str, MetricSeries]
+
+    def __len__(self) -> int:
+        return len(self.series)
+
+    def __iter__(self) -> Iterator[MetricSeries]:
+        return iter(self.series.values())
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.series
+
+    def __getitem__(self, name: str) -> MetricSeries:
+        return self.series[name]
+
+    @property
+    def names(self) -> list[str]:
+        """The metric names, sorted."""
+        return list(self.series)
+
+    @property
+    def points(self) -> int:
+        """Values stored over all metrics."""
+        return sum(len(series) for series in self.series.values())
+
+
+@dataclass(frozen=True)
 class RunSummary:
     """What ``gymscope runs`` shows of one experiment.
 
@@ -90,11 +225,16 @@ class RunSummary:
         episodes: Episodes stored.
         steps: Environment steps (sum of the episode lengths).
         workers: Distinct workers that wrote episodes.
-        best_moving_avg: Highest stored ``reward_moving_avg`` (None if none).
-        last_moving_avg: ``reward_moving_avg`` of the episode that ended last.
+        best_moving_avg: Highest run-level moving average of returns (over
+            the last ``window_size`` episodes of all workers, in the order
+            they ended; see :mod:`gymscope.metrics.runstats`), None if none.
+        last_moving_avg: The run-level moving average after the last episode.
         started: When the run started: its first episode's start (end minus
             duration) or the experiment row's creation, whichever is earlier.
         ended: When its last episode ended.
+        last_ema: The run-level EMA of returns after the last episode.
+        status: Running, finished or crashed (see :class:`RunStatus`).
+        metrics: Names of the run's step-keyed training metrics.
     """
 
     experiment: ExperimentInfo
@@ -105,6 +245,14 @@ class RunSummary:
     last_moving_avg: float | None
     started: dt.datetime | None
     ended: dt.datetime | None
+    last_ema: float | None = None
+    status: RunStatus = field(default_factory=lambda: RunStatus("empty"))
+    metrics: tuple[str, ...] = ()
+
+    @property
+    def window_size(self) -> int:
+        """Window of the run-level moving statistics."""
+        return self.experiment.stats_window
 
     @property
     def id(self) -> int:
@@ -162,6 +310,19 @@ class RunEpisodes:
         numbers = [stored_float(v) for v in column]
         return np.array([math.nan if v is None else v for v in numbers], dtype=np.float64)
 
+    def loss(self, name: str) -> FloatArray:
+        """Loss column ``name`` as floats, NaN where not reported (see
+        :func:`~gymscope.metrics.codec.row_loss`)."""
+        if name not in self.values:
+            return np.full(len(self), np.nan)
+        out = np.full(len(self), np.nan)
+        for i in range(len(self)):
+            stored = row_loss(self.values, name, i)
+            number = None if stored is None else stored_float(stored)
+            if number is not None:
+                out[i] = number
+        return out
+
     @property
     def rewards(self) -> FloatArray:
         """Episode returns (NaN where NULL)."""
@@ -176,6 +337,31 @@ class RunEpisodes:
     def moving_avg(self) -> FloatArray:
         """The stored ``reward_moving_avg`` (the logger's window)."""
         return self.floats("reward_moving_avg")
+
+    def run_stats(
+        self, window_size: int | None = None, alpha: float | None = None
+    ) -> RunStatistics:
+        """Run-level moving statistics over these episodes in their merged end
+        order (see :mod:`gymscope.metrics.runstats`), with the run's stored
+        window and EMA weight unless given."""
+        return run_statistics(
+            self.rewards,
+            window_size=window_size or self.experiment.stats_window,
+            alpha=alpha or self.experiment.stats_alpha,
+            lengths=self.lengths,
+        )
+
+    def worker_ids(self) -> FloatArray:
+        """The worker of each episode (0 when the database has no ``worker`` column)."""
+        column = self.values.get("worker")
+        if column is None:
+            return np.zeros(len(self))
+        return np.array([0 if w is None else w for w in column], dtype=np.float64)
+
+    def by_worker(self) -> dict[int, npt.NDArray[np.intp]]:
+        """Positions of each worker's episodes (in the merged order), by worker."""
+        ids = self.worker_ids()
+        return {int(w): np.flatnonzero(ids == w) for w in np.unique(ids)}
 
     @property
     def workers(self) -> int:
@@ -206,8 +392,8 @@ class RunEpisodes:
         """Per-episode series besides return and length, NaN where missing.
 
         Captured info values (``extra["info"]``), then the losses that were
-        reported (``entropy_loss`` only if some value is non-zero: 0.0 is also
-        what the logger stores when none was reported), then the other logged
+        reported (NaN where an episode had none: see
+        :func:`~gymscope.metrics.codec.row_loss`), then the other logged
         metrics (``extra["metrics"]``). A metric whose name is taken already
         is called ``metric {name}``.
         """
@@ -230,7 +416,7 @@ class RunEpisodes:
                     series[key][i] = number
         extras: dict[str, FloatArray] = dict(groups["info"])
         for loss in reported_losses(self.values):
-            values = self.floats(loss)
+            values = self.loss(loss)
             extras[loss if loss not in extras else f"metric {loss}"] = values
         for key, values in groups["metrics"].items():
             extras[key if key not in extras else f"metric {key}"] = values

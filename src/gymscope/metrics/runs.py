@@ -33,18 +33,29 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from gymscope.errors import ArgumentTypeError, WorkerInUseError
-from gymscope.metrics.models import Episode, Experiment, utcnow, worker_lease
+from gymscope.metrics.models import Episode, Experiment, config_history, utcnow, worker_lease
 
 __all__ = [
     "WorkerInUseError",
     "claim_worker",
     "dump_config",
     "experiment_name",
+    "heartbeat",
     "join_experiment",
     "jsonable",
     "next_episode_num",
+    "record_config",
     "release_worker",
+    "worker_history",
 ]
+
+#: Seconds between two refreshes of a worker lease's ``heartbeat_at`` (a
+#: writer refreshes it when it writes, at most this often).
+HEARTBEAT_S = 30.0
+#: A worker on another host whose lease has not been refreshed for this many
+#: seconds is taken for dead by readers (``gymscope runs`` shows the run as
+#: crashed). Workers on the reader's host are checked by their pid instead.
+STALE_S = 600.0
 
 logger = logging.getLogger(__name__)
 
@@ -122,17 +133,41 @@ def experiment_name(env_id: str, agent: str | None = None) -> str:
 
 # -- registration (inside an exclusive write transaction) ----------------------------
 def join_experiment(
-    conn: Connection, name: str, *, env: str, agent: str, config: str, version: str
+    conn: Connection,
+    name: str,
+    *,
+    env: str,
+    agent: str,
+    config: str | None,
+    version: str,
+    worker: int | None = None,
+    stats_window: int | None = None,
+    stats_alpha: float | None = None,
 ) -> int:
-    """The id of experiment ``name``, created with these values if it is new."""
+    """The id of experiment ``name``, created with these values if it is new.
+
+    ``config`` (JSON text, None for "not given") is stored with a new run and
+    in its ``gymscope_config`` history. Joining an existing run with a
+    configuration that differs from its latest one appends it to the history
+    (with the time and ``worker``) and warns: it is never dropped silently.
+    An existing run with no env or agent recorded (created by a trainer-side
+    logger) takes the ones given here.
+    """
     row = conn.execute(
         sa.select(_experiment.c.id, _experiment.c.env, _experiment.c.agent).where(
             _experiment.c.name == name
         )
     ).first()
     if row is not None:
-        exp_id, stored_env, stored_agent = row
-        if stored_env != env or (agent and stored_agent != agent):
+        exp_id, stored_env, stored_agent = int(row[0]), row[1] or "", row[2] or ""
+        fill = {}
+        if env and not stored_env:
+            fill["env"] = env
+        if agent and not stored_agent:
+            fill["agent"] = agent
+        if fill:
+            conn.execute(_experiment.update().where(_experiment.c.id == exp_id).values(**fill))
+        elif (env and stored_env != env) or (agent and stored_agent != agent):
             logger.warning(
                 "joining experiment %r (id %d) created for env %r / agent %r from env %r / "
                 "agent %r; its row is kept as it is",
@@ -143,23 +178,90 @@ def join_experiment(
                 env,
                 agent,
             )
-        return int(exp_id)
+        if config is not None:
+            record_config(conn, exp_id, config, worker=worker, run=name)
+        return exp_id
     result = conn.execute(
         _experiment.insert().values(
             name=name,
             env=env,
             agent=agent,
-            config=config,
+            config=config if config is not None else "{}",
             created_at=utcnow(),
             gymscope_version=version,
+            stats_window=stats_window,
+            stats_alpha=stats_alpha,
         )
     )
     pk = result.inserted_primary_key
     assert pk is not None  # an INSERT of one row always has one
-    return int(pk[0])
+    exp_id = int(pk[0])
+    if config is not None:
+        conn.execute(
+            config_history.insert().values(
+                experiment_id=exp_id, worker=worker, config=config, created_at=utcnow()
+            )
+        )
+    return exp_id
 
 
-def _pid_alive(pid: int) -> bool:
+def record_config(
+    conn: Connection, experiment_id: int, config: str, *, worker: int | None, run: str
+) -> bool:
+    """Append ``config`` to the run's history if it differs from the latest one.
+
+    A run with no configuration yet (``experiment.config`` empty or ``{}``)
+    also takes it as its ``experiment.config``. Returns whether it was
+    appended; replacing a non-empty configuration is warned about.
+    """
+    latest = conn.execute(
+        sa.select(config_history.c.config)
+        .where(config_history.c.experiment_id == experiment_id)
+        .order_by(config_history.c.id.desc())
+        .limit(1)
+    ).scalar()
+    if latest is None:  # a version-1 run: its first config is in experiment.config
+        latest = conn.execute(
+            sa.select(_experiment.c.config).where(_experiment.c.id == experiment_id)
+        ).scalar()
+    if latest is not None and _same_config(latest, config):
+        return False
+    if latest is None or latest.strip() in ("", "{}"):
+        conn.execute(
+            _experiment.update()
+            .where(_experiment.c.id == experiment_id, _experiment.c.config.in_(["", "{}"]))
+            .values(config=config)
+        )
+    conn.execute(
+        config_history.insert().values(
+            experiment_id=experiment_id, worker=worker, config=config, created_at=utcnow()
+        )
+    )
+    if latest is not None and latest.strip() not in ("", "{}"):
+        logger.warning(
+            "experiment %r was started with config %s; this writer's config %s differs. "
+            "Both are kept (table gymscope_config, `gymscope show` lists them); "
+            "experiment.config keeps the first",
+            run,
+            _short(latest),
+            _short(config),
+        )
+    return True
+
+
+def _same_config(a: str, b: str) -> bool:
+    try:
+        return bool(json.loads(a) == json.loads(b))
+    except ValueError:
+        return a == b
+
+
+def _short(text: str, limit: int = 120) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists on this host."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -189,7 +291,7 @@ def claim_worker(conn: Connection, experiment_id: int, worker: int | None, token
     held: dict[int, tuple[str, int]] = {}
     stale: set[int] = set()
     for number, lease_host, pid, _ in rows:
-        if lease_host == host and pid != os.getpid() and not _pid_alive(pid):
+        if lease_host == host and pid != os.getpid() and not pid_alive(pid):
             stale.add(number)
         else:
             held[number] = (lease_host, pid)
@@ -206,7 +308,14 @@ def claim_worker(conn: Connection, experiment_id: int, worker: int | None, token
                 "number, or leave worker=None to get a free one"
             )
         number = worker
-    values = {"token": token, "host": host, "pid": os.getpid(), "claimed_at": utcnow()}
+    now = utcnow()
+    values = {
+        "token": token,
+        "host": host,
+        "pid": os.getpid(),
+        "claimed_at": now,
+        "heartbeat_at": now,
+    }
     if number in stale:
         logger.info(
             "taking over worker %d of experiment id %d from a process that is gone",
@@ -238,3 +347,38 @@ def next_episode_num(conn: Connection, experiment_id: int, worker: int) -> int:
         )
     ).scalar()
     return 0 if highest is None else int(highest) + 1
+
+
+def heartbeat(conn: Connection, token: str) -> None:
+    """Refresh the lease held under ``token`` (autocommit statement)."""
+    conn.execute(
+        worker_lease.update().where(worker_lease.c.token == token).values(heartbeat_at=utcnow())
+    )
+
+
+def worker_history(
+    conn: Connection, experiment_id: int, worker: int, last: int
+) -> tuple[int, int, list[float], list[int]]:
+    """What a rejoining worker restores: ``(episodes, total_steps, returns, lengths)``.
+
+    ``episodes`` is one past the highest stored ``episode_num`` of the worker,
+    ``total_steps`` the ``total_steps`` of that row, and ``returns`` and
+    ``lengths`` those of its last ``last`` episodes, oldest first (a NULL
+    return, a stored NaN, is NaN). Uses the ``(experiment_id, worker,
+    episode_num)`` index: the cost does not grow with the run.
+    """
+    ep = _episode
+    rows = conn.execute(
+        sa.select(ep.c.episode_num, ep.c.total_steps, ep.c.reward, ep.c.length)
+        .where(ep.c.experiment_id == experiment_id, ep.c.worker == worker)
+        .order_by(ep.c.episode_num.desc())
+        .limit(max(1, last))
+    ).all()
+    if not rows:
+        return 0, 0, [], []
+    rows = list(reversed(rows))
+    returns = [math.nan if r[2] is None else float(r[2]) for r in rows]
+    lengths = [int(r[3] or 0) for r in rows]
+    newest = rows[-1]
+    total = int(newest[1]) if newest[1] else sum(lengths)
+    return int(newest[0]) + 1, total, returns, lengths

@@ -26,8 +26,11 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import math
 import sqlite3
+import time
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from typing import Any
 
 import sqlalchemy as sa
@@ -49,9 +52,9 @@ from gymscope.metrics.codec import (
     record_losses,
     row_values,
 )
-from gymscope.metrics.db import autocommit_connection
-from gymscope.metrics.models import Episode
-from gymscope.metrics.runs import release_worker
+from gymscope.metrics.db import autocommit_connection, write_transaction
+from gymscope.metrics.models import Episode, metric
+from gymscope.metrics.runs import HEARTBEAT_S, heartbeat, release_worker
 
 __all__ = [
     "COLUMNS",
@@ -62,7 +65,30 @@ __all__ = [
     "EpisodeWriter",
     "SQLiteEpisodeWriter",
     "episode_extra",
+    "metric_rows",
 ]
+
+
+def metric_rows(
+    experiment_id: int,
+    worker: int | None,
+    step: int,
+    values: Mapping[str, float],
+    wall_time: float,
+) -> list[dict[str, Any]]:
+    """Rows of ``gymscope_metric`` for one report (a NaN value is stored NULL)."""
+    return [
+        {
+            "experiment_id": experiment_id,
+            "worker": worker,
+            "name": name,
+            "step": step,
+            "value": None if value != value else float(value),
+            "wall_time": wall_time if math.isfinite(wall_time) else time.time(),
+        }
+        for name, value in values.items()
+    ]
+
 
 logger = logging.getLogger(__name__)
 
@@ -98,6 +124,7 @@ class EpisodeWriter(ABC):
         next_num: int,
         flush_every: int,
         where: str,
+        token: str | None = None,
     ) -> None:
         self.conn = conn
         self.engine = engine
@@ -107,8 +134,11 @@ class EpisodeWriter(ABC):
         self.flush_every = flush_every
         self.where = where
         self.written = 0
+        self.token = token
         self._pending: list[Any] = []
+        self._pending_metrics: list[dict[str, Any]] = []
         self._backoff = Backoff()
+        self._next_heartbeat = time.monotonic() + HEARTBEAT_S
 
     @property
     def pending(self) -> int:
@@ -125,6 +155,16 @@ class EpisodeWriter(ABC):
         if len(self._pending) >= self.flush_every and self._backoff.ready():
             self._try_flush()
 
+    def add_metrics(self, step: int, values: Mapping[str, float], wall_time: float) -> None:
+        """Store step-keyed metrics of this worker: written at once in one
+        transaction (with the episode rows waiting, if any). Never raises for
+        a database error: they are kept and retried with the episodes."""
+        self._pending_metrics.extend(
+            metric_rows(self.experiment_id, self.worker, step, values, wall_time)
+        )
+        if self._backoff.ready():
+            self._try_flush()
+
     def _try_flush(self) -> None:
         try:
             self._flush_pending()
@@ -137,28 +177,37 @@ class EpisodeWriter(ABC):
         Raises:
             EpisodeWriteError: the database still refuses them (they stay queued).
         """
-        if not self._pending:
+        if not self._pending and not self._pending_metrics:
             return
         try:
             self._flush_pending()
         except self._errors() as exc:
             self._failed(exc)
+            metrics = len(self._pending_metrics)
+            also = f" and {metrics} metric value(s)" if metrics else ""
             raise EpisodeWriteError(
-                f"{len(self._pending)} finished episode(s) could not be written to {self.where}: "
-                f"{exc}"
+                f"{len(self._pending)} finished episode(s){also} could not be written to "
+                f"{self.where}: {exc}"
             ) from exc
 
     def _flush_pending(self) -> None:
-        rows = self._pending
+        rows, metrics = self._pending, self._pending_metrics
+        done = not rows
         try:
             # Detached first: if an interrupt lands after the commit, the rows are
             # not written twice; if it lands before, the except puts them back.
-            self._pending = []
-            self._write(rows)
+            self._pending, self._pending_metrics = [], []
+            if rows:
+                self._write(rows)
+                done = True
+                self.written += len(rows)
+            if metrics:
+                self._write_metrics(metrics)
         except BaseException:
-            self._pending = rows + self._pending
+            if not done:
+                self._pending = rows + self._pending
+            self._pending_metrics = metrics + self._pending_metrics
             raise
-        self.written += len(rows)
         failures = self._backoff.succeeded() if self._backoff.failures else 0
         if failures:
             logger.warning(
@@ -167,6 +216,25 @@ class EpisodeWriter(ABC):
                 self.where,
                 failures,
             )
+        self._beat()
+
+    def _write_metrics(self, metrics: list[dict[str, Any]]) -> None:
+        conn = self._metrics_connection()
+        with write_transaction(conn):
+            conn.execute(metric.insert(), metrics)
+
+    def _metrics_connection(self) -> Connection:
+        return self.conn
+
+    def _beat(self) -> None:
+        """Refresh the lease's heartbeat, at most every HEARTBEAT_S (best effort)."""
+        if self.token is None or time.monotonic() < self._next_heartbeat:
+            return
+        self._next_heartbeat = time.monotonic() + HEARTBEAT_S
+        try:
+            heartbeat(self._metrics_connection(), self.token)
+        except Exception as exc:
+            logger.debug("heartbeat failed: %s", exc)
 
     def _failed(self, exc: BaseException) -> None:
         failures = self._backoff.failed()
@@ -291,7 +359,7 @@ class SQLiteEpisodeWriter(EpisodeWriter):
         return self._prefix + str(1_000_000 + micros)[1:]
 
     def add(self, record: EpisodeRecord) -> None:
-        if self.flush_every != 1 or self._pending:
+        if self.flush_every != 1 or self._pending or self._pending_metrics:
             super().add(record)
             return
         # Fast path: one autocommit INSERT per episode.
@@ -304,6 +372,8 @@ class SQLiteEpisodeWriter(EpisodeWriter):
             self._failed(exc)
             return
         self.written += 1
+        if self.token is not None and time.monotonic() >= self._next_heartbeat:
+            self._beat()
 
     def _write(self, rows: list[Any]) -> None:
         if len(rows) == 1:
@@ -386,6 +456,12 @@ class CoreEpisodeWriter(EpisodeWriter):
 
     def _broken_connection(self) -> bool:
         return self._broken
+
+    def _metrics_connection(self) -> Connection:
+        if self._broken:
+            self.conn = autocommit_connection(self.engine)
+            self._broken = False
+        return self.conn
 
     def _after_failure(self) -> None:
         # The server may have dropped the connection: start the next attempt on a

@@ -39,9 +39,9 @@ import time
 from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 from typing import Any, Protocol, runtime_checkable
 
-from gymscope.episode import EpisodeRecord, RunInfo, StatsBank, StatsConfig
+from gymscope.episode import EpisodeRecord, ResumeState, RunInfo, StatsBank, StatsConfig
 
-__all__ = ["EpisodeSink", "RunInfo", "Sink", "replay_returns"]
+__all__ = ["EpisodeSink", "ResumeState", "RunInfo", "Sink", "replay_returns"]
 
 
 @runtime_checkable
@@ -69,7 +69,7 @@ class Sink:
     """Convenience base of a sink: stores the run, no-op metrics and close.
 
     Subclasses implement :meth:`on_episode` and, as needed, :meth:`on_metrics`,
-    :meth:`close` and :meth:`forked` (called in a process that inherited the
+    :meth:`close`, :meth:`on_resume` and :meth:`forked` (called in a process that inherited the
     sink by ``fork()`` before it writes anything there: drop what belongs to
     the parent, such as connections and child processes, without closing it).
     """
@@ -94,6 +94,11 @@ class Sink:
 
     def forked(self) -> None:
         """Forget what the parent process owns (nothing unless overridden)."""
+
+    def on_resume(self, state: ResumeState) -> None:
+        """The stack continues a stored stream (a worker rejoining its run):
+        the next record's index is ``state.episodes``. Continue the output
+        rather than starting it again (nothing unless overridden)."""
 
 
 def replay_returns(

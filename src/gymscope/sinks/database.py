@@ -10,12 +10,13 @@ from __future__ import annotations
 import logging
 import secrets
 import sqlite3
-from collections.abc import MutableMapping
+import time
+from collections.abc import Mapping, MutableMapping
 from typing import TYPE_CHECKING, Any
 
 from gymscope._checks import check_optional_int, check_str
 from gymscope._retry import Backoff
-from gymscope.episode import EpisodeRecord, RunInfo
+from gymscope.episode import EpisodeRecord, ResumeState, RunInfo, StatsConfig
 from gymscope.errors import (
     ArgumentTypeError,
     EpisodeWriteError,
@@ -48,10 +49,12 @@ _INHERITED: list[object] = []
 class DatabaseSink(Sink):
     """Writes every record as a row of ``episode`` in run ``experiment``.
 
-    Nothing is opened or created before the first record arrives. Step-keyed
-    training metrics (:meth:`on_metrics`) have no table yet and are not stored
-    here; per-episode means of ``log_metrics`` values are (velora's loss
-    columns and ``extra["metrics"]``). Rows that
+    Nothing is opened or created before the stack's first ``reset()`` (when a
+    wrapper drives the sink: that is when a worker that rejoins its run reads
+    where it left off, :meth:`resume_state`) or the first record. Step-keyed
+    training metrics (:meth:`on_metrics`) go to table ``gymscope_metric``
+    under this sink's worker; per-episode means of ``log_metrics`` values go
+    to the episode rows (velora's loss columns and ``extra["metrics"]``). Rows that
     cannot be written wait in memory and are retried with backoff at later
     records; :meth:`flush` and :meth:`close` raise
     :class:`~gymscope.errors.EpisodeWriteError` if they still cannot be.
@@ -62,10 +65,13 @@ class DatabaseSink(Sink):
             from ``env_id`` and ``agent``.
         env_id: The env's id, stored with a new experiment.
         agent: Agent name stored with a new experiment.
-        config: JSON-serialisable configuration stored with a new experiment.
+        config: JSON-serialisable configuration stored with a new experiment
+            (and in its config history when it differs from the run's latest).
         worker: Worker number of this stream; None leases a free one.
         flush_every: Rows per commit; None for 1 on SQLite and
             :data:`REMOTE_FLUSH_EVERY` elsewhere.
+        stats: Window and EMA weight of the records' moving statistics,
+            stored with a new experiment as the run's (default 100 and 0.1).
 
     >>> import sqlite3, tempfile
     >>> from gymscope.sinks.base import replay_returns
@@ -91,6 +97,7 @@ class DatabaseSink(Sink):
         config: object = None,
         worker: int | None = None,
         flush_every: int | None = None,
+        stats: StatsConfig | None = None,
     ) -> None:
         from sqlalchemy.engine import Engine
 
@@ -112,7 +119,13 @@ class DatabaseSink(Sink):
             "worker", worker, 0, none_means="lease a free number", maximum=MAX_WORKER
         )
         check_optional_int("flush_every", flush_every, 1, none_means="the backend's default")
-        self._config_json = dump_config(config)
+        self._config_json = None if config is None else dump_config(config)
+        if stats is not None and not isinstance(stats, StatsConfig):
+            raise ArgumentTypeError(
+                f"stats must be a gymscope.episode.StatsConfig, got {stats!r} "
+                f"({type(stats).__name__}); pass StatsConfig(window_size=100, alpha=0.1)"
+            )
+        self._stats = stats if stats is not None else StatsConfig()
         target = check_db_target(db)
         if not isinstance(target, Engine):
             check_existing_schema(target)
@@ -129,6 +142,7 @@ class DatabaseSink(Sink):
         self._url: URL = target.url if isinstance(target, Engine) else target
         self._writer: EpisodeWriter | None = None
         self._backlog: list[EpisodeRecord] = []
+        self._metric_backlog: list[tuple[int, dict[str, float], float]] = []
         self._token: str | None = None
         self._experiment_id: int | None = None
         self._open_backoff = Backoff()
@@ -194,13 +208,79 @@ class DatabaseSink(Sink):
         except _open_errors() as exc:
             self._open_failed(exc)
 
+    def resume_state(self, history: int = 100) -> ResumeState | None:
+        """Open the database now and read where this worker's stream left off.
+
+        Called by the driver at the stack's first ``reset()``: the worker
+        number is leased, and if the run already holds episodes of it (a
+        worker rejoining after a stop or a crash), their count, total steps
+        and last ``history`` returns and lengths come back. None for a fresh
+        stream, or when the database cannot be opened yet (then the episodes
+        wait in memory as usual, and numbering still continues from the
+        database once it opens).
+        """
+        if self._closed or self.experiment_id is not None:
+            return None
+        try:
+            self._open()
+        except _open_errors() as exc:
+            self._open_failed(exc)
+            return None
+        writer = self._writer
+        assert writer is not None
+        from gymscope.metrics.runs import worker_history
+
+        try:
+            episodes, steps, returns, lengths = worker_history(
+                writer.conn, writer.experiment_id, writer.worker, history
+            )
+        except _open_errors() as exc:
+            logger.warning("could not read worker %d's stored episodes: %s", writer.worker, exc)
+            return None
+        if not episodes:
+            return None
+        logger.info(
+            "worker %d of experiment %r continues after episode %d (%d steps)",
+            writer.worker,
+            self._experiment_name,
+            episodes - 1,
+            steps,
+        )
+        return ResumeState(
+            episodes=episodes,
+            total_steps=steps,
+            returns=tuple(returns),
+            lengths=tuple(lengths),
+            source=f"{self.db_url}, experiment {self._experiment_name!r}, worker {writer.worker}",
+        )
+
+    def on_metrics(self, step: int, values: Mapping[str, float]) -> None:
+        """Store step-keyed metrics (table ``gymscope_metric``) under this worker."""
+        if self._closed:
+            raise UsageError(
+                f"metrics at step {step} reported after the DatabaseSink was closed; "
+                "they are not recorded"
+            )
+        now = time.time()
+        writer = self._writer
+        if writer is None:
+            self._metric_backlog.append((step, dict(values), now))
+            if not self._open_backoff.ready():
+                return
+            try:
+                self._open()
+            except _open_errors() as exc:
+                self._open_failed(exc)
+            return
+        writer.add_metrics(step, values, now)
+
     def flush(self) -> None:
         """Commit every record not yet in the database.
 
         Raises:
             EpisodeWriteError: the database refuses them (they stay queued).
         """
-        if self._backlog:
+        if self._backlog or self._metric_backlog:
             self._open_or_raise()
         if self._writer is not None:
             self._writer.flush()
@@ -223,6 +303,7 @@ class DatabaseSink(Sink):
             self._engine.dispose(close=False)
         self._writer = None
         self._backlog = []
+        self._metric_backlog = []
         self._token = None
         self._experiment_id = None
 
@@ -250,11 +331,19 @@ class DatabaseSink(Sink):
         backlog, self._backlog = self._backlog, []
         for record in backlog:
             self._writer.add(record)
+        metrics, self._metric_backlog = self._metric_backlog, []
+        for step, values, wall_time in metrics:
+            self._writer.add_metrics(step, values, wall_time)
 
     def _open_writer(self) -> EpisodeWriter:
         from gymscope._version import __version__
         from gymscope.metrics.db import autocommit_connection, get_db_engine, write_transaction
-        from gymscope.metrics.runs import claim_worker, join_experiment, next_episode_num
+        from gymscope.metrics.runs import (
+            claim_worker,
+            join_experiment,
+            next_episode_num,
+            record_config,
+        )
         from gymscope.metrics.writer import CoreEpisodeWriter, SQLiteEpisodeWriter
 
         if self._engine is None:
@@ -271,10 +360,20 @@ class DatabaseSink(Sink):
                     self._experiment_name,
                     env=self._env_id,
                     agent=self._agent,
-                    config=self._config_json,
+                    config=None,
                     version=__version__,
+                    stats_window=self._stats.window_size,
+                    stats_alpha=self._stats.alpha,
                 )
                 worker = claim_worker(conn, experiment_id, self._worker_arg, token)
+                if self._config_json is not None:
+                    record_config(
+                        conn,
+                        experiment_id,
+                        self._config_json,
+                        worker=worker,
+                        run=self._experiment_name,
+                    )
                 next_num = next_episode_num(conn, experiment_id, worker)
         except BaseException:
             conn.close()
@@ -291,6 +390,7 @@ class DatabaseSink(Sink):
             next_num=next_num,
             flush_every=flush_every,
             where=self.db_url,
+            token=token,
         )
 
     def _open_failed(self, exc: BaseException) -> None:
@@ -320,6 +420,7 @@ class DatabaseSink(Sink):
             _owns_engine=True,
             _writer=None,
             _backlog=[],  # this instance writes them; a copy must not
+            _metric_backlog=[],
             _token=None,
             _experiment_id=None,
             _open_backoff=Backoff(),

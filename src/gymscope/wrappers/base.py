@@ -22,12 +22,13 @@ import logging
 import os
 import warnings
 import weakref
-from collections.abc import MutableMapping, Sequence
+from collections.abc import Mapping, MutableMapping, Sequence
 from typing import Any, SupportsFloat
 
 import gymnasium as gym
 from gymnasium.core import ActType, ObsType
 
+from gymscope._checks import check_int
 from gymscope.episode import EpisodeRecord, EpisodeTracker, RunInfo, StatsConfig
 from gymscope.errors import ArgumentTypeError, OutputWriteError
 from gymscope.sinks.base import EpisodeSink
@@ -137,6 +138,14 @@ class GymscopeWrapper(gym.Wrapper[ObsType, ActType, ObsType, ActType]):
         for sink in sinks:
             sink.open(tracker.run)
         tracker.add_listener(self._deliver, stats, info_keys, priority=priority)
+        tracker.add_metrics_listener(self._deliver_metrics)
+        for sink in sinks:
+            source = getattr(sink, "resume_state", None)
+            if callable(source):
+                tracker.add_resume_source(source, priority=priority)
+            on_resume = getattr(sink, "on_resume", None)
+            if callable(on_resume):
+                tracker.add_resume_listener(on_resume)
         self._closed = False
         # sink id -> [sink, episodes it lost, first error] (see _sink_failed)
         self._sink_failures: dict[int, list[Any]] | None = None
@@ -187,15 +196,36 @@ class GymscopeWrapper(gym.Wrapper[ObsType, ActType, ObsType, ActType]):
             self._gymscope_tracker.on_reset(seed)
         return obs, info
 
-    def log_metrics(self, **values: SupportsFloat) -> None:
-        """Report named values during an episode; records get their episode mean.
+    def log_metrics(self, step: int | None = None, **values: SupportsFloat) -> None:
+        """Report named values (losses, learning rate...) to every sink of the stack.
+
+        Each record gets their mean over the episode (velora's loss columns,
+        the curves). With ``step`` — the env step they belong to, as in
+        TensorBoard's ``add_scalar(..., global_step)`` — they are also stored
+        at once in the run's step-keyed metrics (table ``gymscope_metric``,
+        TensorBoard's ``train/<name>``), reported or not by any episode.
 
         Reachable from outside the stack as ``env.get_wrapper_attr("log_metrics")``.
         Every gymscope wrapper of the stack sees the same metrics.
+
+        Raises:
+            ArgumentTypeError: a value is not a real number, or ``step`` is not an int.
+            InvalidArgumentError: ``step`` is negative.
         """
-        self._gymscope_tracker.log_metrics(values)
+        if step is not None:
+            step = check_int("step", step, 0)
+        self._gymscope_tracker.log_metrics(values, step)
 
     # -- delivery ------------------------------------------------------------------
+    def _deliver_metrics(self, step: int, values: Mapping[str, float]) -> None:
+        if self._owner_pid != _pid[0]:
+            self._adopt()
+        for sink in self._sinks:
+            try:
+                sink.on_metrics(step, values)
+            except OSError as exc:
+                self._sink_failed(sink, None, exc)
+
     def _deliver(self, record: EpisodeRecord, info: MutableMapping[str, Any]) -> None:
         if self._owner_pid != _pid[0]:
             self._adopt()
@@ -205,7 +235,7 @@ class GymscopeWrapper(gym.Wrapper[ObsType, ActType, ObsType, ActType]):
             except OSError as exc:  # free unless raised; usage errors are not OSErrors
                 self._sink_failed(sink, record, exc)
 
-    def _sink_failed(self, sink: EpisodeSink, record: EpisodeRecord, exc: OSError) -> None:
+    def _sink_failed(self, sink: EpisodeSink, record: EpisodeRecord | None, exc: OSError) -> None:
         """A sink could not write an episode: the run goes on, close() raises.
 
         gymscope's own sinks keep what they could not write and retry it; a
@@ -215,14 +245,15 @@ class GymscopeWrapper(gym.Wrapper[ObsType, ActType, ObsType, ActType]):
         failures = self._sink_failures
         if failures is None:
             failures = self._sink_failures = {}
+        what = "metrics" if record is None else f"episode {record.index}"
         entry = failures.get(id(sink))
         if entry is not None:
-            entry[1] += 1
-            logger.debug("%r could not take episode %d either: %s", sink, record.index, exc)
+            entry[1] += record is not None
+            logger.debug("%r could not take %s either: %s", sink, what, exc)
             return
-        failures[id(sink)] = [sink, 1, exc]
+        failures[id(sink)] = [sink, int(record is not None), exc]
         warnings.warn(
-            f"{type(sink).__name__} could not write episode {record.index} ({exc}); the run "
+            f"{type(sink).__name__} could not write {what} ({exc}); the run "
             "goes on, and close() raises if it lost episodes. Further failures of this "
             "output are logged at DEBUG level",
             RuntimeWarning,

@@ -146,6 +146,7 @@ class SQLiteLoggerWrapper(
         check_env(env)
         keys = check_info_keys(info_keys)
         window = check_window_size(window_size)
+        stats = StatsConfig(window_size=window)
         sink = DatabaseSink(
             db,
             experiment,
@@ -154,6 +155,7 @@ class SQLiteLoggerWrapper(
             config=config,
             worker=worker,
             flush_every=flush_every,
+            stats=stats,
         )
         gym.utils.RecordConstructorArgs.__init__(
             self,
@@ -169,9 +171,7 @@ class SQLiteLoggerWrapper(
         )
         # priority -1: the database names the run and leases the worker before
         # the stack's other sinks report them
-        super().__init__(
-            env, sink, stats=StatsConfig(window_size=window), info_keys=keys, priority=-1
-        )
+        super().__init__(env, sink, stats=stats, info_keys=keys, priority=-1)
         self._db = sink
 
     @property
