@@ -25,7 +25,8 @@ from gymscope.episode import NonFiniteRewardWarning
 from gymscope.tensorboard import export_experiment
 from gymscope.wrappers.sqlite_logger import SQLiteLoggerWrapper
 from gymscope.wrappers.stats import EpisodeStatsWrapper
-from gymscope.wrappers.tensorboard import EPISODE_TAGS, TensorBoardWrapper
+from gymscope.sinks.tensorboard import stat_tags
+from gymscope.wrappers.tensorboard import TensorBoardWrapper
 from stubs import ScriptedEnv, play
 from stubs_db import VELORA_SCHEMA
 
@@ -98,34 +99,34 @@ def namespaced_id() -> Iterator[str]:
 
 # -- what is logged --------------------------------------------------------------------
 def test_scalars_match_a_hand_computation(tmp_path: Path) -> None:
-    with tensorboard(tmp_path, window_size=2) as env:
+    with tensorboard(tmp_path, window_size=2, alpha=0.9) as env:
         play(env, 3)
         assert env.episodes_logged == 3
     scalars = read_scalars(tmp_path / "tb")
 
-    assert sorted(scalars) == sorted(EPISODE_TAGS)
+    assert sorted(scalars) == sorted(stat_tags(2, 0.9))
     for points in scalars.values():  # stepped by total env steps: 2, 2+4, 2+4+1
         assert [step for step, _ in points] == [2, 6, 7]
     returns, lengths = [3.0, 2.0, 10.0], [2.0, 4.0, 1.0]
     assert values(scalars, "episode/return") == returns
     assert values(scalars, "episode/length") == lengths
     # alpha=0.9: 3, 0.9*2 + 0.1*3 = 2.1, 0.9*10 + 0.1*2.1 = 9.21
-    assert values(scalars, "episode/return_ema") == [f32(x) for x in ema(returns, 0.9)]
-    assert values(scalars, "episode/return_ema") == [f32(3.0), f32(2.1), f32(9.21)]
-    assert values(scalars, "episode/length_ema") == [f32(2.0), f32(3.8), f32(1.28)]
+    assert values(scalars, "episode/return_ema_0.9") == [f32(x) for x in ema(returns, 0.9)]
+    assert values(scalars, "episode/return_ema_0.9") == [f32(3.0), f32(2.1), f32(9.21)]
+    assert values(scalars, "episode/length_ema_0.9") == [f32(2.0), f32(3.8), f32(1.28)]
     # window 2: mean/std of [3], [3, 2], [2, 10]
-    assert values(scalars, "episode/return_mean") == [3.0, 2.5, 6.0]
-    assert values(scalars, "episode/return_std") == [0.0, 0.5, 4.0]
+    assert values(scalars, "episode/return_mean_2") == [3.0, 2.5, 6.0]
+    assert values(scalars, "episode/return_std_2") == [0.0, 0.5, 4.0]
 
 
-def test_default_alpha_is_lerax_and_window_100(tmp_path: Path) -> None:
+def test_default_alpha_and_window_are_the_stacks_0_1_and_100(tmp_path: Path) -> None:
     script = [[float(i)] * (i % 3 + 1) for i in range(1, 8)]
     with tensorboard(tmp_path, script=script) as env:
         play(env, 7)
     scalars = read_scalars(tmp_path / "tb")
     returns = [float(i * (i % 3 + 1)) for i in range(1, 8)]
-    assert values(scalars, "episode/return_ema") == [f32(x) for x in ema(returns, 0.9)]
-    assert values(scalars, "episode/return_mean") == [
+    assert values(scalars, "episode/return_ema_0.1") == [f32(x) for x in ema(returns, 0.1)]
+    assert values(scalars, "episode/return_mean_100") == [
         f32(np.mean(returns[: i + 1])) for i in range(7)
     ]
 
@@ -139,7 +140,7 @@ def test_one_event_per_episode_at_the_time_it_ended(tmp_path: Path) -> None:
     acc = accumulator(tmp_path / "tb")
     walltimes = [e.wall_time for e in acc.Scalars("episode/return")]
     assert before <= walltimes[0] <= walltimes[1] <= walltimes[2] <= after
-    for tag in EPISODE_TAGS:  # every tag of an episode shares its event
+    for tag in stat_tags(100, 0.1):  # every tag of an episode shares its event
         assert [e.wall_time for e in acc.Scalars(tag)] == walltimes
 
 
@@ -164,13 +165,20 @@ def test_info_values_and_metrics(tmp_path: Path) -> None:
     env.close()
     scalars = read_scalars(tmp_path / "tb")
     assert sorted(scalars) == sorted(
-        [*EPISODE_TAGS, "info/score", "info/flag", "info/one", "train/loss", "train/learning_rate"]
+        [
+            *stat_tags(100, 0.1),
+            "info/score",
+            "info/flag",
+            "info/one",
+            "episode_metrics/loss",
+            "episode_metrics/learning_rate",
+        ]
     )
     assert scalars["info/score"] == [(2, 1.5), (6, 1.5)]
     assert values(scalars, "info/flag") == [1.0, 1.0]
     assert values(scalars, "info/one") == [7.0, 7.0]
-    assert values(scalars, "train/loss") == [1.5, 1.5]  # the mean over the episode
-    assert values(scalars, "train/learning_rate") == [f32(3e-4)] * 2
+    assert values(scalars, "episode_metrics/loss") == [1.5, 1.5]  # the mean over the episode
+    assert values(scalars, "episode_metrics/learning_rate") == [f32(3e-4)] * 2
 
 
 def test_non_finite_values_are_logged_as_they_are(tmp_path: Path) -> None:
@@ -179,7 +187,7 @@ def test_non_finite_values_are_logged_as_they_are(tmp_path: Path) -> None:
         play(env, 4)
     returns = values(read_scalars(tmp_path / "tb"), "episode/return")
     assert returns[0] == 1.0 and math.isnan(returns[1]) and returns[2:] == [math.inf, 2.0]
-    ema_values = values(read_scalars(tmp_path / "tb"), "episode/return_ema")
+    ema_values = values(read_scalars(tmp_path / "tb"), "episode/return_ema_0.1")
     # a non-finite return is the EMA for one episode; the next finite one restarts it
     assert ema_values[0] == 1.0 and math.isnan(ema_values[1]) and ema_values[2:] == [math.inf, 2.0]
 
@@ -413,8 +421,8 @@ def test_export_gives_the_same_scalars_as_the_live_wrapper(tmp_path: Path) -> No
     assert run == tmp_path / "exported" / "run_1"  # the name made file-safe
     assert len(event_files(run)) == 1
     live, exported = read_scalars(tmp_path / "live"), read_scalars(run)
-    assert "train/actor_loss" in live and "info/score" in live
-    assert "train/entropy_loss" not in exported  # never reported: not invented
+    assert "episode_metrics/actor_loss" in live and "info/score" in live
+    assert "episode_metrics/entropy_loss" not in exported  # never reported: not invented
     assert exported == live
     live_times = [e.wall_time for e in accumulator(tmp_path / "live").Scalars("episode/return")]
     exported_times = [e.wall_time for e in accumulator(run).Scalars("episode/return")]
@@ -431,7 +439,8 @@ def test_export_of_non_finite_returns_matches_too(tmp_path: Path) -> None:
     exported = read_scalars(run)
     assert math.isnan(values(exported, "episode/return")[1])
     # the live wrapper used window 100: compare what does not depend on the window
-    for tag in ("episode/return", "episode/length", "episode/return_ema", "train/actor_loss"):
+    tags = ("episode/return", "episode/length", "episode/return_ema_0.1")
+    for tag in (*tags, "episode_metrics/actor_loss"):
         assert comparable({tag: exported[tag]}) == comparable({tag: live[tag]})
 
 
@@ -575,10 +584,12 @@ def test_export_of_a_velora_database(tmp_path: Path) -> None:
     run = export_experiment(db, 1, tmp_path / "tb")
     assert run.name == "experiment_1"  # velora runs have no name
     scalars = read_scalars(run)
-    assert sorted(scalars) == sorted([*EPISODE_TAGS, "train/actor_loss", "train/critic_loss"])
+    assert sorted(scalars) == sorted(
+        [*stat_tags(100, 0.1), "episode_metrics/actor_loss", "episode_metrics/critic_loss"]
+    )
     assert scalars["episode/return"] == [(10, 10.0), (30, 20.0)]
     # recomputed, not velora's zero-padded moving average
-    assert values(scalars, "episode/return_mean") == [10.0, 15.0]
-    assert values(scalars, "episode/return_ema") == [10.0, f32(0.9 * 20.0 + (1 - 0.9) * 10.0)]
+    assert values(scalars, "episode/return_mean_100") == [10.0, 15.0]
+    assert values(scalars, "episode/return_ema_0.1") == [10.0, f32(0.1 * 20.0 + (1 - 0.1) * 10.0)]
     walltimes = [e.wall_time for e in accumulator(run).Scalars("episode/return")]
     assert walltimes == [1714557601.0, 1714557602.5]  # created_at, read as UTC

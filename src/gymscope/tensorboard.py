@@ -33,7 +33,7 @@ def export_experiment(
     experiment: int | str,
     logdir: str | os.PathLike[str],
     *,
-    alpha: float = 0.9,
+    alpha: float = 0.1,
     window_size: int = 100,
     overwrite: bool = False,
 ) -> Path:

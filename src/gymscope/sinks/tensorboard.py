@@ -11,6 +11,7 @@ imported when the first event is written (or by
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import os
@@ -38,6 +39,7 @@ from gymscope.sinks._scalars import NumbersOnly, scalar
 from gymscope.sinks.base import Sink
 
 __all__ = [
+    "EPISODE_METRIC_PREFIX",
     "EPISODE_TAGS",
     "INFO_PREFIX",
     "METRIC_PREFIX",
@@ -45,27 +47,35 @@ __all__ = [
     "check_logdir",
     "episode_scalars",
     "import_tensorboardx",
+    "stat_tags",
 ]
 
 logger = logging.getLogger(__name__)
 
 #: Tags written at every episode end, in this order: the return and length of
-#: the episode, their exponential moving averages (lerax's ``episode/return``
-#: and ``episode/length``), and the moving mean and population standard
-#: deviation of returns over the last ``window_size`` episodes.
+#: the episode, their exponential moving averages and the moving mean and
+#: population standard deviation of returns. Each statistic's tag carries its
+#: parameter, so two different numbers never share a name (in one stack, or
+#: across runs overlaid in TensorBoard): ``{alpha}`` is the EMA weight and
+#: ``{window}`` the window, as :func:`stat_tags` spells them
+#: (``episode/return_ema_0.1``, ``episode/return_mean_100``).
 EPISODE_TAGS = (
     "episode/return",
     "episode/length",
-    "episode/return_ema",
-    "episode/length_ema",
-    "episode/return_mean",
-    "episode/return_std",
+    "episode/return_ema_{alpha}",
+    "episode/length_ema_{alpha}",
+    "episode/return_mean_{window}",
+    "episode/return_std_{window}",
 )
 #: Tag prefix of captured ``info`` values: ``info/<key>``.
 INFO_PREFIX = "info/"
-#: Tag prefix of training metrics: ``train/<name>``, where lerax and SB3 put
-#: them (a record's per-episode metric means, and :meth:`TensorBoardSink.on_metrics`).
+#: Tag prefix of step-keyed training metrics: ``train/<name>``, where lerax
+#: and SB3 put them (:meth:`TensorBoardSink.on_metrics`).
 METRIC_PREFIX = "train/"
+#: Tag prefix of a record's per-episode means of ``log_metrics`` values:
+#: ``episode_metrics/<name>`` (their own name: a mean over an episode is not
+#: the value reported at a step).
+EPISODE_METRIC_PREFIX = "episode_metrics/"
 
 _INSTALL = (
     'pip install "gymscope[tensorboard]" (from a clone: uv sync --extra tensorboard, '
@@ -100,13 +110,34 @@ def _protos() -> tuple[Any, Any, Any]:
     return Event, Summary, masked_crc32c
 
 
+def _alpha_text(alpha: float) -> str:
+    return f"{alpha:.6g}"
+
+
+@functools.lru_cache(maxsize=64)
+def stat_tags(window_size: int, alpha: float, prefix: str = "episode/") -> tuple[str, ...]:
+    """The :data:`EPISODE_TAGS` spelled out for a window and EMA weight.
+
+    >>> stat_tags(100, 0.1)  # doctest: +NORMALIZE_WHITESPACE
+    ('episode/return', 'episode/length', 'episode/return_ema_0.1',
+     'episode/length_ema_0.1', 'episode/return_mean_100', 'episode/return_std_100')
+    >>> stat_tags(10, 0.05, "run/")[2:]
+    ('run/return_ema_0.05', 'run/length_ema_0.05', 'run/return_mean_10', 'run/return_std_10')
+    """
+    return tuple(
+        prefix + tag.removeprefix("episode/").format(window=window_size, alpha=_alpha_text(alpha))
+        for tag in EPISODE_TAGS
+    )
+
+
 def episode_scalars(
     record: EpisodeRecord, skipped: set[str] | None = None
 ) -> Iterator[tuple[str, float]]:
     """The ``(tag, value)`` pairs TensorBoard gets for one finished episode.
 
-    First the :data:`EPISODE_TAGS`, then ``info/<key>`` per captured info
-    value and ``train/<name>`` per metric. Non-finite values are kept
+    First the :data:`EPISODE_TAGS` (see :func:`stat_tags`), then
+    ``info/<key>`` per captured info value and ``episode_metrics/<name>`` per
+    per-episode metric mean. Non-finite values are kept
     (TensorBoard stores them and marks them on its charts). Info values that
     are not numbers are left out; their keys are added to ``skipped`` when
     it is given.
@@ -115,19 +146,20 @@ def episode_scalars(
     >>> record = EpisodeRecord(
     ...     index=0, episode_return=3.0, length=2, duration_s=0.1, ended_at=0.0,
     ...     terminated=True, truncated=False, total_steps=2, window_size=100,
-    ...     moving_mean=3.0, moving_std=0.0, ema_return=3.0, ema_length=2.0, alpha=0.9,
+    ...     moving_mean=3.0, moving_std=0.0, ema_return=3.0, ema_length=2.0, alpha=0.1,
     ...     info={"score": 7, "name": "x"}, metrics={"loss": 0.5})
     >>> dict(episode_scalars(record))  # doctest: +NORMALIZE_WHITESPACE
-    {'episode/return': 3.0, 'episode/length': 2.0, 'episode/return_ema': 3.0,
-     'episode/length_ema': 2.0, 'episode/return_mean': 3.0, 'episode/return_std': 0.0,
-     'info/score': 7.0, 'train/loss': 0.5}
+    {'episode/return': 3.0, 'episode/length': 2.0, 'episode/return_ema_0.1': 3.0,
+     'episode/length_ema_0.1': 2.0, 'episode/return_mean_100': 3.0,
+     'episode/return_std_100': 0.0, 'info/score': 7.0, 'episode_metrics/loss': 0.5}
     """
-    yield "episode/return", record.episode_return
-    yield "episode/length", float(record.length)
-    yield "episode/return_ema", record.ema_return
-    yield "episode/length_ema", record.ema_length
-    yield "episode/return_mean", record.moving_mean
-    yield "episode/return_std", record.moving_std
+    tags = stat_tags(record.window_size, record.alpha)
+    yield tags[0], record.episode_return
+    yield tags[1], float(record.length)
+    yield tags[2], record.ema_return
+    yield tags[3], record.ema_length
+    yield tags[4], record.moving_mean
+    yield tags[5], record.moving_std
     for key, raw in record.info.items():
         value = scalar(raw)
         if value is None:
@@ -136,7 +168,7 @@ def episode_scalars(
             continue
         yield INFO_PREFIX + key, value
     for name, metric in record.metrics.items():
-        yield METRIC_PREFIX + name, float(metric)
+        yield EPISODE_METRIC_PREFIX + name, float(metric)
 
 
 def check_logdir(path: Path, argument: str = "logdir") -> Path:

@@ -71,15 +71,23 @@ class TensorBoardWrapper(
     axis of CleanRL's and SB3's charts), at the wall time the episode ended:
 
     - ``episode/return``, ``episode/length``: return and length of the episode;
-    - ``episode/return_ema``, ``episode/length_ema``: their exponential moving
-      averages, ``ema = alpha * new + (1 - alpha) * ema`` seeded with the first
-      value (with ``alpha=0.9``, what lerax's TensorBoard callback logs as
-      ``episode/return`` and ``episode/length``);
-    - ``episode/return_mean``, ``episode/return_std``: mean and population
-      standard deviation of the returns of the last ``window_size`` episodes;
+    - ``episode/return_ema_{alpha}``, ``episode/length_ema_{alpha}``: their
+      exponential moving averages, ``ema = alpha * new + (1 - alpha) * ema``
+      seeded with the first value (``episode/return_ema_0.1`` by default; with
+      ``alpha=0.9``, ``episode/return_ema_0.9`` is what lerax's TensorBoard
+      callback logs as ``episode/return``);
+    - ``episode/return_mean_{window}``, ``episode/return_std_{window}``: mean
+      and population standard deviation of the returns of the last
+      ``window_size`` episodes (``episode/return_mean_100``);
     - ``info/<key>``: the final step's ``info[key]`` for each of ``info_keys``;
-    - ``train/<name>``: the episode mean of each value reported with
-      ``env.get_wrapper_attr("log_metrics")(name=value)``.
+    - ``episode_metrics/<name>``: the episode mean of each value reported with
+      ``env.get_wrapper_attr("log_metrics")(name=value)``;
+    - ``train/<name>``: values reported with a step,
+      ``log_metrics(step=..., name=value)``, at that step.
+
+    The statistics' tags carry their window and EMA weight, so two
+    different numbers never share a name (the defaults are those of the
+    other gymscope wrappers: window 100, alpha 0.1).
 
     Until ``window_size`` episodes have ended the moving statistics cover the
     episodes so far. NaN and infinite values are logged as they are:
@@ -109,8 +117,8 @@ class TensorBoardWrapper(
         env: The environment to wrap.
         logdir: Folder of this run's event file; created when the first
             episode ends. None for ``runs/{env id}_{UTC time}``.
-        alpha: Weight of the newest episode in the EMAs, in (0, 1]
-            (lerax's default 0.9).
+        alpha: Weight of the newest episode in the EMAs, in (0, 1] (the
+            other gymscope wrappers' 0.1; lerax uses 0.9).
         window_size: Episodes spanned by the moving mean and std.
         info_keys: Keys of the final step's ``info`` to log as ``info/<key>``.
         flush_secs: Seconds between flushes of the event file to disk.
@@ -150,7 +158,7 @@ class TensorBoardWrapper(
         self,
         env: gym.Env[ObsType, ActType],
         logdir: str | os.PathLike[str] | None = None,
-        alpha: float = 0.9,
+        alpha: float = 0.1,
         window_size: int = 100,
         info_keys: Sequence[str] = (),
         *,
