@@ -23,7 +23,7 @@ import logging
 import math
 import time
 import warnings
-from collections.abc import Callable, Iterable, Mapping, MutableMapping
+from collections.abc import Callable, Iterable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, SupportsFloat
 
@@ -167,9 +167,15 @@ ResumeListener = Callable[[ResumeState], None]
 
 def history_needed(window_size: int, alpha: float) -> int:
     """How many past episodes rebuild a moving window of ``window_size`` and an
-    EMA of weight ``alpha`` to double precision (older ones weigh < 1e-17)."""
-    ema = 1 if alpha >= 1.0 else math.ceil(math.log(1e-17) / math.log1p(-alpha))
-    return max(window_size, min(ema, 1_000_000))
+    EMA of weight ``alpha`` bit for bit as an uninterrupted run computed them.
+
+    Two windows: the replay starts the window where the uninterrupted run
+    last re-computed it exactly (a multiple of ``window_size``, see
+    :meth:`StatsBank.replay`). For the EMA, older episodes weigh < 1e-24,
+    far below double precision, so the replayed EMA rounds to the same value.
+    """
+    ema = 1 if alpha >= 1.0 else math.ceil(math.log(1e-24) / math.log1p(-alpha))
+    return max(2 * window_size, min(ema, 1_000_000))
 
 
 class RollingStats:
@@ -338,12 +344,31 @@ class StatsBank:
         self.mean = math.nan
         self.std = math.nan
 
-    def replay(self, returns: Iterable[float], lengths: Iterable[int]) -> None:
-        """Start again from these past episodes (oldest first), as if pushed."""
-        self.rolling = RollingStats(self.config.window_size)
+    def replay(
+        self, returns: Sequence[float], lengths: Sequence[int], first_index: int = 0
+    ) -> None:
+        """Start again from these past episodes (oldest first), as if pushed.
+
+        ``first_index`` is the index of ``returns[0]`` in the stream. The
+        moving window is rebuilt from the first index that is a multiple of
+        ``window_size`` (where an uninterrupted :class:`RollingStats`
+        re-computed its sums exactly), so that with two windows of history
+        (:func:`history_needed`) mean and std are bit for bit those of the
+        uninterrupted stream; the EMAs take every episode given.
+        """
+        if len(returns) != len(lengths):
+            raise ValueError(f"{len(returns)} returns but {len(lengths)} lengths")
+        window = self.config.window_size
+        start = -first_index % window
+        if len(returns) - start < window:  # too little history to align: best effort
+            start = 0
+        self.rolling = RollingStats(window)
         self.ema_return = self.ema_length = self.mean = self.std = math.nan
-        for episode_return, length in zip(returns, lengths, strict=True):
-            self.push(episode_return, length)
+        for i, (episode_return, length) in enumerate(zip(returns, lengths, strict=True)):
+            if i < start:
+                self._push_ema(episode_return, length)
+            else:
+                self.push(episode_return, length)
 
     def push(self, episode_return: float, length: int) -> None:
         rolling = self.rolling
@@ -353,6 +378,9 @@ class StatsBank:
             self.std = math.sqrt(rolling._m2 / rolling.count)
         else:
             self.mean, self.std = rolling.mean, rolling.std
+        self._push_ema(episode_return, length)
+
+    def _push_ema(self, episode_return: float, length: int) -> None:
         a = self.alpha
         if self.ema_length != self.ema_length:  # NaN: first episode
             self.ema_return, self.ema_length = episode_return, float(length)
@@ -439,7 +467,7 @@ class EpisodeTracker:
         if bank is None:
             bank = self._banks[config] = StatsBank(config)
             if self.resumed is not None:
-                bank.replay(self.resumed.returns, self.resumed.lengths)
+                self._replay(bank, self.resumed)
         at = sum(1 for p in self._priorities if p <= priority)
         self._listeners.insert(at, (listener, bank, keys))
         self._priorities.insert(at, priority)
@@ -485,9 +513,13 @@ class EpisodeTracker:
         self.episode_count = state.episodes
         self.total_steps = state.total_steps
         for bank in self._banks.values():
-            bank.replay(state.returns, state.lengths)
+            self._replay(bank, state)
         for listener in self._resume_listeners:
             listener(state)
+
+    @staticmethod
+    def _replay(bank: StatsBank, state: ResumeState) -> None:
+        bank.replay(state.returns, state.lengths, state.episodes - len(state.returns))
 
     # -- hot path ------------------------------------------------------------------
     @property
