@@ -268,7 +268,7 @@ class CurveSink(CurveHistory):
             best = _Stored(first=known_from)
         bank = StatsBank(StatsConfig(self._window_size))
         if best.stop >= known_from:  # the stored state continues the series
-            bank.replay(best.returns, best.lengths, best.first)
+            bank.replay(best.returns, best.lengths, best.stop)
         extra = [*best.info.values(), *best.metrics.values()]
         for index in range(best.stop, end):
             if index < known_from:  # neither file nor database has it
