@@ -74,7 +74,7 @@ def test_a_replayed_bank_continues_bit_for_bit(
 
 
 def test_history_needed_covers_the_window_and_the_ema() -> None:
-    assert history_needed(100, 0.1) == 525  # (0.9) ** 525 < 1e-24
+    assert history_needed(100, 0.1) == 372  # (0.9) ** 372 < 1e-17
     assert history_needed(500, 0.1) == 1000  # window + episodes % window, at most 2 windows
     assert history_needed(10, 1.0) == 20
 

@@ -167,14 +167,8 @@ ResumeListener = Callable[[ResumeState], None]
 
 def history_needed(window_size: int, alpha: float) -> int:
     """How many past episodes rebuild a moving window of ``window_size`` and an
-    EMA of weight ``alpha`` as an uninterrupted stream computed them.
-
-    Two windows for the moving statistics (see :meth:`StatsBank.replay`). For
-    the EMA, older episodes weigh < 1e-24, far below double precision: with
-    1e-17, about one resume in 12 to 30 ended one ulp away from the uninterrupted
-    EMA (the two roundings had not met yet); 1e-24 met in every case tried.
-    """
-    ema = 1 if alpha >= 1.0 else math.ceil(math.log(1e-24) / math.log1p(-alpha))
+    EMA of weight ``alpha`` to double precision (older ones weigh < 1e-17)."""
+    ema = 1 if alpha >= 1.0 else math.ceil(math.log(1e-17) / math.log1p(-alpha))
     return max(2 * window_size, min(ema, 1_000_000))
 
 
