@@ -14,6 +14,7 @@ every episode of both.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import multiprocessing
@@ -127,7 +128,7 @@ def test_sigkill_then_resume_continues_every_output(tmp_path: Path) -> None:
     assert len(files) == 2
     assert files[0] + files[1] == [r["total_steps"] for r in rows]
     merged = files[0] + files[1]
-    assert all(a < b for a, b in zip(merged, merged[1:], strict=False))
+    assert all(a < b for a, b in itertools.pairwise(merged))
 
     # Videos: both attempts', named by the run's episode indices, none overwritten
     videos = tmp_path / "videos"
@@ -148,7 +149,9 @@ def test_sigkill_then_resume_continues_every_output(tmp_path: Path) -> None:
 
     # Curves: the killed attempt's checkpoint lines are kept as they were
     # (append-only), and the history spans every episode of both attempts
-    assert checkpoint.read_bytes().startswith(killed_checkpoint[: killed_checkpoint.rfind(b"\n") + 1])
+    assert checkpoint.read_bytes().startswith(
+        killed_checkpoint[: killed_checkpoint.rfind(b"\n") + 1]
+    )
     saved = load_checkpoint(checkpoint)["episodes"]
     assert [e["episode"] for e in saved] == list(range(720))
     assert [(e["reward"], e["length"]) for e in saved] == [(r["reward"], r["length"]) for r in rows]
