@@ -32,6 +32,7 @@ from gymscope.episode import ResumeState, StatsBank, StatsConfig, history_needed
 from gymscope.sinks.base import replay_returns
 from gymscope.sinks.curves import CurveSink, load_checkpoint
 from gymscope.sinks.stats import EpisodeStatsSink
+from gymscope.sinks.tensorboard import RUN_MARK, TensorBoardSink
 from gymscope.sinks.video import VideoSink
 from stubs_db import read_episodes, sqlite_url
 from test_video import decode
@@ -348,3 +349,39 @@ def test_a_long_resume_rebuilds_the_window_exactly() -> None:
             assert (part.mean, part.std) == (full.mean, full.std)
             assert part.ema_return == pytest.approx(full.ema_return, rel=1e-13)
             assert not math.isnan(part.mean)
+
+
+def test_tensorboard_sink_resumes_into_its_workers_folder(tmp_path: Path) -> None:
+    from gymscope.episode import RunInfo
+
+    records = list(replay_returns([1.0, 2.0, 3.0]))
+    first = TensorBoardSink(tmp_path / "runs" / "env_1", unique=True)
+    first.open(RunInfo("exp", 0))
+    first.on_episode(records[0])
+    first.close()
+    other = TensorBoardSink(tmp_path / "runs" / "env_2", unique=True)
+    other.open(RunInfo("exp", 1))  # another worker's folder is not taken
+    other.on_episode(records[0])
+    other.close()
+    resumed = TensorBoardSink(tmp_path / "runs" / "env_3", unique=True)
+    resumed.open(RunInfo("exp", 0))
+    resumed.on_resume(state_of([1.0]))
+    for record in records[1:]:
+        resumed.on_episode(record)
+    resumed.close()
+    assert resumed.logdir == first.logdir
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["env_1", "env_2"]
+    assert event_steps(first.logdir) == [[1], [2, 3]]
+    # not resumed: a fresh folder, as before
+    fresh = TensorBoardSink(tmp_path / "runs" / "env_1", unique=True)
+    fresh.open(RunInfo("exp", 0))
+    fresh.on_episode(records[0])
+    fresh.close()
+    assert fresh.logdir.name == "env_1_2"
+    # an explicit folder is used as given
+    explicit = TensorBoardSink(tmp_path / "mine")
+    explicit.open(RunInfo("exp", 0))
+    explicit.on_resume(state_of([1.0]))
+    explicit.on_episode(records[1])
+    explicit.close()
+    assert explicit.logdir == tmp_path / "mine" and not (tmp_path / "mine" / RUN_MARK).exists()
