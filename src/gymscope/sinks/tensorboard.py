@@ -142,24 +142,23 @@ def episode_scalars(
 ) -> Iterator[tuple[str, float]]:
     """The ``(tag, value)`` pairs TensorBoard gets for one finished episode.
 
-        First the :data:`EPISODE_TAGS` (see :func:`stat_tags`), then
-        ``info/<key>`` per captured info value and ``episode_metrics/<name>`` per
-        per-episode metric mean. Non-finite values are kept
-        (TensorBoard stores them and marks them on its charts). Info values that
-        are not numbers are left out; their keys are added to ``skipped`` when
-        it is given.
+    First the :data:`EPISODE_TAGS` (see :func:`stat_tags`), then
+    ``info/<key>`` per captured info value and ``episode_metrics/<name>`` per
+    per-episode metric mean. Non-finite values are kept
+    (TensorBoard stores them and marks them on its charts). Info values that
+    are not numbers are left out; their keys are added to ``skipped`` when
+    it is given.
 
-        >>> from gymscope._files import atomic_write_text
-    from gymscope.episode import EpisodeRecord, ResumeState
-        >>> record = EpisodeRecord(
-        ...     index=0, episode_return=3.0, length=2, duration_s=0.1, ended_at=0.0,
-        ...     terminated=True, truncated=False, total_steps=2, window_size=100,
-        ...     moving_mean=3.0, moving_std=0.0, ema_return=3.0, ema_length=2.0, alpha=0.1,
-        ...     info={"score": 7, "name": "x"}, metrics={"loss": 0.5})
-        >>> dict(episode_scalars(record))  # doctest: +NORMALIZE_WHITESPACE
-        {'episode/return': 3.0, 'episode/length': 2.0, 'episode/return_ema_0.1': 3.0,
-         'episode/length_ema_0.1': 2.0, 'episode/return_mean_100': 3.0,
-         'episode/return_std_100': 0.0, 'info/score': 7.0, 'episode_metrics/loss': 0.5}
+    >>> from gymscope.episode import EpisodeRecord
+    >>> record = EpisodeRecord(
+    ...     index=0, episode_return=3.0, length=2, duration_s=0.1, ended_at=0.0,
+    ...     terminated=True, truncated=False, total_steps=2, window_size=100,
+    ...     moving_mean=3.0, moving_std=0.0, ema_return=3.0, ema_length=2.0, alpha=0.1,
+    ...     info={"score": 7, "name": "x"}, metrics={"loss": 0.5})
+    >>> dict(episode_scalars(record))  # doctest: +NORMALIZE_WHITESPACE
+    {'episode/return': 3.0, 'episode/length': 2.0, 'episode/return_ema_0.1': 3.0,
+     'episode/length_ema_0.1': 2.0, 'episode/return_mean_100': 3.0,
+     'episode/return_std_100': 0.0, 'info/score': 7.0, 'episode_metrics/loss': 0.5}
     """
     tags = stat_tags(record.window_size, record.alpha)
     yield tags[0], record.episode_return
