@@ -19,6 +19,7 @@ import json
 import math
 import multiprocessing
 import signal
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -385,3 +386,47 @@ def test_tensorboard_sink_resumes_into_its_workers_folder(tmp_path: Path) -> Non
     explicit.on_episode(records[1])
     explicit.close()
     assert explicit.logdir == tmp_path / "mine" and not (tmp_path / "mine" / RUN_MARK).exists()
+
+
+def test_video_triggers_see_the_runs_episode_and_step_numbers(tmp_path: Path) -> None:
+    from gymscope.wrappers.sqlite_logger import SQLiteLoggerWrapper
+    from gymscope.wrappers.video import ScheduledRecordVideo
+    from stubs import ScriptedEnv
+
+    url = sqlite_url(tmp_path / "metrics.db")
+    asked: list[list[int]] = []
+    for attempt_no in range(2):
+        seen: list[int] = []
+        asked.append(seen)
+
+        def trigger(episode: int, seen: list[int] = seen) -> bool:
+            seen.append(episode)
+            return episode in (1, 4)
+
+        env: Any = SQLiteLoggerWrapper(
+            ScriptedEnv(((1.0, 2.0), (3.0,)), render_mode="rgb_array"), url, "triggers"
+        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the second attempt is told of the first's videos
+            env = ScheduledRecordVideo(
+                env, tmp_path / "videos", episode_trigger=trigger, step_trigger=lambda t: t == 6
+            )
+            env.reset()
+            for _ in range(3):
+                done = False
+                while not done:
+                    _, _, terminated, truncated, _ = env.step(0)
+                    done = terminated or truncated
+                if not attempt_no or env.episode_id < 5:
+                    env.reset()
+        env.close()
+    # RecordVideo's counter: a reset() each; the second attempt goes on at 3
+    assert asked == [[0, 1, 2, 3], [3, 4, 5]]
+    videos = tmp_path / "videos"
+    names = sorted(p.name for p in videos.glob("*.mp4"))
+    # episodes 0-2 took steps 0-4 (lengths 2, 1, 2); the second attempt's
+    # episode 3 takes steps 5 and 6: the step video starts on its last frame
+    assert names == ["rl-video-episode-1.mp4", "rl-video-episode-4.mp4", "rl-video-step-6.mp4"]
+    side = json.loads((videos / "rl-video-step-6.mp4.json").read_text())
+    assert (side["trigger"], side["step"], side["episodes"][0]["index"]) == ("step", 6, 3)
+    assert side["run"] == {"experiment": "triggers", "worker": 0}
