@@ -38,6 +38,7 @@ _LAZY: dict[str, str] = {
     "EpisodeCaptureSchedule": "gymscope.schedule",
     "RecordState": "gymscope.state",
     "AnalyticsState": "gymscope.state",
+    "RunLogger": "gymscope.run_logger",
 }
 
 __all__ = [
@@ -53,6 +54,7 @@ __all__ = [
     "RecordState",
     "RollingStats",
     "RunInfo",
+    "RunLogger",
     "SQLiteLoggerWrapper",
     "ScheduledRecordVideo",
     "SinkWrapper",
@@ -75,6 +77,7 @@ if TYPE_CHECKING:
         StatsConfig,
     )
     from gymscope.errors import GymscopeError, StatsKeyClashError, VideoEncoderError
+    from gymscope.run_logger import RunLogger
     from gymscope.schedule import EpisodeCaptureSchedule
     from gymscope.state import AnalyticsState, RecordState
     from gymscope.wrappers.base import GymscopeWrapper
