@@ -39,6 +39,7 @@ _LAZY: dict[str, str] = {
     "RecordState": "gymscope.state",
     "AnalyticsState": "gymscope.state",
     "RunLogger": "gymscope.run_logger",
+    "SummaryWriter": "gymscope.integrations.summary_writer",
 }
 
 __all__ = [
@@ -60,6 +61,7 @@ __all__ = [
     "SinkWrapper",
     "StatsConfig",
     "StatsKeyClashError",
+    "SummaryWriter",
     "TensorBoardWrapper",
     "VideoEncoderError",
     "__version__",
@@ -77,6 +79,7 @@ if TYPE_CHECKING:
         StatsConfig,
     )
     from gymscope.errors import GymscopeError, StatsKeyClashError, VideoEncoderError
+    from gymscope.integrations.summary_writer import SummaryWriter
     from gymscope.run_logger import RunLogger
     from gymscope.schedule import EpisodeCaptureSchedule
     from gymscope.state import AnalyticsState, RecordState
