@@ -41,6 +41,8 @@ _LAZY: dict[str, str] = {
     "RunLogger": "gymscope.run_logger",
     "SummaryWriter": "gymscope.integrations.summary_writer",
 }
+# Submodules reachable as attributes (``gymscope.sb3``), imported on first use.
+_SUBMODULES = frozenset({"sb3"})
 
 __all__ = [
     "AnalyticsState",
@@ -93,6 +95,8 @@ if TYPE_CHECKING:
 
 
 def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        return importlib.import_module(f"gymscope.{name}")
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'gymscope' has no attribute {name!r}")
