@@ -144,6 +144,9 @@ def test_sb3_ppo(tmp_path: Path) -> None:
         assert nums == list(range(len(nums)))
     # PPO's losses, reported from the second rollout on, stored as per-episode means.
     assert rows[0][4] is None and rows[-1][4] is not None
+    # ... and at SB3's steps by SB3's own logger: dumped at each of the 4 rollouts
+    # (2 envs x 128 steps), the losses of the update before it from the second on.
+    assert [step for step, _ in result["value_losses"]] == [512, 768, 1024]
     curves = {p.name for p in (tmp_path / "run" / "curves").iterdir()}
     assert {
         "env0_reward_curve.svg",
