@@ -111,14 +111,27 @@ def test_rows_wait_for_flush_secs_then_flush(url: str) -> None:
         run.log(4, a=4.0)
 
 
-def test_commits_once_flush_secs_have_passed(tmp_path: Path) -> None:
+def test_commits_once_flush_secs_have_passed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    class Clock:  # the logger's clock, moved by hand
+        now = 1000.0
+
+        @classmethod
+        def monotonic(cls) -> float:
+            return cls.now
+
+        time = staticmethod(time.time)
+
+    monkeypatch.setattr("gymscope.run_logger.time", Clock)
     url = backend_url("sqlite", tmp_path)
-    run = RunLogger(url, "timed", flush_secs=0.2)
+    run = RunLogger(url, "timed", flush_secs=5)
     run.log(1, a=1.0)
+    Clock.now += 4.9
     run.log(2, a=2.0)
     assert len(query(url, METRIC_ROWS)) == 1
-    time.sleep(0.25)
-    run.log(3, a=3.0)  # this call commits 2 and 3
+    Clock.now += 0.2
+    run.log(3, a=3.0)  # 5.1 s after the last commit: this call commits 2 and 3
     assert [r[2] for r in query(url, METRIC_ROWS)] == [1, 2, 3]
     run.close()
 
@@ -318,18 +331,25 @@ def test_failing_database_never_raises_and_loses_nothing(
     assert query(url, "SELECT text FROM gymscope_text") == [("kept",)]
 
 
-def test_retries_wait_for_the_backoff(tmp_path: Path) -> None:
+@pytest.mark.parametrize("first_s", [3600.0, 0.01])
+def test_retries_wait_for_the_backoff(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, first_s: float
+) -> None:
+    from gymscope._retry import Backoff
+
+    monkeypatch.setattr("gymscope.run_logger.Backoff", lambda: Backoff(first_s=first_s))
     url = backend_url("sqlite", tmp_path)
     run = RunLogger(url, "backoff", flush_secs=0)
     run.log(0, a=0.0)
     _break(url)
-    run.log(1, a=1.0)  # fails: the next attempt waits 0.5 s
+    run.log(1, a=1.0)  # fails: the next attempt waits first_s
     _repair(url)
-    run.log(2, a=2.0)  # within the backoff: only queued
-    assert [r[2] for r in query(url, METRIC_ROWS)] == [0]
-    time.sleep(0.6)
-    run.log(3, a=3.0)
-    assert [r[2] for r in query(url, METRIC_ROWS)] == [0, 1, 2, 3]
+    time.sleep(0.05)
+    run.log(2, a=2.0)
+    if first_s > 1:  # within the backoff: only queued
+        assert [r[2] for r in query(url, METRIC_ROWS)] == [0] and run.pending == 2
+        run.flush()  # flush() does not wait
+    assert [r[2] for r in query(url, METRIC_ROWS)] == [0, 1, 2]
     run.close()
 
 
