@@ -492,3 +492,24 @@ def test_joining_with_another_config_keeps_both(url: str) -> None:
     with MetricsReader(url) as reader:
         assert [c.value() for c in reader.configs("resumed")] == [{"lr": 0.1}, {"lr": 0.05}]
     assert json.loads(query(url, "SELECT config FROM experiment")[0][0]) == {"lr": 0.1}
+
+
+def test_threads_share_one_logger(tmp_path: Path) -> None:
+    import threading
+
+    url = backend_url("sqlite", tmp_path)
+    run = RunLogger(url, "threads", flush_secs=0)
+
+    def work(thread: int) -> None:
+        for step in range(50):
+            run.log(step, **{f"t{thread}": float(step)})
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    run.close()
+    rows = query(url, METRIC_ROWS)
+    for i in range(4):
+        assert [r[2] for r in rows if r[1] == f"t{i}"] == list(range(50))  # each once, in order
