@@ -22,10 +22,10 @@ import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from gymscope.episode import NonFiniteRewardWarning
+from gymscope.sinks.tensorboard import stat_tags
 from gymscope.tensorboard import export_experiment
 from gymscope.wrappers.sqlite_logger import SQLiteLoggerWrapper
 from gymscope.wrappers.stats import EpisodeStatsWrapper
-from gymscope.sinks.tensorboard import stat_tags
 from gymscope.wrappers.tensorboard import TensorBoardWrapper
 from stubs import ScriptedEnv, play
 from stubs_db import VELORA_SCHEMA
