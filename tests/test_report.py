@@ -147,7 +147,7 @@ def test_runs_table_charts_and_config(hostile: Path, tmp_path: Path) -> None:
         "run-1",
         "run-2",
     ]
-    assert "Episode return, moving average over 100 episodes" in text  # comparison
+    assert "Episode return, moving average over 2 episodes" in text  # the runs' window
     assert text.count('aria-label="ScriptedEnv \u00b7 Episode return"') == 2
     assert "No configuration was stored with this run." in text  # clean
     assert "<code>0.001</code>" in text  # lr of the hostile run
