@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+import stubs_views
 from gymscope.cli import main
 from gymscope.metrics.queries import MetricsReader
 from gymscope.wrappers.sqlite_logger import SQLiteLoggerWrapper
@@ -38,30 +39,10 @@ def flat(out: str) -> list[str]:
     return [" ".join(line.split()) for line in out.splitlines()]
 
 
-def pool(db: Path, name: str, rewards: list[float], order: list[int], window: int) -> None:
-    """A run of ``len(rewards)`` workers; worker ``w`` plays one-step episodes of
-    return ``rewards[w]``, one episode per entry of ``order``, in that order."""
-    envs = [
-        SQLiteLoggerWrapper(
-            ScriptedEnv(((reward,),)), db, experiment=name, worker=w, window_size=window
-        )
-        for w, reward in enumerate(rewards)
-    ]
-    for w in order:
-        play(envs[w], 1)
-    for env in envs:
-        env.close()
-
-
 @pytest.fixture
 def pools(tmp_path: Path) -> Path:
-    """'four': 4 workers of returns 10, 20, 30, 40, round robin, the last round
-    cut after worker 1 (merged: 10 20 30 40 10 20 30 40 10 20), window 5;
-    'two': workers of returns 1 and 5 ending 0 0 1 1 0 1, window 3."""
-    db = tmp_path / "metrics.db"
-    pool(db, "four", [10.0, 20.0, 30.0, 40.0], [0, 1, 2, 3, 0, 1, 2, 3, 0, 1], 5)
-    pool(db, "two", [1.0, 5.0], [0, 0, 1, 1, 0, 1], 3)
-    return db
+    """See :func:`stubs_views.pools`."""
+    return stubs_views.pools(tmp_path / "metrics.db")
 
 
 def test_runs_shows_run_level_averages_of_the_merged_order(

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import stubs_views
 from gymscope.charts.experiment import (
     comparison_charts,
     experiment_charts,
@@ -22,22 +23,14 @@ from gymscope.metrics.queries import MetricsReader
 from gymscope.report import write_report
 from gymscope.wrappers.sqlite_logger import SQLiteLoggerWrapper
 from stubs import ScriptedEnv, play
+from stubs_views import FOUR_AVG
 from test_charts import parse_svg, polyline_points, series_groups
-from test_cli_views import pool
 
 
 @pytest.fixture
 def pools(tmp_path: Path) -> Path:
-    """As test_cli_views.pools, but workers' episodes last w + 1 steps:
-    'four' merged returns 10 20 30 40 10 20 30 40 10 20 (window 5), 'two'
-    1 1 5 5 1 5 (window 3)."""
-    db = tmp_path / "metrics.db"
-    pool(db, "four", [10.0, 20.0, 30.0, 40.0], [0, 1, 2, 3, 0, 1, 2, 3, 0, 1], 5)
-    pool(db, "two", [1.0, 5.0], [0, 0, 1, 1, 0, 1], 3)
-    return db
-
-
-FOUR_AVG = [10.0, 15.0, 20.0, 25.0, 22.0, 24.0, 26.0, 28.0, 22.0, 24.0]
+    """See :func:`stubs_views.pools`."""
+    return stubs_views.pools(tmp_path / "metrics.db")
 
 
 def test_the_return_charts_moving_average_is_run_level(pools: Path) -> None:
@@ -83,19 +76,8 @@ def test_comparison_uses_each_runs_own_window(pools: Path) -> None:
 
 @pytest.fixture
 def metrics_db(tmp_path: Path) -> Path:
-    """Run 'm': loss reported at steps 2, 4 and 8 (NaN at 6), value_loss at 8;
-    then 3 episodes of return 3 (ScriptedEnv's default), window 4."""
-    db = tmp_path / "metrics.db"
-    env = SQLiteLoggerWrapper(ScriptedEnv(), db, experiment="m", window_size=4)
-    log = env.get_wrapper_attr("log_metrics")
-    env.reset()
-    log(step=2, loss=0.5)
-    log(step=4, loss=0.25)
-    log(step=6, loss=float("nan"))
-    log(step=8, loss=0.125, value_loss=2.0)
-    play(env, 3)
-    env.close()
-    return db
+    """See :func:`stubs_views.metric_run`."""
+    return stubs_views.metric_run(tmp_path / "metrics.db")
 
 
 def test_metric_charts_are_lines_through_the_reported_points(metrics_db: Path) -> None:
