@@ -187,3 +187,37 @@ def test_one_config_is_not_flagged(tmp_path: Path, capsys: pytest.CaptureFixture
     assert code == 0
     assert "Config history" not in out and "lr 0.1" in flat(out)
     assert "Training metrics" not in out
+
+
+def test_every_view_reads_a_velora_file_and_leaves_it_alone(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from test_queries import velora_db
+
+    db = velora_db(tmp_path / "velora.db")
+    before = db.read_bytes()
+    code, out, err = run(capsys, "runs", str(db))
+    assert code == 0, err
+    row = out.splitlines()[3].split()
+    # returns 0..4, window 100 (none stored): (0+1+2+3+4)/5 = 2
+    assert row[4:9] == ["finished", "5", "60", "2", "2"]
+    code, out, err = run(capsys, "show", str(db), "1", "--by-worker")
+    assert code == 0, err
+    lines = flat(out)
+    assert "Last avg100 2" in lines and lines[lines.index("Workers") + 3] == "0 5 60 2 2 finished"
+    assert "Training metrics" not in out and "Config history" not in out
+    for argv in (
+        ["plot", str(db), "1", "-o", str(tmp_path / "p"), "--x", "time", "--by-worker"],
+        ["report", str(db), "-o", str(tmp_path / "r.html")],
+        ["export", str(db), "1", "--table", "metrics", "-o", str(tmp_path / "m.csv")],
+        ["tensorboard", str(db), "1", "--logdir", str(tmp_path / "tb")],
+    ):
+        code, _, err = run(capsys, *argv)
+        assert code == 0, (argv, err)
+    assert (tmp_path / "m.csv").read_text() == "experiment_id,name,step,value,wall_time,worker\n"
+    # velora's entropy_loss of 0.0 is "not reported": no chart of zeros
+    assert not list((tmp_path / "p").glob("*entropy*"))
+    assert db.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("velora")) == [
+        "velora.db"
+    ]

@@ -81,11 +81,13 @@ def run(args: argparse.Namespace) -> int:
     db, experiments = db_and_experiments(args, list(args.experiments))
     with reading(db) as reader:
         runs = _distinct_runs(reader, experiments)
+    # laid out first: a chart that cannot be drawn (--x time without end times)
+    # leaves no folder behind
+    charts = _charts(runs, args.window, x=args.x, by_worker=args.by_worker)
     try:
         directory = check_writable_dir(Path(args.output).expanduser(), "-o/--output")
     except OSError as exc:
         raise CommandError(str(exc.strerror or exc)) from None
-    charts = _charts(runs, args.window, x=args.x, by_worker=args.by_worker)
     out = console()
     written: list[Path] = []
     try:
