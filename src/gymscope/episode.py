@@ -23,7 +23,7 @@ import logging
 import math
 import time
 import warnings
-from collections.abc import Callable, Iterable, Mapping, MutableMapping
+from collections.abc import Callable, Iterable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, SupportsFloat
 
@@ -169,7 +169,7 @@ def history_needed(window_size: int, alpha: float) -> int:
     """How many past episodes rebuild a moving window of ``window_size`` and an
     EMA of weight ``alpha`` to double precision (older ones weigh < 1e-17)."""
     ema = 1 if alpha >= 1.0 else math.ceil(math.log(1e-17) / math.log1p(-alpha))
-    return max(window_size, min(ema, 1_000_000))
+    return max(2 * window_size, min(ema, 1_000_000))
 
 
 class RollingStats:
@@ -338,12 +338,40 @@ class StatsBank:
         self.mean = math.nan
         self.std = math.nan
 
-    def replay(self, returns: Iterable[float], lengths: Iterable[int]) -> None:
-        """Start again from these past episodes (oldest first), as if pushed."""
-        self.rolling = RollingStats(self.config.window_size)
+    def replay(
+        self, returns: Sequence[float], lengths: Sequence[int], episodes: int | None = None
+    ) -> None:
+        """Start again from these past episodes (oldest first), as if pushed.
+
+        ``episodes`` is how many episodes the stream had in all (``returns``
+        may be only the last of them). The moving window is rebuilt from the
+        last ``window_size + episodes % window_size`` returns, the same
+        values an uninterrupted stream recomputed its sums from, so the
+        moving mean and std continue bit for bit; the EMAs from all the
+        returns given (see :func:`history_needed`).
+        """
+        self.rolling = rolling = RollingStats(self.config.window_size)
         self.ema_return = self.ema_length = self.mean = self.std = math.nan
-        for episode_return, length in zip(returns, lengths, strict=True):
-            self.push(episode_return, length)
+        n = len(returns)
+        window = rolling.window_size
+        total = n if episodes is None else max(episodes, n)
+        keep = window + total % window if total > n else n
+        start = max(0, n - keep)
+        a = self.alpha
+        ema_r = ema_l = math.nan
+        for i, (episode_return, length) in enumerate(zip(returns, lengths, strict=True)):
+            if ema_l != ema_l:
+                ema_r, ema_l = episode_return, float(length)
+            else:
+                ema_r = (
+                    a * episode_return + (1.0 - a) * ema_r if _isfinite(ema_r) else episode_return
+                )
+                ema_l = a * length + (1.0 - a) * ema_l
+            if i >= start:
+                rolling.push(episode_return)
+        self.ema_return, self.ema_length = ema_r, ema_l
+        if rolling.count:
+            self.mean, self.std = rolling.mean, rolling.std
 
     def push(self, episode_return: float, length: int) -> None:
         rolling = self.rolling
@@ -439,7 +467,7 @@ class EpisodeTracker:
         if bank is None:
             bank = self._banks[config] = StatsBank(config)
             if self.resumed is not None:
-                bank.replay(self.resumed.returns, self.resumed.lengths)
+                bank.replay(self.resumed.returns, self.resumed.lengths, self.resumed.episodes)
         at = sum(1 for p in self._priorities if p <= priority)
         self._listeners.insert(at, (listener, bank, keys))
         self._priorities.insert(at, priority)
@@ -485,7 +513,7 @@ class EpisodeTracker:
         self.episode_count = state.episodes
         self.total_steps = state.total_steps
         for bank in self._banks.values():
-            bank.replay(state.returns, state.lengths)
+            bank.replay(state.returns, state.lengths, state.episodes)
         for listener in self._resume_listeners:
             listener(state)
 

@@ -166,7 +166,7 @@ class DatabaseSink(Sink):
 
     @property
     def worker(self) -> int | None:
-        """Worker number (leased at the first write when not given)."""
+        """Worker number (leased when the sink opens, when not given)."""
         if self._writer is not None:
             return self._writer.worker
         return self._worker_arg

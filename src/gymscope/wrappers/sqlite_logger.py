@@ -47,9 +47,13 @@ class SQLiteLoggerWrapper(
     **Workers.** ``episode_num`` counts per worker and continues after the
     highest number already stored for the run and that worker. With
     ``worker=None`` each wrapper leases the lowest worker number of the run
-    that no open wrapper holds (0, 1, 2, ...) at its first write, and gives it
-    back on ``close()``: 8 processes writing one run become workers 0-7 and
-    never collide; a resumed single-process run continues as worker 0. A
+    that no open wrapper holds (0, 1, 2, ...) when its stack starts (the
+    first ``reset()``), and gives it back on ``close()``: 8 processes writing
+    one run become workers 0-7 and never collide; a resumed single-process
+    run continues as worker 0. A worker number that has episodes already is
+    continued: the stack's tracker takes up the stored episode index, total
+    steps, moving window and EMA, and every output of the stack continues
+    (see the "Resuming a run" docs page). A
     lease left behind by a killed process is taken over once that process is
     gone (checked by pid on the same host; a lease of a process on another
     host stays taken, so that worker number is skipped). An explicit
@@ -71,9 +75,9 @@ class SQLiteLoggerWrapper(
     between checkpoints (every ~8000 episodes in a file gymscope created),
     which keeps these rare on the training thread.
 
-    **Lifecycle.** Nothing is opened or created before the first episode
-    ends (gymnasium's ``AsyncVectorEnv`` builds and closes a throwaway copy:
-    it leaves no file and no row). Pickled copies drop the connection and open
+    **Lifecycle.** Nothing is opened or created before the stack's first
+    ``reset()`` (gymnasium's ``AsyncVectorEnv`` builds and closes a throwaway
+    copy that is never reset: it leaves no file and no row). Pickled copies drop the connection and open
     their own in the new process (a given Engine is replaced by one for the
     same URL). ``close()`` is idempotent, flushes, and runs at exit.
 
@@ -186,7 +190,7 @@ class SQLiteLoggerWrapper(
 
     @property
     def worker(self) -> int | None:
-        """Worker number of this env copy (leased at the first write when not given)."""
+        """Worker number of this env copy (leased at the first reset when not given)."""
         return self._db.worker
 
     @property
