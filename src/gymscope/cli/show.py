@@ -184,12 +184,15 @@ def _statistics(summary: RunSummary, episodes: RunEpisodes, glyphs: Glyphs) -> T
     stats.add_row("Steps", Text(format_count(summary.steps)))
     if finite.size:
         best = int(np.flatnonzero(rewards == finite.max())[0])
+        many = summary.workers > 1 and "worker" in episodes.values
+        who = f" of worker {episodes.values['worker'][best]}" if many else ""
         spread = f"{num(float(finite.mean()))} {glyphs.plus_minus} {num(float(finite.std()))}"
         stats.add_row(
             "Return",
             Text(
                 f"mean {spread}, min {num(float(finite.min()))}, "
-                f"max {num(float(finite.max()))} (episode {episodes.values['episode_num'][best]})"
+                f"max {num(float(finite.max()))} (episode {episodes.values['episode_num'][best]}"
+                f"{who})"
             ),
         )
     avg = f"avg{summary.window_size}"

@@ -218,8 +218,11 @@ def export_metrics(
 
     Raises:
         ValueError: a format other than csv or jsonl.
-        DatabaseNotFoundError, NotAMetricsDatabaseError, ExperimentNotFoundError,
-            FileExistsError, OSError: as :func:`export_episodes`.
+        FileNotFoundError: a SQLite path with no file.
+        LookupError: no such experiment.
+        FileExistsError: ``output`` exists and ``overwrite`` is false, or it
+            is a database.
+        OSError: ``output`` cannot be written.
     """
     if format not in METRIC_FORMATS:
         raise InvalidArgumentError(
