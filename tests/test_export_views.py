@@ -97,3 +97,20 @@ def test_tensorboard_export_is_run_level_and_carries_the_metric_stream(
     assert [v for _, v in loss][:2] == [0.5, 0.25] and math.isnan(loss[2][1])
     assert scalars["train/value_loss"] == [(8, 2.0)]
     assert "train/entropy_loss" not in scalars and "episode_metrics/entropy_loss" not in scalars
+
+
+def test_the_trainers_values_have_no_worker(
+    metrics_db: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with sqlite3.connect(metrics_db) as conn:  # what a trainer-side logger writes
+        conn.execute(
+            "INSERT INTO gymscope_metric (experiment_id, worker, name, step, value, wall_time)"
+            " VALUES (1, NULL, 'train/lr', 16, 0.001, 1.0e9)"
+        )
+    conn.close()
+    assert main(["export", str(metrics_db), "m", "--table", "metrics"]) == 0
+    rows = list(csv.reader(io.StringIO(capsys.readouterr().out)))
+    assert ["1", "train/lr", "16", "0.001", "1000000000.0", ""] in rows
+    assert main(["show", str(metrics_db), "m"]) == 0
+    out = [" ".join(line.split()) for line in capsys.readouterr().out.splitlines()]
+    assert "train/lr 1 16 16 0.001" in out
