@@ -16,6 +16,7 @@ import pytest
 import stubs_views
 from gymscope.cli import main
 from gymscope.metrics.queries import MetricsReader
+from gymscope.report import write_report
 from gymscope.wrappers.sqlite_logger import SQLiteLoggerWrapper
 from stubs import ScriptedEnv, play
 
@@ -135,6 +136,8 @@ def test_status_of_a_live_writer_then_of_one_killed(
         assert flat(out)[flat(out).index("Summary") + 1].startswith(
             "Status running, last activity 20"
         )
+        page = write_report(db, tmp_path / "live.html").read_text(encoding="utf-8")
+        assert '<span class="status status-running">running</span>' in page
     finally:
         os.kill(child.pid, signal.SIGKILL)
         child.join(60)
@@ -146,6 +149,12 @@ def test_status_of_a_live_writer_then_of_one_killed(
     lines = flat(out)
     assert lines[lines.index("Summary") + 1].startswith("Status crashed, last activity 20")
     assert lines[lines.index("Workers") + 3] == "0 2 6 3 3 crashed"
+    page = write_report(db, tmp_path / "report.html").read_text(encoding="utf-8")
+    live = page[page.index('id="run-2"') :]
+    assert '<span class="status status-crashed">crashed</span>' in live
+    assert (
+        '<span class="status status-finished">finished</span>' in page[: page.index('id="run-2"')]
+    )
 
 
 def test_show_lists_step_metrics_and_flags_a_changed_config(
