@@ -286,13 +286,13 @@ def test_runs_lists_every_experiment(runs_db: Path, capsys: pytest.CaptureFixtur
     lines = out.splitlines()
     assert lines[0] == f"2 runs in {runs_db}"
     header = lines[1].split()
-    assert header == ["ID", "Name", "Env", "Agent", "Episodes", "Steps", "Best", "avg", "Last",
-                      "avg", "Started", "Duration"]  # fmt: skip
+    assert header == ["ID", "Name", "Env", "Agent", "Status", "Episodes", "Steps", "Best", "avg2",
+                      "Last", "avg2", "Started", "Duration", "Last", "activity"]  # fmt: skip
     alpha = lines[3].split()
-    assert alpha[:6] == ["1", "alpha", "ScriptedEnv", "PPO", "12", "24"]
-    assert alpha[6:8] == ["4", "4"]  # best and last moving average (window 2)
+    assert alpha[:7] == ["1", "alpha", "ScriptedEnv", "PPO", "finished", "12", "24"]
+    assert alpha[7:9] == ["4", "4"]  # best and last moving average (window 2)
     beta = lines[4].split()
-    assert beta[:5] == ["2", "beta", "ScriptedEnv", "\u2013", "3"]
+    assert beta[:6] == ["2", "beta", "ScriptedEnv", "\u2013", "finished", "3"]
     assert "\x1b[" not in out
 
 
@@ -304,6 +304,7 @@ def test_runs_on_a_narrow_terminal_stacks_cells(
     assert code == 0
     assert max(len(line) for line in out.splitlines()[1:]) <= 80  # the title is one line
     assert "Name / env, agent" in out and "ScriptedEnv, PPO" in out
+    assert "finished, last " in out
 
 
 def test_piped_runs_keep_one_line_per_run(
@@ -349,17 +350,18 @@ def test_show_prints_config_statistics_sparkline_and_last_episodes(
     flat = [" ".join(line.split()) for line in out.splitlines()]
     assert "Episodes 12" in flat and "Steps 24" in flat
     assert "Return mean 2.625 \u00b1 1.98, min 1, max 6 (episode 2)" in flat
-    assert "Moving avg return best 4, last 4" in flat
+    assert "Best avg2 4" in flat and "Last avg2 4" in flat
+    assert flat[flat.index("Summary") + 1].startswith("Status finished, last activity 20")
     assert "Endings 12 terminated, 0 truncated" in flat
     assert "lr 0.0003" in flat and "net [64, 64]" in flat and "note x" in flat
-    spark = flat[flat.index("Moving-average return (as logged)") + 1]
+    spark = flat[flat.index("Moving-average return (avg2)") + 1]
     blocks, _, span = spark.partition(" ")
     assert len(blocks) == 12 and set(blocks) <= set(
         "\u2581\u2582\u2583\u2584\u2585\u2586\u2587\u2588"
     )
     assert span == "1.5 \u2192 4"
     table = out[out.index("Last 3 of 12 episodes") :].splitlines()
-    assert table[1].split() == ["Episode", "Return", "Length", "Moving", "avg", "Ended", "Took",
+    assert table[1].split() == ["Episode", "Return", "Length", "Avg2", "Ended", "Took",
                                 "How"]  # fmt: skip
     assert [row.split()[:4] for row in table[3:6]] == [
         ["9", "1", "2", "1.25"],

@@ -20,6 +20,7 @@ from gymscope.cli import main
 from gymscope.errors import GymscopeError, InvalidArgumentError, OutputExistsError
 from gymscope.metrics.db import SQLITE_HEADER
 from stubs import ScriptedEnv, play
+from stubs_db import VELORA_SCHEMA
 
 LONG = "n" * 300  # longer than any file system's name limit (255 bytes)
 
@@ -354,6 +355,38 @@ def test_report_media_that_is_not_a_folder_is_an_error(
     assert not (tmp_path / "r.html").exists()
 
 
+# -- new options with values that cannot work ----------------------------------------
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (
+            ["export", "{db}", "alpha", "--table", "metrics", "--format", "monitor"],
+            "--format monitor writes episodes; --table metrics is written as csv or jsonl",
+        ),
+        (["plot", "{nameless}", "1", "-o", "{tmp}/p", "--x", "time"], "--x time: experiment 1"),
+    ],
+)
+def test_an_impossible_combination_is_one_line(
+    db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], says: str
+) -> None:
+    import sqlite3
+
+    nameless = tmp_path / "velora.db"  # a velora file without end times
+    with sqlite3.connect(nameless) as conn:
+        conn.executescript(VELORA_SCHEMA + "INSERT INTO experiment (id) VALUES (1);")
+        conn.execute(
+            "INSERT INTO episode (experiment_id, episode_num, reward, length) VALUES (1, 0, 1, 1)"
+        )
+    conn.close()
+    args = [a.format(db=db, tmp=tmp_path, nameless=nameless) for a in argv]
+    before = nameless.read_bytes()
+    code, out, err = run_cli(capsys, args)
+    assert_one_line_error(code, out, err, args[0])
+    assert says in err, err
+    assert nameless.read_bytes() == before
+    assert not (tmp_path / "p").exists()  # nothing written
+
+
 # -- bad flags -----------------------------------------------------------------------
 @pytest.mark.parametrize(
     "argv",
@@ -362,6 +395,12 @@ def test_report_media_that_is_not_a_folder_is_an_error(
         ["show", "{db}", "alpha", "--window", "3"],
         ["show", "{db}"],
         ["export", "{db}", "alpha", "--format", "xml"],
+        ["export", "{db}", "alpha", "--table", "losses"],
+        ["export", "{db}", "alpha", "--table"],
+        ["show", "{db}", "alpha", "--by-worker", "2"],
+        ["plot", "{db}", "alpha", "-o", "p", "--x", "wall"],
+        ["plot", "{db}", "alpha", "-o", "p", "--x"],
+        ["plot", "{db}", "alpha", "-o", "p", "--by-worker", "yes"],
         ["export", "{db}", "alpha", "-o"],
         ["plot", "{db}", "alpha"],
         ["plot", "{db}", "alpha", "-o", "p", "--window", "0"],

@@ -47,6 +47,12 @@ def test_agent_tell_refits_to_the_elite_with_a_noise_floor() -> None:
     assert agent.iterations == 1
     assert agent.mean.tolist() == [4.0, 6.0]
     assert np.allclose(agent.std, math.sqrt(1.0 + 0.1**2))
+    # the update's losses: the elite's mean NLL per parameter under the refit
+    spread = math.sqrt(1.01)
+    nll = 0.5 / 1.01 + math.log(spread) + 0.5 * math.log(2 * math.pi)
+    assert agent.last_losses == pytest.approx(
+        {"cross_entropy": nll, "policy_std": spread, "elite_return": 3.5}
+    )
 
 
 def test_agent_ranks_nan_returns_last() -> None:
@@ -221,6 +227,27 @@ def test_returns_and_moving_mean_come_from_the_stats_wrapper(
     assert np.allclose(result.moving_means, expected)
     assert result.best_moving_mean == max(result.moving_means)
     assert result.last_moving_mean == result.moving_means[-1]
+
+
+def test_the_agents_losses_are_logged_by_env_step_and_charted(tmp_path: Path) -> None:
+    from gymscope.metrics.queries import MetricsReader
+
+    result = run_demo("CartPole-v1", 70, tmp_path, seed=1)  # 2 updates of 30 candidates
+    with MetricsReader(tmp_path / "metrics.db") as reader:
+        (run,) = reader.runs()
+        metrics = reader.metrics(run.experiment)
+        episodes = reader.episodes(run.experiment)
+    assert metrics.names == ["cross_entropy", "elite_return", "policy_std"]
+    steps = np.cumsum(episodes.lengths)
+    for series in metrics:  # after the 30th and the 60th episode, at the env steps so far
+        assert series.steps.tolist() == [int(steps[29]), int(steps[59])]
+        assert np.isfinite(series.values).all()
+    assert metrics["elite_return"].values.tolist() == pytest.approx(
+        [np.sort(result.returns[:30])[-8:].mean(), np.sort(result.returns[30:60])[-8:].mean()]
+    )
+    page = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert "Training metrics" in page
+    assert 'aria-label="CartPole-v1 · cross_entropy (by step)"' in page
 
 
 def test_same_seed_same_run(tmp_path: Path) -> None:

@@ -147,7 +147,7 @@ def test_runs_table_charts_and_config(hostile: Path, tmp_path: Path) -> None:
         "run-1",
         "run-2",
     ]
-    assert "Episode return, moving average over 100 episodes" in text  # comparison
+    assert "Episode return, moving average over 2 episodes" in text  # the runs' window
     assert text.count('aria-label="ScriptedEnv \u00b7 Episode return"') == 2
     assert "No configuration was stored with this run." in text  # clean
     assert "<code>0.001</code>" in text  # lr of the hostile run
@@ -294,7 +294,9 @@ def test_report_renders_in_chromium(browser: Any, tmp_path: Path) -> None:
     charts = page.eval_on_selector_all(
         ".chart svg", "s => s.map(e => e.getBoundingClientRect().width)"
     )
-    assert len(charts) == 1 + 2 * 2 and min(charts) > 300  # comparison + 2 per run
+    # comparison + 2 per run + the demo agent's 3 losses by step
+    assert len(charts) == 1 + 2 * 2 + 3 and min(charts) > 300
+    assert page.locator("h3", has_text="Training metrics").count() == 1
     assert page.eval_on_selector_all(".chart svg polyline", "p => p.length") > 6
     images = page.eval_on_selector_all(
         "img", "imgs => imgs.map(i => [i.getAttribute('src'), i.complete, i.naturalWidth])"

@@ -33,8 +33,8 @@ def export_experiment(
     experiment: int | str,
     logdir: str | os.PathLike[str],
     *,
-    alpha: float = 0.1,
-    window_size: int = 100,
+    alpha: float | None = None,
+    window_size: int | None = None,
     overwrite: bool = False,
 ) -> Path:
     """Write a stored run as TensorBoard event files into ``logdir/{run name}``.
@@ -53,24 +53,34 @@ def export_experiment(
     - wall times are the times the episodes ended (``created_at``, stored to
       the microsecond: they differ from the live wrapper's by less than
       1 µs; a run without ``created_at`` gets the time of the conversion);
-    - ``episode/return_ema``/``length_ema`` use ``alpha`` and
-      ``episode/return_mean``/``return_std`` use ``window_size``, recomputed
-      exactly as the live wrapper computes them (the stored
-      ``reward_moving_avg`` is not used: it follows the logger's window, and
-      velora's is biased toward 0 early on);
+    - ``episode/return_ema_{alpha}``/``length_ema_{alpha}`` and
+      ``episode/return_mean_{window}``/``return_std_{window}`` (see
+      :func:`~gymscope.sinks.tensorboard.stat_tags`) are run-level: recomputed
+      over all workers' episodes in the order they ended, exactly as the live
+      wrapper computes them for one stream (the stored ``reward_moving_avg``
+      is not used: it is each worker's own, follows the logger's window, and
+      velora's is biased toward 0 early on). For a run of one worker they
+      equal the live wrapper's; no separate ``run/`` tags are written, since
+      these already are the run's;
     - ``info/<key>`` for each numeric captured info value (``extra["info"]``);
-    - ``train/<name>`` for the reported losses and the other logged metrics
-      (``extra["metrics"]``). ``entropy_loss`` only if some episode has a
-      non-zero value: 0.0 is also what the logger stores when none was
-      reported.
+    - ``episode_metrics/<name>`` for the per-episode means of the reported
+      losses and the other logged metrics (``extra["metrics"]``).
+      ``entropy_loss`` only where reported (velora's 0.0 default is read as
+      not reported, see :func:`~gymscope.metrics.codec.row_loss`);
+    - ``train/<name>`` for every step-keyed training metric
+      (``gymscope_metric``), at the step it was reported at: only the reported
+      points (a reported NaN stays NaN). Their wall times are the conversion's
+      (the sink stamps them as it writes).
 
     Args:
         db: SQLite file path, SQLAlchemy URL or Engine. Nothing is written
             to it (and a missing SQLite file is not created).
         experiment: The experiment's id or name.
         logdir: Parent folder of the run's folder; created if missing.
-        alpha: Weight of the newest episode in the EMAs, in (0, 1].
-        window_size: Episodes spanned by the moving mean and std.
+        alpha: Weight of the newest episode in the EMAs, in (0, 1] (default:
+            the run's own, ``experiment.stats_alpha``, 0.1 when not stored).
+        window_size: Episodes spanned by the moving mean and std (default:
+            the run's own window, 100 when not stored).
         overwrite: Replace the event files of an earlier conversion in the
             run's folder (other files there are left alone).
 
@@ -116,8 +126,10 @@ def export_experiment(
     from gymscope.metrics.queries import MetricsReader
     from gymscope.sinks.tensorboard import TensorBoardSink, check_logdir, import_tensorboardx
 
-    alpha = check_alpha(alpha)
-    window_size = check_window_size(window_size)
+    if alpha is not None:
+        alpha = check_alpha(alpha)
+    if window_size is not None:
+        window_size = check_window_size(window_size)
     if isinstance(experiment, bool) or not isinstance(experiment, (int, str)):
         raise ArgumentTypeError(
             f"experiment must be an experiment id (int) or name (str), got {experiment!r}"
@@ -133,7 +145,10 @@ def export_experiment(
 
     with MetricsReader(db) as reader:
         run = reader.episodes(experiment)
+        metrics = reader.metrics(run.experiment)
     info = run.experiment
+    alpha = alpha or info.stats_alpha
+    window_size = window_size or info.stats_window
     if not len(run):
         raise InvalidArgumentError(
             f"experiment {info.id} ({info.label!r}) has no episodes yet: nothing to convert"
@@ -153,6 +168,9 @@ def export_experiment(
     try:
         for record in stored_records(run, alpha=alpha, window_size=window_size):
             sink.on_episode(record)
+        for series in metrics:
+            for step, value in zip(series.steps.tolist(), series.values.tolist(), strict=True):
+                sink.on_metrics(step, {series.name: value})
     finally:
         sink.close()
     return folder

@@ -26,6 +26,7 @@ __all__ = [
     "AVG_WIDTH",
     "RAW_OPACITY",
     "RAW_WIDTH",
+    "TIME_LABEL",
     "chart_stems",
     "curve_chart",
     "curve_charts",
@@ -40,6 +41,8 @@ RAW_OPACITY = 0.25
 RAW_WIDTH = 1.5
 AVG_WIDTH = 2.75
 EMPTY_MESSAGE = "no episodes yet"
+#: The x-axis label of charts against wall time (fractional ticks).
+TIME_LABEL = "seconds since the start"
 REWARD_COLOR = PALETTE[0]
 LENGTH_COLOR = PALETTE[1]
 METRIC_COLORS = PALETTE[2:]
@@ -81,6 +84,8 @@ def curve_chart(
     label: str | None = None,
     width: int = 960,
     height: int = 540,
+    x: npt.ArrayLike | None = None,
+    x_label: str = "episode",
 ) -> LineChart:
     """The chart of one per-episode series: raw values faint, ``avg{window}`` bold.
 
@@ -96,22 +101,28 @@ def curve_chart(
         label: Legend entry of the raw series (default ``y_label``).
         width: Chart width in pixels.
         height: Chart height in pixels.
+        x: Where each episode is on the x axis (sorted: env steps, seconds...);
+            default: its episode number.
+        x_label: Text under the x axis (``"episode"``: whole-number ticks).
     """
     y = np.asarray(values, dtype=np.float64)
     avg = rolling_mean(y, window) if moving_avg is None else np.asarray(moving_avg, np.float64)
-    x = np.arange(first_episode, first_episode + y.size, dtype=np.float64)
+    if x is None:
+        xs = np.arange(first_episode, first_episode + y.size, dtype=np.float64)
+    else:
+        xs = np.asarray(x, dtype=np.float64)
     series = [
-        Series(y, label or y_label, x=x, color=color, opacity=RAW_OPACITY, width=RAW_WIDTH),
-        Series(avg, f"avg{window}", x=x, color=color, width=AVG_WIDTH),
+        Series(y, label or y_label, x=xs, color=color, opacity=RAW_OPACITY, width=RAW_WIDTH),
+        Series(avg, f"avg{window}", x=xs, color=color, width=AVG_WIDTH),
     ]
     return LineChart(
         title,
         series,
-        x_label="episode",
+        x_label=x_label,
         y_label=y_label,
         width=width,
         height=height,
-        x_integer=True,
+        x_integer=x is None or x_label != TIME_LABEL,
         empty_message=EMPTY_MESSAGE,
     )
 
@@ -150,12 +161,15 @@ def curve_charts(
     subject: str = "",
     width: int = 960,
     height: int = 540,
+    x: npt.ArrayLike | None = None,
+    x_label: str = "episode",
 ) -> list[tuple[str, LineChart]]:
     """The reward, length and extra-series charts of a run, with their file stems.
 
     Stems: ``{prefix}_reward_curve``, ``{prefix}_length_curve`` and one
     ``{prefix}_{name}_curve`` per extra series (see :func:`chart_stems`).
-    Arguments as :func:`write_curve_charts`; ``width``/``height`` size every chart.
+    Arguments as :func:`write_curve_charts`; ``width``/``height`` size every
+    chart, ``x``/``x_label`` place the episodes as :func:`curve_chart` does.
     """
     lead = f"{subject} · " if subject else ""
 
@@ -168,6 +182,8 @@ def curve_charts(
             first_episode=first_episode,
             width=width,
             height=height,
+            x=x,
+            x_label=x_label,
             **style,
         )
 

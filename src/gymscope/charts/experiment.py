@@ -18,9 +18,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
+import numpy.typing as npt
 
 from gymscope._files import check_writable_dir, safe_name
-from gymscope.charts.curves import AVG_WIDTH, rolling_mean
+from gymscope.charts.curves import (
+    AVG_WIDTH,
+    METRIC_COLORS,
+    TIME_LABEL,
+    chart_stems,
+    rolling_mean,
+)
 from gymscope.charts.layout import PALETTE, LineChart, Series
 from gymscope.charts.write import write_chart
 from gymscope.errors import ArgumentTypeError, InvalidArgumentError
@@ -28,17 +35,28 @@ from gymscope.errors import ArgumentTypeError, InvalidArgumentError
 if TYPE_CHECKING:
     from sqlalchemy.engine import URL, Engine
 
-    from gymscope.metrics.queries import ExperimentInfo, MetricsReader, RunEpisodes
+    from gymscope.metrics.queries import MetricsReader
+    from gymscope.metrics.records import ExperimentInfo, RunEpisodes, RunMetrics, XAxis
     from gymscope.sinks.curve_history import CurveHistory
 
     CurveHistoryT = TypeVar("CurveHistoryT", bound=CurveHistory)
 
+FloatArray = npt.NDArray[np.float64]
+
+#: The run-level line on the per-worker chart.
+RUN_COLOR = "#222222"
+
 __all__ = [
+    "RUN_COLOR",
+    "X_LABELS",
     "comparison_charts",
+    "episode_x",
     "experiment_charts",
+    "metric_charts",
     "plot_comparison",
     "plot_experiment",
     "run_label",
+    "worker_chart",
 ]
 
 
@@ -48,28 +66,178 @@ def run_label(experiment: ExperimentInfo) -> str:
     return f"#{experiment.id} {experiment.name or experiment.env or 'experiment'}"
 
 
+#: The x-axis label of each :data:`~gymscope.metrics.records.X_AXES` entry.
+X_LABELS: dict[str, str] = {
+    "episodes": "episode",
+    "steps": "env steps (all workers)",
+    "time": TIME_LABEL,
+}
+
+
+def _window(run: RunEpisodes, window_size: int | None) -> int:
+    return window_size or run.experiment.stats_window
+
+
+def episode_x(run: RunEpisodes, x: XAxis) -> FloatArray:
+    """Each episode's x position (see
+    :meth:`~gymscope.metrics.records.RunEpisodes.x_values`).
+
+    Raises:
+        InvalidArgumentError: ``x`` is not one of
+            :data:`~gymscope.metrics.records.X_AXES`, or is ``"time"`` for a
+            run whose episodes have no stored end time.
+    """
+    if x not in X_LABELS:
+        raise InvalidArgumentError(f"x must be one of episodes, steps, time; got {x!r}")
+    values = run.x_values(x)
+    if x == "time" and not np.isfinite(values).all():
+        raise InvalidArgumentError(
+            f"experiment {run.experiment.id} ({run.experiment.label!r}) has episodes without "
+            "an end time (created_at): draw it against episodes or steps"
+        )
+    return values
+
+
 def experiment_charts(
     run: RunEpisodes,
-    window_size: int,
+    window_size: int | None = None,
     *,
     prefix: str | None = None,
     width: int = 960,
     height: int = 540,
+    x: XAxis = "episodes",
 ) -> list[tuple[str, LineChart]]:
     """One run's charts with their file stems: return, length, every extra series.
 
     The run is replayed into a :class:`~gymscope.sinks.curve_history.CurveHistory`
-    (see :func:`plot_experiment`, which writes the charts). ``prefix``
-    defaults to the experiment's name made file-safe (``experiment_{id}``
-    without a name).
+    (see :func:`plot_experiment`, which writes the charts), so the return's
+    moving average is the run-level one: over all workers' episodes in the
+    order they ended, with ``window_size`` (default: the run's own window).
+    ``prefix`` defaults to the experiment's name made file-safe
+    (``experiment_{id}`` without a name); ``x`` is what the x axis counts
+    (see :func:`episode_x`).
     """
+    from gymscope.charts.curves import curve_charts
     from gymscope.sinks.curve_history import CurveHistory
 
-    history = _replayed(run, CurveHistory(window_size))
+    xs = None if x == "episodes" else episode_x(run, x)
+    history = _replayed(run, CurveHistory(_window(run, window_size)))
     info = run.experiment
-    return history.charts(
-        prefix or default_prefix(info), subject=info.env, width=width, height=height
+    return curve_charts(
+        prefix or default_prefix(info),
+        returns=history.returns,
+        lengths=history.lengths,
+        moving_avg=history.moving_averages,
+        window=history.window_size,
+        extras=history.extra_series(),
+        subject=info.env,
+        width=width,
+        height=height,
+        x=xs,
+        x_label=X_LABELS[x],
     )
+
+
+def worker_chart(
+    run: RunEpisodes,
+    window_size: int | None = None,
+    *,
+    prefix: str | None = None,
+    width: int = 960,
+    height: int = 540,
+    x: XAxis = "episodes",
+) -> tuple[str, LineChart]:
+    """``{prefix}_workers_curve``: each worker's own moving average of returns
+    (over its own episodes, ``window_size`` of them, default the run's
+    window), one line per worker at the x of its episodes in the run, and the
+    run-level moving average (all workers merged) as a dark line on top."""
+    from gymscope.metrics.runstats import run_statistics
+
+    window = _window(run, window_size)
+    xs = episode_x(run, x)
+    rewards = run.rewards
+    series = []
+    for i, (worker, positions) in enumerate(run.by_worker().items()):
+        own = run_statistics(rewards[positions], window_size=window).moving_mean
+        series.append(
+            Series(
+                own,
+                f"worker {worker}",
+                x=xs[positions],
+                color=PALETTE[i % len(PALETTE)],
+                width=2.0,
+            )
+        )
+    merged = run.run_stats(window).moving_mean
+    series.append(Series(merged, f"run avg{window}", x=xs, color=RUN_COLOR, width=AVG_WIDTH))
+    info = run.experiment
+    lead = f"{info.env} · " if info.env else ""
+    chart = LineChart(
+        f"{lead}Return by worker (avg{window} each)",
+        series,
+        x_label=X_LABELS[x],
+        y_label=f"return (avg{window})",
+        width=width,
+        height=height,
+        x_integer=x != "time",
+        empty_message="no episodes yet",
+    )
+    return f"{prefix or default_prefix(info)}_workers_curve", chart
+
+
+def metric_charts(
+    metrics: RunMetrics,
+    *,
+    prefix: str | None = None,
+    width: int = 960,
+    height: int = 540,
+    x: XAxis = "steps",
+    start: float | None = None,
+) -> list[tuple[str, LineChart]]:
+    """One chart per step-keyed training metric (``gymscope_metric``), with its
+    file stem ``{prefix}_train_{name}_curve``.
+
+    Each is a line through the reported values, against the env step they
+    were reported at (``x="steps"`` or ``"episodes"``: metrics have no
+    episode), or against seconds since ``start`` (a Unix time; default the
+    first value's) for ``x="time"``. Nothing is drawn where nothing was
+    reported; a reported NaN is a gap.
+    """
+    info = metrics.experiment
+    base = prefix or default_prefix(info)
+    stems = chart_stems(f"{base}_train", metrics.names)
+    charts = []
+    for i, series in enumerate(metrics):
+        if x == "time":
+            origin = start if start is not None else float(np.nanmin(series.wall_time))
+            order = np.argsort(series.wall_time, kind="stable")
+            xs = series.wall_time[order] - origin
+            ys = series.values[order]
+            x_label = TIME_LABEL
+        else:
+            xs, ys = series.steps.astype(np.float64), series.values
+            x_label = "env step"
+        lead = f"{info.env} · " if info.env else ""
+        chart = LineChart(
+            f"{lead}{series.name} (by step)",
+            [
+                Series(
+                    ys,
+                    series.name,
+                    x=xs,
+                    color=METRIC_COLORS[i % len(METRIC_COLORS)],
+                    width=2.0,
+                )
+            ],
+            x_label=x_label,
+            y_label=series.name,
+            width=width,
+            height=height,
+            x_integer=x != "time",
+            empty_message="no values reported",
+        )
+        charts.append((stems[series.name], chart))
+    return charts
 
 
 def _replayed(run: RunEpisodes, sink: CurveHistoryT) -> CurveHistoryT:
@@ -91,19 +259,24 @@ def default_prefix(experiment: ExperimentInfo) -> str:
 
 def comparison_charts(
     runs: Sequence[RunEpisodes],
-    window_size: int,
+    window_size: int | None = None,
     *,
     prefix: str = "compare",
     width: int = 960,
     height: int = 540,
+    x: XAxis = "episodes",
 ) -> list[tuple[str, LineChart]]:
     """Several runs on one chart: ``{prefix}_reward_curve`` and ``{prefix}_length_curve``.
 
-    Each run is one line, the moving average (over ``window_size`` episodes)
-    of its returns (lengths), against the episode number; colours follow
-    :data:`~gymscope.charts.PALETTE` in the order given, legends name runs
-    with :func:`run_label`.
+    Each run is one line, the run-level moving average (over ``window_size``
+    episodes, default each run's own window; all workers merged in the order
+    episodes ended) of its returns (lengths), against ``x`` (see
+    :func:`episode_x`); colours follow :data:`~gymscope.charts.PALETTE` in
+    the order given, legends name runs with :func:`run_label`.
     """
+    windows = {_window(run, window_size) for run in runs}
+    same = len(windows) == 1
+    avg = f"avg{next(iter(windows))}" if same else "avg"
     charts = []
     for stem, title, label in (
         ("reward", "Episode return", "return"),
@@ -111,24 +284,30 @@ def comparison_charts(
     ):
         series = []
         for i, run in enumerate(runs):
-            values = run.rewards if stem == "reward" else run.lengths
+            window = _window(run, window_size)
+            if stem == "reward":
+                values = run.run_stats(window).moving_mean
+            else:
+                values = rolling_mean(run.lengths, window)
+            name = run_label(run.experiment) + ("" if same else f" (avg{window})")
             series.append(
                 Series(
-                    rolling_mean(values, window_size),
-                    run_label(run.experiment),
-                    x=np.arange(values.size, dtype=np.float64),
+                    values,
+                    name,
+                    x=episode_x(run, x),
                     color=PALETTE[i % len(PALETTE)],
                     width=AVG_WIDTH if len(runs) <= 4 else 2.0,
                 )
             )
+        over = f"over {next(iter(windows))} episodes" if same else "over each run's window"
         chart = LineChart(
-            f"{title}, moving average over {window_size} episodes",
+            f"{title}, moving average {over}",
             series,
-            x_label="episode",
-            y_label=f"{label} (avg{window_size})",
+            x_label=X_LABELS[x],
+            y_label=f"{label} ({avg})",
             width=width,
             height=height,
-            x_integer=True,
+            x_integer=x != "time",
             empty_message="no episodes yet",
         )
         charts.append((f"{prefix}_{stem}_curve", chart))
@@ -168,7 +347,7 @@ def plot_experiment(
     output_dir: str | os.PathLike[str],
     *,
     prefix: str | None = None,
-    window_size: int = 100,
+    window_size: int | None = None,
     scale: float = 1.0,
 ) -> list[Path]:
     """Draw a logged run's curves: return, length, and every extra series.
@@ -199,7 +378,8 @@ def plot_experiment(
         output_dir: Folder for the charts; created if missing.
         prefix: Start of the file names; default: the experiment's name made
             file-safe (``experiment_{id}`` without a name).
-        window_size: Episodes in the moving averages.
+        window_size: Episodes in the moving averages (default: the run's
+            own window, ``experiment.stats_window``, 100 when not stored).
         scale: PNG resolution relative to the 960x540 layout.
 
     Returns:
@@ -233,7 +413,8 @@ def plot_experiment(
     """
     from gymscope.episode import check_window_size
 
-    window_size = check_window_size(window_size)
+    if window_size is not None:
+        window_size = check_window_size(window_size)
     _check_experiment(experiment)
     _check_prefix(prefix)
     from gymscope.sinks.curves import CurveSink
@@ -245,7 +426,7 @@ def plot_experiment(
     sink = CurveSink(
         directory,
         prefix or default_prefix(info),
-        window_size,
+        window_size or info.stats_window,
         checkpoint_every=None,
         subject=info.env,
     )
@@ -260,7 +441,7 @@ def plot_comparison(
     output_dir: str | os.PathLike[str],
     *,
     prefix: str = "compare",
-    window_size: int = 100,
+    window_size: int | None = None,
     scale: float = 1.0,
 ) -> list[Path]:
     """Draw several logged runs on one chart, to compare them.
@@ -276,7 +457,7 @@ def plot_comparison(
         experiments: Ids or names; at least one, each once.
         output_dir: Folder for the charts; created if missing.
         prefix: Start of the file names.
-        window_size: Episodes in the moving averages.
+        window_size: Episodes in the moving averages (default: each run's own).
         scale: PNG resolution relative to the 960x540 layout.
 
     Returns:
@@ -290,7 +471,8 @@ def plot_comparison(
     """
     from gymscope.episode import check_window_size
 
-    window_size = check_window_size(window_size)
+    if window_size is not None:
+        window_size = check_window_size(window_size)
     if isinstance(experiments, (str, bytes)) or not isinstance(experiments, Sequence):
         raise ArgumentTypeError(f"experiments must be a list of ids or names, got {experiments!r}")
     if not experiments:

@@ -101,6 +101,7 @@ class Glyphs:
         self.dot = " \u00b7 " if unicode else " - "
         self.arrow = " \u2192 " if unicode else " -> "
         self.plus_minus = "\u00b1" if unicode else "+-"
+        self.warning = "\u26a0 " if unicode else "! "
 
     @classmethod
     def of(cls, out: Console) -> Glyphs:

@@ -26,6 +26,7 @@ __all__ = [
     "add_db_and_experiment",
     "add_db_argument",
     "add_window_argument",
+    "add_x_argument",
     "examples_epilog",
     "png_scale",
     "positive_int",
@@ -152,7 +153,19 @@ def add_window_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--window",
         type=positive_int,
-        default=100,
+        default=None,
         metavar="N",
-        help="episodes in the charts' moving averages (default: %(default)s)",
+        help="episodes in the charts' moving averages (default: each run's own window, "
+        "the one its statistics were logged with; 100 when the database has none)",
+    )
+
+
+def add_x_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--x",
+        choices=("episodes", "steps", "time"),
+        default="episodes",
+        help="what the x axis of the return and length charts counts: episodes ended, "
+        "env steps taken by all workers, or seconds since the run started (default: "
+        "%(default)s); metric charts are against env steps, or seconds with time",
     )

@@ -12,13 +12,15 @@ from gymscope.cli._parser import (
     add_command,
     add_db_argument,
     add_window_argument,
+    add_x_argument,
     png_scale,
 )
 
 if TYPE_CHECKING:
     from gymscope.charts.layout import LineChart
     from gymscope.cli._parser import Subparsers
-    from gymscope.metrics.queries import MetricsReader, RunEpisodes
+    from gymscope.metrics.queries import MetricsReader
+    from gymscope.metrics.records import RunEpisodes, RunMetrics, XAxis
 
 __all__ = ["register", "run"]
 
@@ -29,8 +31,12 @@ def register(subparsers: Subparsers) -> None:
         "plot",
         summary="draw training curves as SVG + PNG; several runs on one chart",
         description=(
-            "Draw each experiment's curves (return, length, and every logged metric)\n"
-            "as SVG and PNG files into DIR. With several experiments, also draw\n"
+            "Draw each experiment's curves (return, length, every per-episode info\n"
+            "value and metric) and one chart per step-keyed training metric\n"
+            "(<run>_train_<name>_curve, against env steps) as SVG and PNG files into\n"
+            "DIR. The return's moving average is run-level: all workers' episodes\n"
+            "merged in the order they ended. --by-worker adds <run>_workers_curve,\n"
+            "each worker's own moving average. With several experiments, also draw\n"
             "compare_reward_curve and compare_length_curve: the moving average of\n"
             "each run on one chart. A first argument that names a database (a file,\n"
             "a folder holding metrics.db, or a URL) is the database; otherwise\n"
@@ -39,6 +45,7 @@ def register(subparsers: Subparsers) -> None:
         examples=(
             "gymscope plot 1 -o plots",
             "gymscope plot gymscope-demo 1 2 3 -o plots --window 50",
+            "gymscope plot runs.db ppo-4-workers -o plots --x steps --by-worker",
         ),
         handler=run,
     )
@@ -50,6 +57,12 @@ def register(subparsers: Subparsers) -> None:
         "-o", "--output", required=True, metavar="DIR", help="folder for the charts (created)"
     )
     add_window_argument(parser)
+    add_x_argument(parser)
+    parser.add_argument(
+        "--by-worker",
+        action="store_true",
+        help="also draw each run's <run>_workers_curve: every worker's own moving average",
+    )
     parser.add_argument(
         "--scale",
         type=png_scale,
@@ -68,11 +81,13 @@ def run(args: argparse.Namespace) -> int:
     db, experiments = db_and_experiments(args, list(args.experiments))
     with reading(db) as reader:
         runs = _distinct_runs(reader, experiments)
+    # laid out first: a chart that cannot be drawn (--x time without end times)
+    # leaves no folder behind
+    charts = _charts(runs, args.window, x=args.x, by_worker=args.by_worker)
     try:
         directory = check_writable_dir(Path(args.output).expanduser(), "-o/--output")
     except OSError as exc:
         raise CommandError(str(exc.strerror or exc)) from None
-    charts = _charts(runs, args.window)
     out = console()
     written: list[Path] = []
     try:
@@ -87,31 +102,59 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _distinct_runs(reader: MetricsReader, experiments: list[str]) -> list[RunEpisodes]:
-    """The episodes of each experiment; naming one twice is a mistake."""
+def _distinct_runs(
+    reader: MetricsReader, experiments: list[str]
+) -> list[tuple[RunEpisodes, RunMetrics]]:
+    """The episodes and step-keyed metrics of each experiment; naming one twice
+    is a mistake."""
     infos = [reader.experiment(e) for e in experiments]
     seen: set[int] = set()
     for given, info in zip(experiments, infos, strict=True):
         if info.id in seen:
             raise CommandError(f"experiment {info.id} is given twice ({given!r})")
         seen.add(info.id)
-    return [reader.episodes(info) for info in infos]
+    return [(reader.episodes(info), reader.metrics(info)) for info in infos]
 
 
-def _charts(runs: list[RunEpisodes], window: int) -> list[tuple[str, LineChart]]:
+def _charts(
+    runs: list[tuple[RunEpisodes, RunMetrics]],
+    window: int | None,
+    *,
+    x: XAxis = "episodes",
+    by_worker: bool = False,
+) -> list[tuple[str, LineChart]]:
     """``(file stem, chart)`` of every run's curves, then the comparisons; stems
     are kept apart (two runs named alike, a run named "compare")."""
-    from gymscope.charts.experiment import comparison_charts, default_prefix, experiment_charts
+    from gymscope.charts.experiment import (
+        comparison_charts,
+        default_prefix,
+        experiment_charts,
+        metric_charts,
+        worker_chart,
+    )
+    from gymscope.errors import InvalidArgumentError
 
     charts: list[tuple[str, LineChart]] = []
     taken = {"compare"} if len(runs) > 1 else set()
-    for episodes in runs:
-        base = default_prefix(episodes.experiment)
-        prefix, k = base, 2
-        while prefix in taken:
-            prefix, k = f"{base}_{k}", k + 1
-        taken.add(prefix)
-        charts += experiment_charts(episodes, window, prefix=prefix)
-    if len(runs) > 1:
-        charts += comparison_charts(runs, window)
+    try:
+        for episodes, metrics in runs:
+            base = default_prefix(episodes.experiment)
+            prefix, k = base, 2
+            while prefix in taken:
+                prefix, k = f"{base}_{k}", k + 1
+            taken.add(prefix)
+            charts += experiment_charts(episodes, window, prefix=prefix, x=x)
+            if by_worker and len(episodes):
+                charts.append(worker_chart(episodes, window, prefix=prefix, x=x))
+            started = episodes.started_at()
+            charts += metric_charts(
+                metrics,
+                prefix=prefix,
+                x="time" if x == "time" else "steps",
+                start=None if started is None else started.timestamp(),
+            )
+        if len(runs) > 1:
+            charts += comparison_charts([episodes for episodes, _ in runs], window, x=x)
+    except InvalidArgumentError as exc:  # --x time for a run without end times
+        raise CommandError(f"--x {x}: {exc}") from None
     return charts

@@ -1,13 +1,15 @@
-"""``gymscope show``: one run's configuration, statistics, sparkline and last episodes.
+"""``gymscope show``: one run's status, statistics, sparkline, metrics, configs, episodes.
 
 The view is a column of sections, each drawn by its own function:
-:func:`_heading`, :func:`_statistics`, :func:`_trend`, :func:`_config` and
+:func:`_heading`, :func:`_statistics`, :func:`_trend`, :func:`_workers`,
+:func:`_metrics`, :func:`_config`, :func:`_config_history` and
 :func:`_last_episodes`; :func:`render` stacks them.
 """
 
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -20,9 +22,15 @@ if TYPE_CHECKING:
 
     from gymscope.cli._console import Glyphs
     from gymscope.cli._parser import Subparsers
-    from gymscope.metrics.queries import ExperimentInfo, RunEpisodes, RunSummary
+    from gymscope.metrics.records import (
+        ConfigEntry,
+        ExperimentInfo,
+        RunEpisodes,
+        RunMetrics,
+        RunSummary,
+    )
 
-__all__ = ["register", "render", "run"]
+__all__ = ["RunView", "register", "render", "run"]
 
 _SECTION = "bold underline"
 
@@ -31,16 +39,21 @@ def register(subparsers: Subparsers) -> None:
     parser = add_command(
         subparsers,
         "show",
-        summary="show one run: config, statistics, last episodes, a sparkline",
+        summary="show one run: status, statistics, metrics, config, last episodes",
         description=(
-            "Show one experiment: its configuration, summary statistics, a sparkline\n"
-            "of its moving-average return and its last episodes. DB may be left out\n"
-            "(./metrics.db); EXPERIMENT is an id or a name."
+            "Show one experiment: its status (running, finished, crashed) and last\n"
+            "activity, summary statistics, a sparkline of its moving-average return,\n"
+            "its step-keyed training metrics (name, points, first/last step, last\n"
+            "value), its configuration and every config it was resumed with, and its\n"
+            "last episodes. Averages are run-level: avgN is the mean return of the\n"
+            "run's last N episodes, all workers merged in the order they ended\n"
+            "(N: the run's window). --by-worker adds a table of each worker's own\n"
+            "figures. DB may be left out (./metrics.db); EXPERIMENT is an id or a name."
         ),
         examples=(
             "gymscope show 1",
             "gymscope show gymscope-demo/metrics.db 1 --last 20",
-            "gymscope show runs.db CartPole-v1_PPO_20250101-120000_a1b2c3",
+            "gymscope show runs.db CartPole-v1_PPO_20250101-120000_a1b2c3 --by-worker",
         ),
         handler=run,
     )
@@ -52,54 +65,72 @@ def register(subparsers: Subparsers) -> None:
         metavar="N",
         help="how many of the last episodes to list (default: %(default)s)",
     )
+    parser.add_argument(
+        "--by-worker",
+        action="store_true",
+        help="also list each worker: its episodes, steps, its own last and best moving "
+        "average (over its own episodes) and the state of its lease",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
-    import numpy as np
-
-    from gymscope.charts.curves import rolling_mean
     from gymscope.cli._console import Glyphs, console
     from gymscope.cli._database import db_and_experiment, reading
 
     db, experiment = db_and_experiment(args)
     with reading(db) as reader:
         info = reader.experiment(experiment)
-        summary = reader.summary(info)
-        episodes = reader.episodes(info)
+        view = RunView(
+            summary=reader.summary(info),
+            episodes=reader.episodes(info),
+            metrics=reader.metrics(info),
+            configs=tuple(reader.configs(info)),
+        )
     out = console()
-    trend = episodes.moving_avg
-    label = "as logged"
-    if len(episodes) and not np.isfinite(trend).any():
-        trend, label = rolling_mean(episodes.rewards, 100), "over 100 episodes"
-    view = render(summary, episodes, trend, label, args.last, Glyphs.of(out), out.width)
-    out.print(view, crop=False)
+    out.print(
+        render(view, args.last, Glyphs.of(out), out.width, by_worker=args.by_worker), crop=False
+    )
     return EXIT_OK
 
 
+@dataclass(frozen=True)
+class RunView:
+    """What ``gymscope show`` reads of one run."""
+
+    summary: RunSummary
+    episodes: RunEpisodes
+    metrics: RunMetrics
+    configs: tuple[ConfigEntry, ...] = ()
+
+
 def render(
-    summary: RunSummary,
-    episodes: RunEpisodes,
-    trend: Any,
-    trend_label: str,
-    last: int,
-    glyphs: Glyphs,
-    width: int = 80,
+    view: RunView, last: int, glyphs: Glyphs, width: int = 80, *, by_worker: bool = False
 ) -> RenderableType:
-    """The whole view of one run; ``trend`` is the moving average drawn as a sparkline."""
+    """The whole view of one run."""
     from rich.console import Group
     from rich.text import Text
 
     def section(title: str) -> list[RenderableType]:
         return [Text(""), Text(title, style=_SECTION)]
 
+    summary, episodes = view.summary, view.episodes
+    stats = episodes.run_stats() if len(episodes) else None
     parts = _heading(summary.experiment, glyphs)
     parts += [*section("Summary"), _statistics(summary, episodes, glyphs)]
-    if len(episodes):
+    if stats is not None:
+        merged = ", all workers in the order episodes ended" if summary.workers > 1 else ""
         parts += [
-            *section(f"Moving-average return ({trend_label})"),
-            _trend(trend, glyphs, width),
+            *section(f"Moving-average return (avg{stats.window_size}{merged})"),
+            _trend(stats.moving_mean, glyphs, width),
         ]
-    parts += [*section("Config"), _config(summary.experiment), Text("")]
+    if by_worker and len(episodes):
+        parts += [*section("Workers"), _workers(summary, episodes, glyphs)]
+    if len(view.metrics):
+        parts += [*section("Training metrics (by step)"), _metrics(view.metrics, glyphs)]
+    parts += [*section("Config"), _config(summary.experiment)]
+    if len(view.configs) > 1:
+        parts += [*section("Config history"), *_config_history(view.configs, glyphs)]
+    parts.append(Text(""))
     if len(episodes):
         parts.append(_last_episodes(summary, episodes, last, glyphs))
     else:
@@ -135,7 +166,8 @@ def _grid() -> Table:
 
 
 def _statistics(summary: RunSummary, episodes: RunEpisodes, glyphs: Glyphs) -> Table:
-    """Episodes, steps, return, moving average, length, endings, start and duration."""
+    """Status, episodes, steps, return, the run-level moving averages, length,
+    endings, start and duration."""
     import numpy as np
     from rich.text import Text
 
@@ -143,6 +175,7 @@ def _statistics(summary: RunSummary, episodes: RunEpisodes, glyphs: Glyphs) -> T
 
     num = partial(format_number, missing=glyphs.missing)
     stats = _grid()
+    stats.add_row("Status", _status_text(summary, glyphs))
     rewards = episodes.rewards
     finite = rewards[np.isfinite(rewards)]
     lengths = episodes.lengths
@@ -151,22 +184,23 @@ def _statistics(summary: RunSummary, episodes: RunEpisodes, glyphs: Glyphs) -> T
     stats.add_row("Steps", Text(format_count(summary.steps)))
     if finite.size:
         best = int(np.flatnonzero(rewards == finite.max())[0])
+        many = summary.workers > 1 and "worker" in episodes.values
+        who = f" of worker {episodes.values['worker'][best]}" if many else ""
         spread = f"{num(float(finite.mean()))} {glyphs.plus_minus} {num(float(finite.std()))}"
         stats.add_row(
             "Return",
             Text(
                 f"mean {spread}, min {num(float(finite.min()))}, "
-                f"max {num(float(finite.max()))} (episode {episodes.values['episode_num'][best]})"
+                f"max {num(float(finite.max()))} (episode {episodes.values['episode_num'][best]}"
+                f"{who})"
             ),
         )
+    avg = f"avg{summary.window_size}"
+    scope = " (all workers)" if summary.workers > 1 else ""
+    stats.add_row(f"Best {avg}", Text(num(summary.best_moving_avg) + scope, style="bold green"))
+    stats.add_row(f"Last {avg}", Text(num(summary.last_moving_avg) + scope, style="bold green"))
     stats.add_row(
-        "Moving avg return",
-        Text.assemble(
-            "best ",
-            (num(summary.best_moving_avg), "bold green"),
-            ", last ",
-            (num(summary.last_moving_avg), "bold green"),
-        ),
+        f"Return EMA {summary.experiment.stats_alpha:g}", Text(num(summary.last_ema) + scope)
     )
     if len(episodes):
         stats.add_row(
@@ -189,6 +223,135 @@ def _statistics(summary: RunSummary, episodes: RunEpisodes, glyphs: Glyphs) -> T
     rate = f" ({format_count(round(summary.steps / duration))} steps/s)" if duration else ""
     stats.add_row("Duration", Text(format_duration(duration, missing=glyphs.missing) + rate))
     return stats
+
+
+def _status_text(summary: RunSummary, glyphs: Glyphs) -> Text:
+    """``running``/``finished``/``crashed``, the workers concerned when the run
+    has several, and the last activity."""
+    from rich.text import Text
+
+    from gymscope._format import format_time
+    from gymscope.cli.runs import STATE_STYLES
+
+    status = summary.status
+    text = Text(status.label, style=STATE_STYLES.get(status.state, ""))
+    details = []
+    if summary.workers > 1 or len(status.running) + len(status.crashed) > 1:
+        if status.running:
+            details.append("running: worker " + ", ".join(map(str, status.running)))
+        if status.crashed:
+            details.append("crashed: worker " + ", ".join(map(str, status.crashed)))
+    if details:
+        text.append(f" ({'; '.join(details)})")
+    when = format_time(status.last_activity, seconds=True, missing=glyphs.missing)
+    text.append(f", last activity {when}", style="dim")
+    return text
+
+
+def _workers(summary: RunSummary, episodes: RunEpisodes, glyphs: Glyphs) -> Table:
+    """One row per worker: its episodes, steps, its own last and best moving
+    average (over its own episodes) and the state of its lease."""
+    from rich.text import Text
+
+    from gymscope._format import format_count, format_number
+    from gymscope.cli.runs import STATE_STYLES
+
+    num = partial(format_number, missing=glyphs.missing)
+    avg = f"avg{summary.window_size}"
+    table = _table("Worker", "Episodes", "Steps", f"Last {avg}", f"Best {avg}", ("Status", "left"))
+    for worker in episodes.worker_summaries(summary.status):
+        table.add_row(
+            Text(str(worker.worker)),
+            Text(format_count(worker.episodes)),
+            Text(format_count(worker.steps)),
+            Text(num(worker.last_moving_avg)),
+            Text(num(worker.best_moving_avg)),
+            Text(worker.state, style=STATE_STYLES.get(worker.state, "")),
+        )
+    return table
+
+
+def _metrics(metrics: RunMetrics, glyphs: Glyphs) -> Table:
+    """One row per step-keyed metric: its points, first and last step, last value."""
+    import math
+
+    from rich.text import Text
+
+    from gymscope._format import format_count, format_number
+
+    table = _table(("Metric", "left"), "Points", "First step", "Last step", "Last value")
+    for series in metrics:
+        value = series.last_value
+        shown = "NaN" if value is not None and math.isnan(value) else None
+        table.add_row(
+            Text(series.name),
+            Text(format_count(len(series))),
+            Text(_count_or_missing(series.first_step, glyphs)),
+            Text(_count_or_missing(series.last_step, glyphs)),
+            Text(shown or format_number(value, missing=glyphs.missing)),
+        )
+    return table
+
+
+def _count_or_missing(value: int | None, glyphs: Glyphs) -> str:
+    from gymscope._format import format_count
+
+    return glyphs.missing if value is None else format_count(value)
+
+
+def _table(*columns: str | tuple[str, str]) -> Table:
+    """A borderless table with a bold header; columns right-aligned unless
+    given as ``(header, "left")``."""
+    from rich import box
+    from rich.table import Table
+
+    table = Table(
+        header_style="bold",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        show_edge=False,
+        collapse_padding=True,
+    )
+    for column in columns:
+        header, justify = column if isinstance(column, tuple) else (column, "right")
+        table.add_column(header, justify="left" if justify == "left" else "right", no_wrap=True)
+    return table
+
+
+def _config_history(configs: tuple[ConfigEntry, ...], glyphs: Glyphs) -> list[RenderableType]:
+    """Every config the run was started or resumed with, flagged: more than one
+    means it was resumed with a different config."""
+    import json
+
+    from rich.text import Text
+
+    from gymscope._format import format_time
+
+    parts: list[RenderableType] = [
+        Text(
+            f"{glyphs.warning}{len(configs)} configs: the run was resumed with a different "
+            "config; each is listed with when it was given (the Config above is the first)",
+            style="bold yellow",
+        )
+    ]
+    table = _grid()
+    previous: Any = None
+    for i, entry in enumerate(configs):
+        when = format_time(entry.created_at, seconds=True, missing=glyphs.missing)
+        who = "" if entry.worker is None else f", worker {entry.worker}"
+        value = entry.value()
+        if i and isinstance(value, dict) and isinstance(previous, dict):
+            changed = sorted(
+                k for k in value.keys() | previous.keys() if value.get(k) != previous.get(k)
+            )
+            shown = {k: value.get(k) for k in changed}
+            text = "changed: " + json.dumps(shown, ensure_ascii=False, default=str)
+        else:
+            text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+        table.add_row(Text(f"{i + 1}. {when}{who}"), Text(text))
+        previous = value
+    parts.append(table)
+    return parts
 
 
 def _trend(trend: Any, glyphs: Glyphs, width: int) -> Text:
@@ -249,14 +412,16 @@ def _last_episodes(summary: RunSummary, episodes: RunEpisodes, last: int, glyphs
     )
     values = episodes.values
     many_workers = summary.workers > 1 and "worker" in values
-    headers = ["Episode", *(["Worker"] if many_workers else []), "Return", "Length", "Moving avg"]
+    headers = ["Episode", *(["Worker"] if many_workers else []), "Return", "Length"]
+    headers += [f"Avg{summary.window_size}", *(["Worker avg"] if many_workers else [])]
     for header in headers:
         table.add_column(header, justify="right", no_wrap=True)
     table.add_column("Ended", no_wrap=True)
     table.add_column("Took", justify="right", no_wrap=True)
     table.add_column("How", no_wrap=True)
     num = partial(format_number, missing=glyphs.missing)
-    rewards, lengths, avg = episodes.rewards, episodes.lengths, episodes.moving_avg
+    rewards, lengths = episodes.rewards, episodes.lengths
+    avg, stored = episodes.run_stats().moving_mean, episodes.moving_avg
     ended = episodes.ended_at()
     durations = episodes.floats("duration_s")
     for i in range(start, n):
@@ -266,6 +431,7 @@ def _last_episodes(summary: RunSummary, episodes: RunEpisodes, last: int, glyphs
             num(float(rewards[i])),
             num(float(lengths[i])),
             num(float(avg[i])),
+            *([num(float(stored[i]))] if many_workers else []),
             _clock(ended[i], glyphs.missing),
             format_duration(float(durations[i]), missing=glyphs.missing),
             ", ".join(how) or glyphs.missing,

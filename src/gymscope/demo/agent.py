@@ -115,6 +115,8 @@ class CrossEntropyAgent:
         self.mean: FloatArray = np.zeros(self.n_params)
         self.std: FloatArray = np.full(self.n_params, init_std)
         self.iterations = 0
+        #: What the last :meth:`tell` measured (see :meth:`tell`); empty before.
+        self.last_losses: dict[str, float] = {}
 
     def ask(self) -> FloatArray:
         """Sample this iteration's candidates, shape ``(population, n_params)``."""
@@ -126,7 +128,12 @@ class CrossEntropyAgent:
         """Refit the sampling distribution to the best-scoring candidates.
 
         NaN scores rank last. Fewer candidates than :meth:`ask` gave are fine
-        (at least two are needed).
+        (at least two are needed). Afterwards :attr:`last_losses` holds the
+        update's training losses: ``cross_entropy``, the loss the method
+        minimises (the mean negative log-likelihood per parameter of the elite
+        under the refitted Gaussian; it falls as the search narrows),
+        ``policy_std`` (the mean sampling spread) and ``elite_return`` (the
+        elite's mean score).
         """
         candidates = np.asarray(candidates, dtype=np.float64)
         scores = np.nan_to_num(np.asarray(returns, dtype=np.float64), nan=-np.inf)
@@ -142,10 +149,19 @@ class CrossEntropyAgent:
         if scores.size < 2:
             raise InvalidArgumentError(f"need at least 2 scored candidates, got {scores.size}")
         n_elite = min(self.n_elite, scores.size)
-        elite = candidates[np.argsort(scores, kind="stable")[-n_elite:]]
+        ranked = np.argsort(scores, kind="stable")[-n_elite:]
+        elite = candidates[ranked]
         self.mean = elite.mean(axis=0)
         self.std = np.sqrt(elite.var(axis=0) + self.noise_floor**2)
         self.iterations += 1
+        z = (elite - self.mean) / self.std
+        nll = 0.5 * np.mean(z**2) + np.mean(np.log(self.std)) + 0.5 * math.log(2 * math.pi)
+        finite = scores[ranked][np.isfinite(scores[ranked])]
+        self.last_losses = {
+            "cross_entropy": float(nll),
+            "policy_std": float(self.std.mean()),
+            "elite_return": float(finite.mean()) if finite.size else math.nan,
+        }
 
     def policy(self, params: FloatArray | None = None) -> LinearPolicy:
         """The policy for ``params`` (default: the current mean)."""

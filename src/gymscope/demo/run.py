@@ -145,6 +145,11 @@ def run_demo(
         console: A rich console to show a progress bar on; ``None`` shows
             nothing (progress is then only logged at DEBUG level).
 
+    After each update the agent's training losses (see
+    :meth:`CrossEntropyAgent.tell`) are logged by env step with the stack's
+    ``log_metrics(step=...)``, so the database, the report and TensorBoard
+    get them as ``train/...`` curves.
+
     When the run is over, ``out_dir/report.html`` is (re)written: the HTML
     report (:func:`gymscope.report.write_report`) of every run in
     ``out_dir/metrics.db``, with the videos in ``out_dir/videos``.
@@ -171,6 +176,7 @@ def run_demo(
             action_start=int(act_space.start),
             rng=np.random.default_rng(seed),
         )
+        log_metrics = env.get_wrapper_attr("log_metrics")
         progress = None if console is None else _start_progress(console, env_id, episodes)
         with progress if progress is not None else nullcontext():
             reset_seed: int | None = seed
@@ -189,6 +195,8 @@ def run_demo(
                 returns.extend(scores)
                 if len(scores) == agent.population:
                     agent.tell(candidates, scores)
+                    # the update's losses, keyed by the env steps taken so far
+                    log_metrics(step=total_steps, **agent.last_losses)
                     logger.debug(
                         "iteration %d: mean return %.1f, best %.1f, moving mean %.1f",
                         agent.iterations,

@@ -18,6 +18,15 @@ Episodes come in the order they ended (see
 :meth:`~gymscope.metrics.queries.MetricsReader.episodes`), so a run of many
 workers becomes one file whose ``t`` never decreases.
 
+The run's step-keyed training metrics (table ``gymscope_metric``, see
+:meth:`~gymscope.metrics.reader.MetricsReader.metrics`) are exported with
+:func:`metric_lines`/:func:`export_metrics` (``gymscope export --table
+metrics``): one row per reported value, in the columns of
+:data:`METRIC_FIELDS`, ordered by name then step. Only reported values are
+rows (nothing is filled in for a step a metric was not reported at); a
+reported NaN is ``nan`` in CSV and ``null`` in JSON Lines; ``worker`` is
+empty/``null`` for a value the trainer reported.
+
 >>> import tempfile, gymnasium as gym
 >>> from gymscope.wrappers.sqlite_logger import SQLiteLoggerWrapper
 >>> folder = tempfile.TemporaryDirectory()
@@ -52,12 +61,26 @@ from gymscope._outputs import check_output_file, write_output_file
 from gymscope.errors import InvalidArgumentError
 from gymscope.metrics.db import DbTarget
 from gymscope.metrics.queries import EPISODE_FIELDS, MetricsReader, RunEpisodes
+from gymscope.metrics.records import RunMetrics
 
-__all__ = ["EXPORT_FORMATS", "ExportFormat", "episode_lines", "export_episodes"]
+__all__ = [
+    "EXPORT_FORMATS",
+    "METRIC_FIELDS",
+    "METRIC_FORMATS",
+    "ExportFormat",
+    "episode_lines",
+    "export_episodes",
+    "export_metrics",
+    "metric_lines",
+]
 
 ExportFormat = Literal["csv", "jsonl", "monitor"]
 #: The formats :func:`export_episodes` writes.
 EXPORT_FORMATS: tuple[ExportFormat, ...] = ("csv", "jsonl", "monitor")
+#: The formats :func:`export_metrics` writes (``monitor`` is SB3's episode file).
+METRIC_FORMATS: tuple[ExportFormat, ...] = ("csv", "jsonl")
+#: The columns of a metrics export, in order.
+METRIC_FIELDS = ("experiment_id", "name", "step", "value", "wall_time", "worker")
 
 
 def _csv_line(values: list[Any]) -> str:
@@ -124,6 +147,93 @@ def _monitor_lines(run: RunEpisodes) -> Iterator[str]:
     for reward, length, end in zip(rewards, lengths, run.ended_at(), strict=True):
         t = "" if end is None else _round6(end.timestamp() - t_start)
         yield f"{_round6(reward)},{int(length)},{t}\n"
+
+
+def metric_records(metrics: RunMetrics) -> Iterator[dict[str, Any]]:
+    """One plain dict per reported value (keys: :data:`METRIC_FIELDS`), by name then step."""
+    experiment_id = metrics.experiment.id
+    for series in metrics:
+        rows = zip(
+            series.steps.tolist(),
+            series.values.tolist(),
+            series.wall_time.tolist(),
+            series.workers.tolist(),
+            strict=True,
+        )
+        for step, value, wall, worker in rows:
+            yield {
+                "experiment_id": experiment_id,
+                "name": series.name,
+                "step": step,
+                "value": value,
+                "wall_time": None if wall != wall else wall,
+                "worker": None if worker < 0 else worker,
+            }
+
+
+def metric_lines(metrics: RunMetrics, format: ExportFormat = "csv") -> Iterator[str]:
+    """The export of a run's step-keyed metrics in ``format`` (``csv`` or
+    ``jsonl``), line by line (see the module docs).
+
+    Raises:
+        ValueError: a format other than csv or jsonl.
+    """
+    if format == "csv":
+        yield _csv_line(list(METRIC_FIELDS))
+        for record in metric_records(metrics):
+            yield _csv_line([_csv_value(record[name]) for name in METRIC_FIELDS])
+    elif format == "jsonl":
+        for record in metric_records(metrics):
+            plain = {key: _json_value(value) for key, value in record.items()}
+            yield json.dumps(plain, allow_nan=False, ensure_ascii=False) + "\n"
+    else:
+        raise InvalidArgumentError(
+            f"format must be one of {', '.join(METRIC_FORMATS)} for metrics; got {format!r}"
+        )
+
+
+def export_metrics(
+    db: DbTarget,
+    experiment: int | str,
+    output: str | os.PathLike[str],
+    *,
+    format: ExportFormat = "csv",
+    overwrite: bool = False,
+) -> Path:
+    """Write the step-keyed training metrics of one experiment to ``output``
+    (atomically), as :func:`metric_lines` spells them.
+
+    A database without the ``gymscope_metric`` table (version 1, velora)
+    gives a header only (CSV) or an empty file (JSON Lines).
+
+    Args:
+        db: The metrics database (path, URL or Engine); opened read-only.
+        experiment: Its id or name.
+        output: The file to write (see :func:`export_episodes`).
+        format: ``"csv"`` or ``"jsonl"``.
+        overwrite: Replace an existing file (never a database).
+
+    Returns:
+        ``output`` as a Path.
+
+    Raises:
+        ValueError: a format other than csv or jsonl.
+        FileNotFoundError: a SQLite path with no file.
+        LookupError: no such experiment.
+        FileExistsError: ``output`` exists and ``overwrite`` is false, or it
+            is a database.
+        OSError: ``output`` cannot be written.
+    """
+    if format not in METRIC_FORMATS:
+        raise InvalidArgumentError(
+            f"format must be one of {', '.join(METRIC_FORMATS)} for metrics; got {format!r}"
+        )
+    path = check_output_file(output, argument="output", overwrite=overwrite)
+    with MetricsReader(db) as reader:
+        metrics = reader.metrics(experiment)
+    lines = (line.encode("utf-8") for line in metric_lines(metrics, format))
+    write_output_file(path, lines, argument="output", overwrite=overwrite)
+    return path
 
 
 def export_episodes(

@@ -12,7 +12,7 @@ import json
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -28,6 +28,7 @@ from gymscope.metrics.runstats import DEFAULT_ALPHA, DEFAULT_WINDOW, RunStatisti
 
 __all__ = [
     "EPISODE_FIELDS",
+    "X_AXES",
     "ConfigEntry",
     "ExperimentInfo",
     "MetricSeries",
@@ -36,9 +37,17 @@ __all__ = [
     "RunStatus",
     "RunSummary",
     "TextEntry",
+    "WorkerSummary",
+    "XAxis",
 ]
 
 FloatArray = npt.NDArray[np.float64]
+
+#: What a chart's x axis counts: episodes ended, env steps taken (all
+#: workers), or seconds since the run started.
+XAxis = Literal["episodes", "steps", "time"]
+#: The x axes charts can be drawn against, the default first.
+X_AXES: tuple[XAxis, ...] = ("episodes", "steps", "time")
 
 #: Episode columns read, in this order: velora's, then gymscope's additions.
 EPISODE_FIELDS = (
@@ -185,6 +194,21 @@ class MetricSeries:
     def __len__(self) -> int:
         return len(self.steps)
 
+    @property
+    def first_step(self) -> int | None:
+        """The step of the first value (None: no value)."""
+        return int(self.steps[0]) if len(self) else None
+
+    @property
+    def last_step(self) -> int | None:
+        """The step of the last value (None: no value)."""
+        return int(self.steps[-1]) if len(self) else None
+
+    @property
+    def last_value(self) -> float | None:
+        """The last value reported (NaN if a NaN was; None: no value)."""
+        return float(self.values[-1]) if len(self) else None
+
 
 @dataclass(frozen=True)
 class RunMetrics:
@@ -214,6 +238,29 @@ class RunMetrics:
     def points(self) -> int:
         """Values stored over all metrics."""
         return sum(len(series) for series in self.series.values())
+
+
+@dataclass(frozen=True)
+class WorkerSummary:
+    """One worker's share of a run (``gymscope show RUN --by-worker``).
+
+    Attributes:
+        worker: The worker number (0 for a database without workers).
+        episodes: Episodes this worker ended.
+        steps: Env steps of those episodes.
+        last_moving_avg: This worker's own moving average of returns (over
+            its last ``window_size`` episodes) after its last episode.
+        best_moving_avg: The highest of this worker's own moving averages.
+        state: ``"running"``, ``"crashed"`` or ``"finished"``: the state of
+            its lease (see :class:`RunStatus`).
+    """
+
+    worker: int
+    episodes: int
+    steps: int
+    last_moving_avg: float | None
+    best_moving_avg: float | None
+    state: str
 
 
 @dataclass(frozen=True)
@@ -362,6 +409,64 @@ class RunEpisodes:
         """Positions of each worker's episodes (in the merged order), by worker."""
         ids = self.worker_ids()
         return {int(w): np.flatnonzero(ids == w) for w in np.unique(ids)}
+
+    def worker_summaries(
+        self, status: RunStatus | None = None, window_size: int | None = None
+    ) -> list[WorkerSummary]:
+        """Per worker, by number: its episodes, steps and its own moving averages
+        (over its own episodes only, with the run's window unless given), and
+        the state of its lease in ``status``."""
+        window = window_size or self.experiment.stats_window
+        rewards, lengths = self.rewards, self.lengths
+        out = []
+        for worker, positions in self.by_worker().items():
+            own = run_statistics(
+                rewards[positions], window_size=window, alpha=self.experiment.stats_alpha
+            )
+            state = "finished"
+            if status is not None and worker in status.running:
+                state = "running"
+            elif status is not None and worker in status.crashed:
+                state = "crashed"
+            steps = lengths[positions]
+            out.append(
+                WorkerSummary(
+                    worker=worker,
+                    episodes=int(positions.size),
+                    steps=int(np.nansum(steps)),
+                    last_moving_avg=own.last_moving_avg,
+                    best_moving_avg=own.best_moving_avg,
+                    state=state,
+                )
+            )
+        return out
+
+    def total_steps(self) -> FloatArray:
+        """Env steps taken by all workers when each episode ended (the running
+        sum of the lengths in the merged order)."""
+        lengths = self.lengths
+        return np.cumsum(np.where(np.isfinite(lengths), lengths, 0.0))
+
+    def elapsed_s(self) -> FloatArray:
+        """Seconds from the run's start (:meth:`started_at`) to each episode's
+        end (NaN where unknown)."""
+        start = self.started_at()
+        if start is None:
+            return np.full(len(self), np.nan)
+        return np.array(
+            [math.nan if end is None else (end - start).total_seconds() for end in self.ended_at()],
+            dtype=np.float64,
+        )
+
+    def x_values(self, axis: XAxis) -> FloatArray:
+        """Each episode's position on a chart's x axis: its index in the merged
+        order (``"episodes"``), :meth:`total_steps` (``"steps"``) or
+        :meth:`elapsed_s` (``"time"``)."""
+        if axis == "steps":
+            return self.total_steps()
+        if axis == "time":
+            return self.elapsed_s()
+        return np.arange(len(self), dtype=np.float64)
 
     @property
     def workers(self) -> int:

@@ -92,7 +92,7 @@ def render_report(
     *,
     title: str | None = None,
     media: Sequence[MediaItem] = (),
-    window_size: int = 100,
+    window_size: int | None = None,
     now: dt.datetime | None = None,
 ) -> str:
     """The report page for the database behind ``reader`` (see :func:`write_report`).
@@ -110,6 +110,8 @@ def render_report(
 
     summaries = reader.runs()
     episodes = {run.id: reader.episodes(run.experiment) for run in summaries}
+    metrics = {run.id: reader.metrics(run.experiment) for run in summaries if run.metrics}
+    configs = {run.id: reader.configs(run.experiment) for run in summaries}
     media = _with_run_folders(reader, [run.name for run in summaries], media)
     matched, unmatched = join_media(summaries, episodes, media)
     now = now or dt.datetime.now(dt.timezone.utc)
@@ -139,7 +141,15 @@ def render_report(
         rows=sections.run_rows(summaries, episodes, window_size),
         comparison=sections.comparison(summaries, episodes, window_size),
         sections=[
-            sections.run_section(run, episodes[run.id], matched.get(run.id, []), base, window_size)
+            sections.run_section(
+                run,
+                episodes[run.id],
+                matched.get(run.id, []),
+                base,
+                window_size,
+                metrics=metrics.get(run.id),
+                configs=configs[run.id],
+            )
             for run in summaries
         ],
         other_media=sections.media_cards(unmatched, base),
@@ -153,7 +163,7 @@ def write_report(
     *,
     title: str | None = None,
     media_dirs: Iterable[str | os.PathLike[str]] = (),
-    window_size: int = 100,
+    window_size: int | None = None,
     overwrite: bool = False,
 ) -> Path:
     """Write the HTML report of every run in ``db`` to ``output``, atomically.
@@ -168,7 +178,9 @@ def write_report(
         media_dirs: Folders holding videos and GIFs (and their JSON sidecars)
             to show, besides the ``videos`` folder next to a SQLite database;
             in each, the subfolder named after a run is searched too.
-        window_size: Episodes in the moving averages the charts draw.
+        window_size: Episodes in the moving averages the charts draw
+            (default: each run's own window, the one its statistics were
+            logged with; the runs table and the cards always use it).
         overwrite: Replace an existing file (never a database).
 
     Returns:
@@ -185,7 +197,8 @@ def write_report(
     """
     from gymscope.episode import check_window_size
 
-    window_size = check_window_size(window_size)
+    if window_size is not None:
+        window_size = check_window_size(window_size)
     if title is not None and not isinstance(title, str):
         raise ArgumentTypeError(f"title must be a str or None, got {title!r}")
     path = check_output_file(output, argument="output", overwrite=overwrite)

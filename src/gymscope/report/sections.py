@@ -20,26 +20,33 @@ import numpy.typing as npt
 from markupsafe import Markup
 
 from gymscope._format import format_count, format_duration, format_number, format_time
-from gymscope.charts.curves import rolling_mean
-from gymscope.charts.experiment import comparison_charts, experiment_charts
+from gymscope.charts.experiment import (
+    comparison_charts,
+    experiment_charts,
+    metric_charts,
+    worker_chart,
+)
 from gymscope.charts.layout import LineChart, layout_chart
 from gymscope.charts.sparkline import sparkline_svg
 from gymscope.charts.svg import render_svg
-from gymscope.metrics.queries import RunEpisodes, RunSummary
+from gymscope.metrics.records import RunEpisodes, RunMetrics, RunStatus, RunSummary
 from gymscope.report.join import RunMedia
 
 __all__ = [
     "MAX_COMPARED",
     "Comparison",
+    "ConfigHistoryEntry",
     "ConfigView",
     "MediaCard",
     "RunRow",
     "RunSection",
     "Stat",
+    "StatusView",
     "comparison",
     "media_cards",
     "run_rows",
     "run_section",
+    "status_view",
 ]
 
 #: Runs drawn on the comparison chart (the palette has 10 colours).
@@ -67,11 +74,34 @@ def _link(target: Path, base: Path) -> str:
     return urllib.parse.quote(Path(relative).as_posix(), safe="/")
 
 
-def _trend(run: RunEpisodes | None, window: int) -> npt.NDArray[np.float64]:
+def _trend(run: RunEpisodes | None, window: int | None) -> npt.NDArray[np.float64]:
+    """The run-level moving average (all workers merged in end order)."""
     if run is None or not len(run):
         return np.empty(0)
-    stored = run.moving_avg
-    return stored if np.isfinite(stored).any() else rolling_mean(run.rewards, window)
+    return run.run_stats(window).moving_mean
+
+
+@dataclass(frozen=True)
+class StatusView:
+    """A run's state as the page shows it: a badge and the last activity."""
+
+    state: str
+    label: str
+    last_activity: str
+    detail: str
+
+
+def status_view(summary: RunSummary) -> StatusView:
+    """The status badge of a run (see :class:`~gymscope.metrics.records.RunStatus`)."""
+    status: RunStatus = summary.status
+    detail = []
+    if summary.workers > 1 or len(status.running) + len(status.crashed) > 1:
+        if status.running:
+            detail.append("running: worker " + ", ".join(map(str, status.running)))
+        if status.crashed:
+            detail.append("crashed: worker " + ", ".join(map(str, status.crashed)))
+    when = format_time(status.last_activity, utc=True, seconds=True).removesuffix(" UTC")
+    return StatusView(status.state, status.label, when, "; ".join(detail))
 
 
 # -- the runs table ------------------------------------------------------------------
@@ -87,18 +117,22 @@ class RunRow:
     steps: str
     best: str
     last: str
+    window: int
     trend: Markup
     started: str
     duration: str
+    status: StatusView
 
 
 def run_rows(
-    summaries: Sequence[RunSummary], episodes: Mapping[int, RunEpisodes], window: int
+    summaries: Sequence[RunSummary], episodes: Mapping[int, RunEpisodes], window: int | None
 ) -> list[RunRow]:
+    """The runs table: run-level best and last moving average (over each run's
+    own window), a sparkline of it, and the run's status."""
     rows = []
     for run in summaries:
-        trend = _trend(episodes.get(run.id), window)
-        label = f"moving-average return of run {run.id}"
+        trend = _trend(episodes.get(run.id), run.window_size)
+        label = f"run-level moving-average return (avg{run.window_size}) of run {run.id}"
         spark = Markup(sparkline_svg(trend, width=104, label=label))  # it escapes the label
         rows.append(
             RunRow(
@@ -110,9 +144,11 @@ def run_rows(
                 steps=format_count(run.steps),
                 best=format_number(run.best_moving_avg),
                 last=format_number(run.last_moving_avg),
+                window=run.window_size,
                 trend=spark,
                 started=format_time(run.started, utc=True).removesuffix(" UTC"),
                 duration=format_duration(run.duration_s),
+                status=status_view(run),
             )
         )
     return rows
@@ -127,7 +163,7 @@ class Comparison:
 
 
 def comparison(
-    summaries: Sequence[RunSummary], episodes: Mapping[int, RunEpisodes], window: int
+    summaries: Sequence[RunSummary], episodes: Mapping[int, RunEpisodes], window: int | None
 ) -> Comparison | None:
     """The comparison chart, or None with fewer than two runs that have episodes."""
     with_episodes = [episodes[run.id] for run in summaries if run.episodes]
@@ -265,11 +301,35 @@ class RunSection:
     has_episodes: bool
     media: tuple[MediaCard, ...]
     config: ConfigView
+    status: StatusView
+    metric_charts: tuple[Markup, ...] = ()
+    configs: tuple[ConfigHistoryEntry, ...] = ()
+
+
+@dataclass(frozen=True)
+class ConfigHistoryEntry:
+    """One of the configs a run was started or resumed with."""
+
+    when: str
+    worker: str
+    text: str
 
 
 def run_section(
-    summary: RunSummary, run: RunEpisodes, media: Sequence[RunMedia], base: Path, window: int
+    summary: RunSummary,
+    run: RunEpisodes,
+    media: Sequence[RunMedia],
+    base: Path,
+    window: int | None = None,
+    *,
+    metrics: RunMetrics | None = None,
+    configs: Sequence[Any] = (),
 ) -> RunSection:
+    """A run's card. Its "Best avgN"/"Last avgN" and the return chart's moving
+    average are run-level (all workers merged in the order episodes ended,
+    ``window`` episodes, default the run's own window); a run of several
+    workers gets a chart of each worker's own moving average; every
+    step-keyed metric a chart against env steps."""
     info = summary.experiment
     when = [f"started {format_time(summary.started, utc=True)}"] if summary.started else []
     if summary.workers > 1:
@@ -280,21 +340,53 @@ def run_section(
     finite = rewards[np.isfinite(rewards)]
     best_return = float(finite.max()) if finite.size else None
     mean_length = float(np.nanmean(run.lengths)) if len(run) else None
+    merged = "all workers' episodes in the order they ended" if summary.workers > 1 else ""
+    scope = f" over the last {summary.window_size} episodes" + (f" ({merged})" if merged else "")
+    avg = f"avg{summary.window_size}"
     stats = (
         Stat("Episodes", format_count(summary.episodes)),
         Stat("Steps", format_count(summary.steps)),
-        Stat("Best avg", format_number(summary.best_moving_avg), "highest moving-average return"),
         Stat(
-            "Last avg", format_number(summary.last_moving_avg), "moving-average return at the end"
+            f"Best {avg}",
+            format_number(summary.best_moving_avg),
+            f"highest run-level moving-average return{scope}",
+        ),
+        Stat(
+            f"Last {avg}",
+            format_number(summary.last_moving_avg),
+            f"run-level moving-average return at the end{scope}",
         ),
         Stat("Best return", format_number(best_return)),
         Stat("Mean length", format_number(mean_length)),
         Stat("Duration", format_duration(summary.duration_s)),
     )
+    width, height = _CHART_SMALL
     charts: tuple[Markup, ...] = ()
     if len(run):
-        drawn = experiment_charts(run, window, width=_CHART_SMALL[0], height=_CHART_SMALL[1])
+        drawn = experiment_charts(run, window, width=width, height=height)
+        if summary.workers > 1:
+            drawn.insert(1, worker_chart(run, window, width=width, height=height))
         charts = tuple(_svg(chart) for _, chart in drawn)
+    drawn_metrics: tuple[Markup, ...] = ()
+    if metrics is not None and len(metrics):
+        started = run.started_at()
+        drawn_metrics = tuple(
+            _svg(chart)
+            for _, chart in metric_charts(
+                metrics,
+                start=None if started is None else started.timestamp(),
+                width=width,
+                height=height,
+            )
+        )
+    history = tuple(
+        ConfigHistoryEntry(
+            format_time(entry.created_at, utc=True, seconds=True),
+            "" if entry.worker is None else f"worker {entry.worker}",
+            entry.config,
+        )
+        for entry in configs
+    )
     return RunSection(
         id=info.id,
         anchor=_anchor(info.id),
@@ -307,4 +399,7 @@ def run_section(
         has_episodes=bool(len(run)),
         media=tuple(media_cards(media, base)),
         config=config_view(info.config_value()),
+        status=status_view(summary),
+        metric_charts=drawn_metrics,
+        configs=history if len(history) > 1 else (),
     )
