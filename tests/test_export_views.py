@@ -15,6 +15,7 @@ import pytest
 import stubs_views
 from gymscope.cli import main
 from gymscope.metrics.export import export_metrics
+from gymscope.metrics.queries import MetricsReader
 from gymscope.tensorboard import export_experiment
 from test_tensorboard import read_scalars
 
@@ -91,7 +92,16 @@ def test_tensorboard_export_is_run_level_and_carries_the_metric_stream(
     assert means == pytest.approx(stubs_views.FOUR_AVG)
     assert [s for s, _ in scalars["episode/return_mean_5"]] == list(range(1, 11))
     assert "episode/return_ema_0.1" in scalars
-    scalars = read_scalars(export_experiment(metrics_db, "m", tmp_path / "tb"))
+    exported = export_experiment(metrics_db, "m", tmp_path / "tb")
+    scalars = read_scalars(exported)
+    # each point at the wall time it was stored with, not the conversion's
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    with MetricsReader(metrics_db) as reader:
+        stored = reader.metrics("m")["loss"].wall_time.tolist()
+    events = EventAccumulator(str(exported))
+    events.Reload()
+    assert [e.wall_time for e in events.Scalars("train/loss")] == pytest.approx(stored)
     loss = scalars["train/loss"]
     assert [s for s, _ in loss] == [2, 4, 6, 8]
     assert [v for _, v in loss][:2] == [0.5, 0.25] and math.isnan(loss[2][1])

@@ -169,8 +169,14 @@ def export_experiment(
         for record in stored_records(run, alpha=alpha, window_size=window_size):
             sink.on_episode(record)
         for series in metrics:
-            for step, value in zip(series.steps.tolist(), series.values.tolist(), strict=True):
-                sink.on_metrics(step, {series.name: value})
+            points = zip(
+                series.steps.tolist(),
+                series.values.tolist(),
+                series.wall_time.tolist(),
+                strict=True,
+            )
+            for step, value, wall_time in points:
+                sink.on_metrics(step, {series.name: value}, walltime=wall_time)
     finally:
         sink.close()
     return folder

@@ -326,11 +326,15 @@ class TensorBoardSink(Sink):
                 self._numbers.number(f"info[{key!r}]", record.info[key])
             self._skipped.clear()
 
-    def on_metrics(self, step: int, values: Mapping[str, float]) -> None:
-        """Write ``train/<name>`` for each value as one event at ``step``, wall time now.
+    def on_metrics(
+        self, step: int, values: Mapping[str, float], walltime: float | None = None
+    ) -> None:
+        """Write ``train/<name>`` for each value as one event at ``step``.
 
-        Values that are not numbers are left out (one warning per name);
-        nothing is written when none is left.
+        ``walltime`` is the Unix time of the event (now when None or not
+        finite: a replayed metric passes its stored time). Values that are
+        not numbers are left out (one warning per name); nothing is written
+        when none is left.
 
         Raises:
             UsageError: (a ``RuntimeError``) the sink is closed.
@@ -342,7 +346,8 @@ class TensorBoardSink(Sink):
             if value is not None:
                 scalars.append((METRIC_PREFIX + name, value))
         if scalars:
-            self._write(scalars, int(step), time.time())
+            when = walltime if walltime is not None and math.isfinite(walltime) else time.time()
+            self._write(scalars, int(step), when)
 
     def _write(
         self, scalars: Iterable[tuple[str, float]], step: int, walltime: float | None
