@@ -63,7 +63,6 @@ import weakref
 from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from typing import Any, SupportsFloat
 
-import numpy as np
 from gymnasium.core import ActType, ObsType
 from gymnasium.vector import VectorEnv, VectorWrapper
 
@@ -371,12 +370,3 @@ class VectorGymscopeWrapper(VectorWrapper):
         self._owner_pid = os.getpid()
         self._watch()
 
-
-def masked_array(
-    mask: np.ndarray[Any, np.dtype[np.bool_]], index: Sequence[int], values: Sequence[float]
-) -> np.ndarray[Any, np.dtype[np.float64]]:
-    """A float64 array of ``mask``'s length: ``values`` at ``index``, 0.0 elsewhere."""
-    out = np.zeros(mask.shape[0], dtype=np.float64)
-    if index:
-        out[list(index)] = values
-    return out

@@ -14,7 +14,7 @@ from gymscope._checks import check_int, check_str
 from gymscope.episode import StatsConfig, check_alpha, check_info_keys, check_window_size
 from gymscope.errors import InvalidArgumentError, StatsKeyClashError
 from gymscope.sinks.stats import STATS_KEYS
-from gymscope.vector.base import VectorGymscopeWrapper, masked_array
+from gymscope.vector.base import VectorGymscopeWrapper
 from gymscope.vector.tracker import EpisodeEnds
 
 __all__ = ["EpisodeStatsWrapper"]
@@ -138,21 +138,29 @@ class EpisodeStatsWrapper(VectorGymscopeWrapper):
 
     def on_episodes(self, ends: EpisodeEnds, infos: MutableMapping[str, Any]) -> None:
         """Write ``infos[stats_key]`` and its mask; append to the deques."""
-        records, index, mask = ends.records, ends.sub_envs, ends.mask
-        self.episode_count += len(records)
-        self.return_queue.extend(r.episode_return for r in records)
-        self.length_queue.extend(r.length for r in records)
-        durations = ends.durations[list(index)].tolist()
-        self.time_queue.extend(durations)
+        index, mask = ends.sub_envs, ends.mask
+        self.episode_count += len(index)
+        self.return_queue.extend(ends.episode_returns)
+        self.length_queue.extend(ends.episode_lengths)
+        self.time_queue.extend(ends.rounded_durations)
+        # r_mean, r_std, r_ema, l_ema: one array, 0.0 where no episode ended
+        n = mask.shape[0]
+        moving = np.zeros(4 * n, dtype=np.float64)
+        for i, (mean, std, ema_return, ema_length) in zip(index, ends.moving_stats, strict=True):
+            moving[i] = mean
+            moving[n + i] = std
+            moving[2 * n + i] = ema_return
+            moving[3 * n + i] = ema_length
         stats: dict[str, Any] = {
             "r": ends.returns,
             "l": ends.lengths,
             "t": ends.durations,
-            "r_mean": masked_array(mask, index, [r.moving_mean for r in records]),
-            "r_std": masked_array(mask, index, [r.moving_std for r in records]),
-            "r_ema": masked_array(mask, index, [r.ema_return for r in records]),
-            "l_ema": masked_array(mask, index, [r.ema_length for r in records]),
+            "r_mean": moving[:n],
+            "r_std": moving[n : 2 * n],
+            "r_ema": moving[2 * n : 3 * n],
+            "l_ema": moving[3 * n :],
         }
+        records = ends.records if self._info_keys else ()
         for name in self._info_keys:
             values = np.full(mask.shape[0], None, dtype=object)
             captured = np.zeros(mask.shape[0], dtype=np.bool_)
@@ -178,7 +186,7 @@ class EpisodeStatsWrapper(VectorGymscopeWrapper):
         raise StatsKeyClashError(
             f"info[{key!r}] is already set by another wrapper to {existing!r}, which is not "
             f"the episodes that ended at this step (sub-envs {list(index)}, returns "
-            f"{[r.episode_return for r in records]}); EpisodeStatsWrapper would overwrite it. "
+            f"{ends.episode_returns}); EpisodeStatsWrapper would overwrite it. "
             f"Pass a different key, e.g. EpisodeStatsWrapper(envs, stats_key='{key}_stats'), "
             "or remove the other statistics wrapper"
         )

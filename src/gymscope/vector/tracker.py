@@ -46,7 +46,6 @@ import math
 import time
 import warnings
 from collections.abc import Callable, Iterable, Mapping, MutableMapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -82,35 +81,146 @@ _isfinite = math.isfinite
 _new_record = object.__new__
 _set_attr = object.__setattr__
 _perf_counter = time.perf_counter
+_count_nonzero = np.count_nonzero
 
 
-@dataclass(frozen=True, slots=True)
 class EpisodeEnds:
     """The episodes that ended at one vector step, as one listener receives them.
 
-    The arrays are shared by every listener of the step: read them, do not
-    write to them.
+    Everything is a snapshot taken when the episodes ended, valid after the
+    step too. The arrays and lists are shared by every listener of the step:
+    read them, do not write to them. :attr:`records` are built on first use
+    (a wrapper that only needs the statistics, such as the vector
+    ``EpisodeStatsWrapper``, reads :attr:`moving_stats` and never pays for them).
 
     Attributes:
         mask: Which sub-envs ended an episode at this step (bool, ``num_envs``).
-        sub_envs: Their indices, ascending.
-        records: One record per ended sub-env, in the order of ``sub_envs``,
-            with this listener's statistics.
+        index: Their indices, ascending (an array).
+        sub_envs: The same indices, as a tuple of ints.
         returns: Episode returns where ``mask``, 0.0 elsewhere (float64).
         lengths: Episode lengths where ``mask``, 0 elsewhere (int64).
         durations: Episode durations in seconds rounded to 6 places where
             ``mask``, 0.0 elsewhere (float64): gymnasium's ``"t"``.
+        episode_returns: The returns of the ended sub-envs, in the order of
+            ``sub_envs``, as floats.
+        episode_lengths: Their lengths, as ints.
+        rounded_durations: Their durations rounded to 6 places, as floats.
+        moving_stats: Their ``(moving_mean, moving_std, ema_return,
+            ema_length)`` with this listener's statistics.
         final_infos: Each ended sub-env's final-step info (see
             :func:`sub_env_info`), in the order of ``sub_envs``.
     """
 
-    mask: npt.NDArray[np.bool_]
-    sub_envs: tuple[int, ...]
-    records: tuple[EpisodeRecord, ...]
-    returns: npt.NDArray[np.float64]
-    lengths: npt.NDArray[np.int64]
-    durations: npt.NDArray[np.float64]
-    final_infos: tuple[dict[str, Any], ...]
+    __slots__ = (
+        "_config",
+        "_ended_at",
+        "_episodes",
+        "_records",
+        "_wanted",
+        "durations",
+        "episode_lengths",
+        "episode_returns",
+        "final_infos",
+        "index",
+        "lengths",
+        "mask",
+        "moving_stats",
+        "returns",
+        "rounded_durations",
+        "sub_envs",
+    )
+
+    def __init__(
+        self,
+        mask: npt.NDArray[np.bool_],
+        index: npt.NDArray[np.intp],
+        sub_envs: tuple[int, ...],
+        returns: npt.NDArray[np.float64],
+        lengths: npt.NDArray[np.int64],
+        durations: npt.NDArray[np.float64],
+        episode_returns: list[float],
+        episode_lengths: list[int],
+        rounded_durations: list[float],
+        final_infos: tuple[dict[str, Any], ...],
+        moving_stats: list[tuple[float, float, float, float]],
+        episodes: list[_Ended],
+        ended_at: float,
+        config: StatsConfig,
+        wanted: tuple[str, ...],
+    ) -> None:
+        self.mask = mask
+        self.index = index
+        self.sub_envs = sub_envs
+        self.returns = returns
+        self.lengths = lengths
+        self.durations = durations
+        self.episode_returns = episode_returns
+        self.episode_lengths = episode_lengths
+        self.rounded_durations = rounded_durations
+        self.final_infos = final_infos
+        self.moving_stats = moving_stats
+        self._episodes = episodes
+        self._ended_at = ended_at
+        self._config = config
+        self._wanted = wanted
+        self._records: tuple[EpisodeRecord, ...] | None = None
+
+    @property
+    def records(self) -> tuple[EpisodeRecord, ...]:
+        """One record per ended sub-env, in the order of ``sub_envs``, with this
+        listener's statistics and captured info keys."""
+        records = self._records
+        if records is None:
+            records = self._records = tuple(self._build())
+        return records
+
+    def _build(self) -> Iterable[EpisodeRecord]:
+        window, alpha, wanted = self._config.window_size, self._config.alpha, self._wanted
+        ended_at = self._ended_at
+        for (number, length, total_steps, duration, term, trunc, seed, nonfinite, captured), (
+            mean,
+            std,
+            ema_r,
+            ema_l,
+        ), episode_return in zip(
+            self._episodes, self.moving_stats, self.episode_returns, strict=True
+        ):
+            record: EpisodeRecord = _new_record(EpisodeRecord)
+            # bypasses the frozen __init__, as EpisodeTracker.end_episode does
+            _set_attr(
+                record,
+                "__dict__",
+                {
+                    "index": number,
+                    "episode_return": episode_return,
+                    "length": length,
+                    "duration_s": duration,
+                    "ended_at": ended_at,
+                    "terminated": term,
+                    "truncated": trunc,
+                    "total_steps": total_steps,
+                    "window_size": window,
+                    "moving_mean": mean,
+                    "moving_std": std,
+                    "ema_return": ema_r,
+                    "ema_length": ema_l,
+                    "alpha": alpha,
+                    "info": (
+                        {k: captured[k] for k in wanted if k in captured}
+                        if wanted and captured
+                        else {}
+                    ),
+                    "metrics": {},
+                    "seed": seed,
+                    "nonfinite": nonfinite,
+                },
+            )
+            yield record
+
+
+#: What the tracker keeps of one ended episode for the records: index, length,
+#: total steps, duration (s), terminated, truncated, seed, non-finite, captured info.
+_Ended = tuple[int, int, int, float, bool, bool, "int | None", bool, "dict[str, Any] | None"]
 
 
 #: Called once per vector step at which episodes ended, with what ended and
@@ -211,11 +321,13 @@ class VectorEpisodeTracker:
         self._same_step = autoreset_mode is AutoresetMode.SAME_STEP
         self.runs: tuple[RunInfo, ...] = tuple(RunInfo(worker=i) for i in range(n))
         self.episode_returns: npt.NDArray[np.float64] = np.zeros(n, dtype=np.float64)
-        self.episode_lengths: npt.NDArray[np.int64] = np.zeros(n, dtype=np.int64)
+        # lengths are steps since each episode's first step: no per-step update
+        self._step = 0
+        self._start_steps: npt.NDArray[np.int64] = np.zeros(n, dtype=np.int64)
         self.episode_start_times: npt.NDArray[np.float64] = np.zeros(n, dtype=np.float64)
-        # ended at the last step and not reset since (NEXT_STEP, DISABLED)
-        self._pending: npt.NDArray[np.bool_] = np.zeros(n, dtype=np.bool_)
-        self._any_pending = False
+        # sub-envs that ended at the last step and were not reset since
+        # (NEXT_STEP, DISABLED): their next step is not counted
+        self._pending_index: npt.NDArray[np.intp] | None = None
         self.episode_count = 0
         #: Episodes finished, per sub-env (each sub-env's next record index).
         self.episode_counts: list[int] = [0] * n
@@ -342,12 +454,9 @@ class VectorEpisodeTracker:
         now = _perf_counter()
         if reset_mask is None:
             self.episode_returns[:] = 0.0
-            self.episode_lengths[:] = 0
+            self._start_steps[:] = self._step
             self.episode_start_times[:] = now
-            # new arrays, never written in place: the last step's mask is the
-            # caller's info["_episode"]
-            self._pending = np.zeros(n, dtype=np.bool_)
-            self._any_pending = False
+            self._pending_index = None
             self._seeds = seeds
             return
         mask = np.asarray(reset_mask, dtype=np.bool_)
@@ -357,10 +466,12 @@ class VectorEpisodeTracker:
                 "bool per sub-env"
             )
         self.episode_returns[mask] = 0.0
-        self.episode_lengths[mask] = 0
+        self._start_steps[mask] = self._step
         self.episode_start_times[mask] = now
-        self._pending = self._pending & ~mask
-        self._any_pending = bool(self._pending.any())
+        pending = self._pending_index
+        if pending is not None:
+            pending = pending[~mask[pending]]
+            self._pending_index = pending if pending.size else None
         for i in np.flatnonzero(mask).tolist():
             self._seeds[i] = seeds[i]
 
@@ -379,6 +490,12 @@ class VectorEpisodeTracker:
         return [None if s is None else int(s) for s in seeds]
 
     # -- step ----------------------------------------------------------------------
+    @property
+    def episode_lengths(self) -> npt.NDArray[np.int64]:
+        """Running length of each sub-env's episode (a new int64 array)."""
+        lengths: npt.NDArray[np.int64] = self._step - self._start_steps
+        return lengths
+
     def on_step(
         self,
         rewards: Any,
@@ -386,28 +503,27 @@ class VectorEpisodeTracker:
         truncations: Any,
         infos: MutableMapping[str, Any],
     ) -> None:
-        """Account one vector step; deliver the episodes that ended at it."""
+        """Account one vector step; deliver the episodes that ended at it.
+
+        Per step: one addition of the rewards, one ``or`` of the end masks
+        and a count of it, whatever ``num_envs`` is; lengths are counted as
+        steps since each episode started, so they cost nothing per step.
+        """
         if not self._started:
             self.raise_not_started()
         returns = self.episode_returns
-        if self._any_pending:
-            # the sub-envs that ended at the last step are being reset: not counted
-            pending = self._pending
-            counted = ~pending
+        returns += rewards
+        self._step = step = self._step + 1
+        pending = self._pending_index
+        if pending is not None:
+            # the sub-envs that ended at the last step are being reset by this
+            # one: it is not counted (overwritten, so the others stay exact)
+            self._pending_index = None
             returns[pending] = 0.0
-            self.episode_lengths[pending] = 0
+            self._start_steps[pending] = step
             self.episode_start_times[pending] = _perf_counter()
-            np.add(returns, rewards, out=returns, where=counted)
-            self.episode_lengths += counted
-        else:
-            returns += rewards
-            self.episode_lengths += 1
-        dones = np.logical_or(terminations, truncations)
-        ended = bool(dones.any())
-        if not self._same_step:
-            self._pending = dones
-            self._any_pending = ended
-        if ended:
+        dones = terminations | truncations
+        if _count_nonzero(dones):
             self._end_episodes(dones, terminations, truncations, infos)
 
     def _end_episodes(
@@ -419,40 +535,49 @@ class VectorEpisodeTracker:
     ) -> None:
         now = _perf_counter()
         ended_at = time.time()
-        returns, lengths, starts = (
+        n = self.num_envs
+        returns, starts, start_steps = (
             self.episode_returns,
-            self.episode_lengths,
             self.episode_start_times,
+            self._start_steps,
         )
-        index = np.flatnonzero(dones)
+        index = dones.nonzero()[0]
         sub_envs = tuple(index.tolist())
-        elapsed = now - starts
-        r = np.where(dones, returns, 0.0)
-        length_array = np.where(dones, lengths, 0)
-        t = np.where(dones, np.round(elapsed, 6), 0.0)
-        ep_returns = returns[index].tolist()
-        ep_lengths = lengths[index].tolist()
-        durations = elapsed[index].tolist()
-        terms = np.asarray(terminations)[index].tolist()
-        truncs = np.asarray(truncations)[index].tolist()
-        if self._same_step:
-            returns[dones] = 0.0
-            lengths[dones] = 0
-            starts[dones] = now
-        final_source = infos.get("final_info") if self._same_step else infos
-        if final_source is None:
-            final_source = {}
-        finals = tuple(sub_env_info(final_source, i) if final_source else {} for i in sub_envs)
+        ended_returns = returns.take(index)
+        ended_lengths = self._step - start_steps.take(index)
+        ep_returns: list[float] = ended_returns.tolist()
+        ep_lengths: list[int] = ended_lengths.tolist()
+        durations: list[float] = (now - starts.take(index)).tolist()
+        # gymnasium's np.round(t, 6), element by element: rint(t * 1e6) / 1e6
+        rounded = [round(d * 1e6) / 1e6 for d in durations]
+        r = np.zeros(n, dtype=np.float64)
+        r[index] = ended_returns
+        length_array = np.zeros(n, dtype=np.int64)
+        length_array[index] = ended_lengths
+        t = np.zeros(n, dtype=np.float64)
+        t[index] = rounded
+        terms: list[bool] = np.asarray(terminations).take(index).tolist()
+        truncs: list[bool] = np.asarray(truncations).take(index).tolist()
+        if self._same_step:  # already reset: the next episodes start now
+            returns[index] = 0.0
+            start_steps[index] = self._step
+            starts[index] = now
+        else:  # reset at the next step (NEXT_STEP) or by reset(reset_mask) (DISABLED)
+            self._pending_index = index
+        source = infos.get("final_info") if self._same_step else infos
+        finals = tuple(sub_env_info(source, i) if source else {} for i in sub_envs)
         counts, steps, seeds = self.episode_counts, self.total_steps, self._seeds
         keys = self._capture_keys
         banks_by_config = list(self._banks.values())
-        per_episode: list[tuple[int, int, float, float, bool, bool, int, bool, dict[str, Any]]] = []
+        episodes: list[_Ended] = []
         for j, i in enumerate(sub_envs):
-            episode_return = float(ep_returns[j])
+            episode_return = ep_returns[j]
             length = ep_lengths[j]
             number = counts[i]
             counts[i] = number + 1
-            steps[i] += length
+            total_steps = steps[i] = steps[i] + length
+            seed = seeds[i]
+            seeds[i] = None  # an autoreset episode has no seed of its own
             nonfinite = not _isfinite(episode_return)
             if nonfinite:
                 warnings.warn(
@@ -464,76 +589,28 @@ class VectorEpisodeTracker:
                 )
             for banks in banks_by_config:
                 banks[i].push(episode_return, length)
-            captured = {k: finals[j][k] for k in keys if k in finals[j]} if keys else {}
-            per_episode.append(
-                (
-                    i,
-                    number,
-                    episode_return,
-                    durations[j],
-                    bool(terms[j]),
-                    bool(truncs[j]),
-                    length,
-                    nonfinite,
-                    captured,
-                )
-            )
+            final = finals[j]
+            captured = {k: final[k] for k in keys if k in final} if keys else None
+            episodes.append(
+                (number, length, total_steps, durations[j], terms[j], truncs[j], seed,
+                 nonfinite, captured)
+            )  # fmt: skip
         self.episode_count += len(sub_envs)
         error: BaseException | None = None
         for listener, banks, wanted in self._listeners:
-            records = []
-            for (
-                i,
-                number,
-                episode_return,
-                duration,
-                term,
-                trunc,
-                length,
-                nonfinite,
-                captured,
-            ) in per_episode:
-                bank = banks[i]
-                record: EpisodeRecord = _new_record(EpisodeRecord)
-                # bypasses the frozen __init__, as EpisodeTracker.end_episode does
-                _set_attr(
-                    record,
-                    "__dict__",
-                    {
-                        "index": number,
-                        "episode_return": episode_return,
-                        "length": length,
-                        "duration_s": duration,
-                        "ended_at": ended_at,
-                        "terminated": term,
-                        "truncated": trunc,
-                        "total_steps": steps[i],
-                        "window_size": bank.rolling.window_size,
-                        "moving_mean": bank.mean,
-                        "moving_std": bank.std,
-                        "ema_return": bank.ema_return,
-                        "ema_length": bank.ema_length,
-                        "alpha": bank.alpha,
-                        "info": (
-                            {k: captured[k] for k in wanted if k in captured}
-                            if wanted and captured
-                            else {}
-                        ),
-                        "metrics": {},
-                        "seed": seeds[i],
-                        "nonfinite": nonfinite,
-                    },
-                )
-                records.append(record)
-            ends = EpisodeEnds(dones, sub_envs, tuple(records), r, length_array, t, finals)
+            moving = [
+                (bank.mean, bank.std, bank.ema_return, bank.ema_length)
+                for bank in map(banks.__getitem__, sub_envs)
+            ]
+            ends = EpisodeEnds(
+                dones, index, sub_envs, r, length_array, t, ep_returns, ep_lengths, rounded,
+                finals, moving, episodes, ended_at, banks[0].config, wanted,
+            )  # fmt: skip
             try:
                 listener(ends, infos)
             except BaseException as exc:  # every listener still gets the episodes
                 if error is None:
                     error = exc
-        # an autoreset sub-env's next episode has no seed of its own
-        for i in sub_envs:
-            seeds[i] = None
         if error is not None:
             raise error
 
