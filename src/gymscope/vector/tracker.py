@@ -522,7 +522,7 @@ class VectorEpisodeTracker:
             returns[pending] = 0.0
             self._start_steps[pending] = step
             self.episode_start_times[pending] = _perf_counter()
-        dones = terminations | truncations
+        dones = terminations | truncations  # also checks they are arrays of one shape
         if _count_nonzero(dones):
             self._end_episodes(dones, terminations, truncations, infos)
 
@@ -543,21 +543,22 @@ class VectorEpisodeTracker:
         )
         index = dones.nonzero()[0]
         sub_envs = tuple(index.tolist())
+        step = self._step
+        # small per-step lists: Python arithmetic beats NumPy's per-call cost here
         ended_returns = returns.take(index)
-        ended_lengths = self._step - start_steps.take(index)
         ep_returns: list[float] = ended_returns.tolist()
-        ep_lengths: list[int] = ended_lengths.tolist()
-        durations: list[float] = (now - starts.take(index)).tolist()
+        ep_lengths = [step - s for s in start_steps.take(index).tolist()]
+        durations = [now - s for s in starts.take(index).tolist()]
         # gymnasium's np.round(t, 6), element by element: rint(t * 1e6) / 1e6
         rounded = [round(d * 1e6) / 1e6 for d in durations]
         r = np.zeros(n, dtype=np.float64)
         r[index] = ended_returns
         length_array = np.zeros(n, dtype=np.int64)
-        length_array[index] = ended_lengths
+        length_array[index] = ep_lengths
         t = np.zeros(n, dtype=np.float64)
         t[index] = rounded
-        terms: list[bool] = np.asarray(terminations).take(index).tolist()
-        truncs: list[bool] = np.asarray(truncations).take(index).tolist()
+        terms: list[bool] = terminations.take(index).tolist()
+        truncs: list[bool] = truncations.take(index).tolist()
         if self._same_step:  # already reset: the next episodes start now
             returns[index] = 0.0
             start_steps[index] = self._step
@@ -565,7 +566,11 @@ class VectorEpisodeTracker:
         else:  # reset at the next step (NEXT_STEP) or by reset(reset_mask) (DISABLED)
             self._pending_index = index
         source = infos.get("final_info") if self._same_step else infos
-        finals = tuple(sub_env_info(source, i) if source else {} for i in sub_envs)
+        finals = (
+            tuple([sub_env_info(source, i) for i in sub_envs])
+            if source
+            else tuple([{} for _ in sub_envs])
+        )
         counts, steps, seeds = self.episode_counts, self.total_steps, self._seeds
         keys = self._capture_keys
         banks_by_config = list(self._banks.values())
