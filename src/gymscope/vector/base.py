@@ -6,8 +6,7 @@ a :class:`gymnasium.vector.VectorWrapper` that shares one
 gymscope vector wrappers of its contiguous stack (created and fed by the
 innermost), and hands each finished episode to the sinks it owns.
 
-Design: every sub-env is a worker of the run
----------------------------------------------
+**Design: every sub-env is a worker of the run.**
 
 A vector env runs ``num_envs`` independent episode streams side by side. The
 tracker keeps them apart: sub-env ``i`` is **worker ``i``** of the run, with
@@ -24,17 +23,19 @@ worker ``i``'s curve against its own steps, a video sink films sub-env ``i``.
 A single sink shared by the sub-envs would receive interleaved streams whose
 indices and step counts repeat; the run-level view over all sub-envs is the
 database's job, not a sink's. So the later vector wrappers are a few lines
-each, e.g. one ``DatabaseSink`` per sub-env sharing one engine::
+each, e.g. one ``DatabaseSink`` per sub-env sharing one engine:
 
-    class SQLiteLoggerWrapper(VectorGymscopeWrapper):
-        def __init__(self, env, path, experiment):
-            engine = get_db_engine(path)
-            super().__init__(
-                env,
-                lambda i: [DatabaseSink(engine, experiment, worker=i)],
-                stats=StatsConfig(),
-                priority=-1,
-            )
+```python
+class SQLiteLoggerWrapper(VectorGymscopeWrapper):
+    def __init__(self, env, path, experiment):
+        engine = get_db_engine(path)
+        super().__init__(
+            env,
+            lambda i: [DatabaseSink(engine, experiment, worker=i)],
+            stats=StatsConfig(),
+            priority=-1,
+        )
+```
 
 Sinks get ``on_episode(record, info)`` in sub-env order within a step, where
 ``info`` is that sub-env's own final-step info
