@@ -5,8 +5,10 @@
 gymnasium's vector ``info["episode"]`` layout plus gymscope's moving
 statistics, with NumPy accounting whose per-step cost does not grow with
 ``num_envs`` in Python. Each sub-env is a worker of the run (worker =
-sub-env index). :class:`VectorGymscopeWrapper` is the driver the vector
-wrappers are built on, :class:`VectorEpisodeTracker` the accounting.
+sub-env index); :class:`SQLiteLoggerWrapper` writes each sub-env's episodes
+to the metrics database as its worker. :class:`VectorGymscopeWrapper` is the
+driver the vector wrappers are built on, :class:`VectorEpisodeTracker` the
+accounting.
 
 Nothing here is imported by ``import gymscope``; the names below load on
 first use.
@@ -20,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 _LAZY: dict[str, str] = {
     "EpisodeEnds": "gymscope.vector.tracker",
     "EpisodeStatsWrapper": "gymscope.vector.stats",
+    "SQLiteLoggerWrapper": "gymscope.vector.sqlite_logger",
     "VectorEpisodeTracker": "gymscope.vector.tracker",
     "VectorGymscopeWrapper": "gymscope.vector.base",
     "find_vector_tracker": "gymscope.vector.base",
@@ -29,6 +32,7 @@ _LAZY: dict[str, str] = {
 __all__ = [
     "EpisodeEnds",
     "EpisodeStatsWrapper",
+    "SQLiteLoggerWrapper",
     "VectorEpisodeTracker",
     "VectorGymscopeWrapper",
     "find_vector_tracker",
@@ -37,6 +41,7 @@ __all__ = [
 
 if TYPE_CHECKING:
     from gymscope.vector.base import VectorGymscopeWrapper, find_vector_tracker
+    from gymscope.vector.sqlite_logger import SQLiteLoggerWrapper
     from gymscope.vector.stats import EpisodeStatsWrapper
     from gymscope.vector.tracker import EpisodeEnds, VectorEpisodeTracker, sub_env_info
 

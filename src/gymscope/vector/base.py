@@ -50,9 +50,10 @@ As in the single-env driver, a failing sink never raises out of ``step()``
 (an ``OSError`` is warned about once and reported by ``close()``); a
 ``fork()``-ed child never writes through its parent's sinks; a pickled copy
 re-registers itself in its new process; unclosed sinks are closed at
-interpreter exit. Training metrics reported with :meth:`log_metrics` go to
-every sink's ``on_metrics`` (records of vector wrappers carry no per-episode
-metric means).
+interpreter exit. Training metrics reported with
+:meth:`VectorGymscopeWrapper.log_metrics` go once to the ``on_metrics`` of
+sub-env 0's sinks (worker 0: they belong to the learner, not to a sub-env);
+records of vector wrappers carry no per-episode metric means.
 """
 
 from __future__ import annotations
@@ -183,7 +184,7 @@ class VectorGymscopeWrapper(VectorWrapper):
             for sink in group:
                 sink.open(run)
         tracker.add_listener(self._deliver, stats, info_keys, priority=priority)
-        if self._sinks:
+        if groups[0]:
             tracker.add_metrics_listener(self._deliver_metrics)
         for i, group in enumerate(groups):
             for sink in group:
@@ -250,7 +251,10 @@ class VectorGymscopeWrapper(VectorWrapper):
 
     def log_metrics(self, step: int, **values: SupportsFloat) -> None:
         """Report training metrics (losses, learning rate...) at env step ``step``
-        to every sink of the stack (``on_metrics``).
+        to the stack's sinks of sub-env 0 (``on_metrics``).
+
+        Training metrics belong to the learner, not to one sub-env: they are
+        stored once, under worker 0, rather than once per sub-env.
 
         Raises:
             ArgumentTypeError: a value is not a real number, or ``step`` is not an int.
@@ -280,7 +284,7 @@ class VectorGymscopeWrapper(VectorWrapper):
     def _deliver_metrics(self, step: int, values: Mapping[str, float]) -> None:
         if self._owner_pid != _pid[0]:
             self._adopt()
-        for sink in self._sinks:
+        for sink in self._sink_groups[0]:
             try:
                 sink.on_metrics(step, values)
             except OSError as exc:
@@ -361,6 +365,12 @@ class VectorGymscopeWrapper(VectorWrapper):
         finally:
             self.env.close(**kwargs)
 
+    def __enter__(self) -> VectorGymscopeWrapper:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
         state["_finalizer"] = None
@@ -370,4 +380,3 @@ class VectorGymscopeWrapper(VectorWrapper):
         self.__dict__.update(state)
         self._owner_pid = os.getpid()
         self._watch()
-

@@ -446,9 +446,11 @@ class VectorEpisodeTracker:
             reset_mask: ``options["reset_mask"]`` of a partial reset, or None.
         """
         if not self._started:
-            self._started = True
             if any(self._resume_sources):
+                # a source that raises (a worker in use) leaves the stack not
+                # started: the next reset() asks the sources not yet asked
                 self._resume()
+            self._started = True
         n = self.num_envs
         seeds = self._sub_env_seeds(seed)
         now = _perf_counter()
