@@ -27,6 +27,7 @@ from gymscope.errors import (
     ArgumentTypeError,
     InvalidArgumentError,
     OutputWriteError,
+    RewardTypeError,
     StatsKeyClashError,
     UsageError,
 )
@@ -93,9 +94,10 @@ class ScriptedVectorEnv(VectorEnv[Any, Any, Any]):
         t = self.t
         self.t += 1
         info = dict(self.infos[t]) if self.infos is not None else {}
+        reward = self.rewards[t]
         return (
             self._obs,
-            self.rewards[t].copy(),
+            reward.copy() if isinstance(reward, np.ndarray) else reward,
             self.terminations[t].copy(),
             self.truncations[t].copy(),
             info,
@@ -779,6 +781,18 @@ def test_nonfinite_return_is_recorded_and_warned() -> None:
     with pytest.warns(NonFiniteRewardWarning, match="sub-env 0, episode 0"):
         infos = envs.step(None)[4]
     assert infos["episode"]["r"].tolist() == [math.inf, 1.0]
+
+
+@pytest.mark.parametrize(
+    "rewards", [None, np.array(["a", "b"]), np.array([1 + 2j, 0j]), np.ones(3)], ids=repr
+)
+def test_rewards_that_are_not_real_numbers_per_sub_env_are_a_clear_error(rewards: Any) -> None:
+    env = ScriptedVectorEnv([[1.0, 1.0]], [[False, False]])
+    env.rewards = [rewards]  # type: ignore[assignment]
+    envs = EpisodeStatsWrapper(env)
+    envs.reset()
+    with pytest.raises(RewardTypeError, match=r"not 2 real numbers; .* shape \(num_envs,\)"):
+        envs.step(None)
 
 
 def test_sub_env_info_undoes_the_batching() -> None:

@@ -1,8 +1,9 @@
 """VectorEpisodeTracker: episode accounting for a whole batch of sub-envs at once.
 
 The per-step work is a handful of NumPy operations on arrays of length
-``num_envs`` (running returns as float64, lengths as int64, start times),
-the same whatever ``num_envs`` is; Python loops run only at episode ends, once
+``num_envs`` (running returns as float64; lengths are counted as steps since
+the step each episode started at, start times are kept per sub-env), the
+same whatever ``num_envs`` is; Python loops run only at episode ends, once
 per sub-env whose episode ended, in sub-env order. Each sub-env is a stream of
 its own (a *worker* of the run, numbered by its index): its records count
 its episodes and steps, and its moving statistics are exactly those a
@@ -45,7 +46,7 @@ import logging
 import math
 import time
 import warnings
-from collections.abc import Callable, Iterable, Mapping, MutableMapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from typing import Any
 
 import numpy as np
@@ -66,7 +67,7 @@ from gymscope.episode import (
     check_info_keys,
     history_needed,
 )
-from gymscope.errors import ArgumentTypeError, InvalidArgumentError, UsageError
+from gymscope.errors import ArgumentTypeError, InvalidArgumentError, RewardTypeError, UsageError
 
 __all__ = [
     "EpisodeEnds",
@@ -514,7 +515,10 @@ class VectorEpisodeTracker:
         if not self._started:
             self.raise_not_started()
         returns = self.episode_returns
-        returns += rewards
+        try:  # free unless it raises
+            returns += rewards
+        except (TypeError, ValueError):  # None, strings, complex, a wrong shape...
+            raise self.bad_rewards(rewards) from None
         self._step = step = self._step + 1
         pending = self._pending_index
         if pending is not None:
@@ -621,6 +625,20 @@ class VectorEpisodeTracker:
         if error is not None:
             raise error
 
+    def bad_rewards(self, rewards: Any) -> RewardTypeError:
+        """The error for rewards that are not one real number per sub-env."""
+        shape = getattr(rewards, "shape", None)
+        dtype = getattr(rewards, "dtype", None)
+        what = f"{type(rewards).__name__}" + (
+            f" of shape {shape}, dtype {dtype}" if shape is not None else ""
+        )
+        return RewardTypeError(
+            f"{self.env_label}: step() returned the rewards {rewards!r} ({what}), which are "
+            f"not {self.num_envs} real numbers; a vector env's rewards must be a float or "
+            "int array of shape (num_envs,). Fix the vector env's step() or wrap it in "
+            "gymnasium.wrappers.vector.TransformReward"
+        )
+
     def raise_not_started(self) -> None:
         """Raise the error for a step() before the first reset()."""
         raise UsageError(
@@ -637,7 +655,3 @@ class VectorEpisodeTracker:
                 f"of one of {list(self._banks)}"
             )
         return banks[sub_env]
-
-    def sub_env_streams(self) -> Sequence[tuple[int, int]]:
-        """``(episodes, total_steps)`` of each sub-env's stream."""
-        return list(zip(self.episode_counts, self.total_steps, strict=True))
