@@ -7,9 +7,12 @@ so build the VecEnv yourself with EpisodeStatsWrapper in Monitor's place
 Each sub-env also logs into one SQLite database and one experiment, and
 draws its own curves.
 
-A callback hands PPO's latest losses to the envs with ``log_metrics``; the
-database stores their per-episode means in velora's ``actor_loss``,
-``critic_loss`` and ``entropy_loss`` columns.
+SB3's own logger writes every value it dumps (``train/value_loss``,
+``rollout/ep_rew_mean``...) into the same run, at SB3's steps:
+``model.set_logger(gymscope.sb3.logger(...))``. A callback also hands PPO's
+latest losses to the envs with ``log_metrics``; the database stores their
+per-episode means in velora's ``actor_loss``, ``critic_loss`` and
+``entropy_loss`` columns.
 
 Needs SB3: ``pip install stable-baselines3``.
 Run: ``uv run python examples/sb3_ppo.py [OUT_DIR]``
@@ -29,6 +32,7 @@ from stable_baselines3 import PPO
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.vec_env import DummyVecEnv
 
+import gymscope.sb3
 from gymscope import CurveRecorderWrapper, EpisodeStatsWrapper, SQLiteLoggerWrapper
 
 # SB3's names for PPO's losses -> the metrics database's (velora's) columns.
@@ -87,7 +91,10 @@ def main(
     config = {"algo": "PPO", "n_envs": n_envs, "total_timesteps": total_timesteps}
     vec_env = DummyVecEnv([make_env(out, experiment, i, config) for i in range(n_envs)])
     model = PPO("MlpPolicy", vec_env, n_steps=n_steps, seed=seed, device="cpu", verbose=0)
+    # SB3's training values into the same run (formats=(): no console table)
+    model.set_logger(gymscope.sb3.logger(out / "metrics.db", experiment, formats=()))
     model.learn(total_timesteps=total_timesteps, callback=LossesToEpisodes())
+    model.logger.close()
     vec_env.close()  # closes every stack: rows committed, curves saved
 
     with closing(sqlite3.connect(out / "metrics.db")) as db:
@@ -95,6 +102,12 @@ def main(
             "SELECT e.worker, e.episode_num, e.reward, e.length, e.critic_loss "
             "FROM episode e JOIN experiment x ON x.id = e.experiment_id "
             "WHERE x.name = ? ORDER BY e.id",  # the order episodes ended in
+            (experiment,),
+        ).fetchall()
+        value_losses = db.execute(
+            "SELECT m.step, m.value FROM gymscope_metric m JOIN experiment x "
+            "ON x.id = m.experiment_id WHERE x.name = ? AND m.name = 'train/value_loss' "
+            "ORDER BY m.step",
             (experiment,),
         ).fetchall()
     buffer = list(model.ep_info_buffer)
@@ -105,7 +118,8 @@ def main(
         f"{sum(r[2] for r in last) / len(last):.1f}"
     )
     print(f"SB3's ep_info_buffer (last {len(buffer)} episodes) reads gymscope's info['episode']")
-    return {"ep_info_buffer": buffer, "rows": rows, "out_dir": out}
+    print(f"{len(value_losses)} values of SB3's train/value_loss in the same run")
+    return {"ep_info_buffer": buffer, "rows": rows, "value_losses": value_losses, "out_dir": out}
 
 
 if __name__ == "__main__":

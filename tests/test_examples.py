@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sqlite3
 import statistics
 import subprocess
@@ -172,12 +173,72 @@ def test_sb3_ppo(tmp_path: Path) -> None:
         assert nums == list(range(len(nums)))
     # PPO's losses, reported from the second rollout on, stored as per-episode means.
     assert rows[0][4] is None and rows[-1][4] is not None
+    # ... and at SB3's steps by SB3's own logger: dumped at each of the 4 rollouts
+    # (2 envs x 128 steps), the losses of the update before it from the second on.
+    assert [step for step, _ in result["value_losses"]] == [512, 768, 1024]
     curves = {p.name for p in (tmp_path / "run" / "curves").iterdir()}
     assert {
         "env0_reward_curve.svg",
         "env1_reward_curve.svg",
         "env0_critic_loss_curve.svg",
     } <= curves
+
+
+@pytest.mark.integration(tier="sb3")
+def test_cleanrl_ppo(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Every scalar CleanRL's loop logged (read back from the TensorBoard events the
+    same writer wrote) is in the database at its global_step, and nothing else."""
+    pytest.importorskip("torch")  # optional: CI's sb3 integration tier has it
+    pytest.importorskip("tensorboardX")
+    import dataclasses
+
+    import numpy as np
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from gymscope.metrics.reader import MetricsReader
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # torch's, not ours
+        result = load("cleanrl_ppo").main(tmp_path, total_timesteps=2_048, seed=1)
+    assert capsys.readouterr().out.count("SPS:") == 8  # 2048 steps / (2 envs x 128)
+    events = EventAccumulator(str(result["log_dir"]))
+    events.Reload()
+    logged: dict[tuple[str, int], list[float]] = {}
+    for tag in events.Tags()["scalars"]:
+        for event in events.Scalars(tag):
+            logged.setdefault((tag, event.step), []).append(event.value)
+    with closing(sqlite3.connect(result["db"])) as conn:
+        rows = conn.execute(
+            "SELECT m.name, m.step, m.value FROM gymscope_metric m JOIN experiment x "
+            "ON x.id = m.experiment_id WHERE x.name = ?",
+            (result["experiment"],),
+        ).fetchall()
+        rewards = conn.execute(
+            "SELECT e.reward FROM episode e JOIN experiment x ON x.id = e.experiment_id "
+            "WHERE x.name = ?",
+            (result["experiment"],),
+        ).fetchall()
+    stored: dict[tuple[str, int], list[float]] = {}
+    for name, step, value in rows:
+        stored.setdefault((name, step), []).append(math.nan if value is None else value)
+    assert sorted(stored) == sorted(logged)
+    for point, values in logged.items():  # events hold float32: compare as float32
+        assert sorted(np.float32(stored[point]).tolist()) == pytest.approx(
+            sorted(values), nan_ok=True, rel=0, abs=0
+        ), point
+    names = {name for name, _ in stored}
+    assert {"losses/value_loss", "charts/SPS", "charts/episodic_return"} <= names
+    # the episodes the loop logged are the run's episode rows (same run, same returns)
+    returns = [
+        v for (name, _), vs in stored.items() if name == "charts/episodic_return" for v in vs
+    ]
+    assert sorted(returns) == sorted(r for (r,) in rewards) and len(returns) > 10
+    with MetricsReader(result["db"]) as reader:
+        assert [c.value() for c in reader.configs(result["experiment"])] == [
+            dataclasses.asdict(result["args"])
+        ]
+        (run,) = reader.runs()
+        assert (run.name, run.env, run.agent) == (result["experiment"], "CartPole-v1", "ppo")
 
 
 def test_query_metrics(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

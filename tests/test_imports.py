@@ -27,6 +27,12 @@ def test_stats_wrapper_does_not_pull_database_or_video_packages() -> None:
     assert not loaded & set(HEAVY)
 
 
+def test_trainer_side_writers_load_the_database_only_when_used() -> None:
+    for name in ("RunLogger", "SummaryWriter", "sb3"):
+        loaded = loaded_after(f"import gymscope\ngymscope.{name}")
+        assert not loaded & {*HEAVY, "torch", "tensorboard", "stable_baselines3"}, name
+
+
 def test_unknown_attribute_is_an_attribute_error() -> None:
     import pytest
 

@@ -23,10 +23,11 @@ from gymscope.episode import RunInfo
 from gymscope.metrics.queries import MetricsReader
 from gymscope.replay import stored_records
 from gymscope.sinks.curves import CurveSink
+from gymscope.sinks.tensorboard import stat_tags
 from gymscope.tensorboard import export_experiment
 from gymscope.wrappers.curves import CurveRecorderWrapper
 from gymscope.wrappers.sqlite_logger import SQLiteLoggerWrapper
-from gymscope.wrappers.tensorboard import EPISODE_TAGS, TensorBoardWrapper
+from gymscope.wrappers.tensorboard import TensorBoardWrapper
 
 WINDOW = 5
 ALPHA = 0.7
@@ -100,11 +101,16 @@ def test_tensorboard_replay_matches_the_live_events(live_run: Path, tmp_path: Pa
     )
     live, again = read_events(tmp_path / "live_tb"), read_events(replayed)
     assert sorted(live) == sorted(
-        [*EPISODE_TAGS, "info/cart_position", "train/actor_loss", "train/value_error"]
+        [
+            *stat_tags(WINDOW, ALPHA),
+            "info/cart_position",
+            "episode_metrics/actor_loss",
+            "episode_metrics/value_error",
+        ]
     )
     assert sorted(again) == sorted(live)
     for tag, points in live.items():
-        assert len(points) == (EPISODES if tag != "train/value_error" else EPISODES - 8), tag
+        assert len(points) == (EPISODES - 8 if tag.endswith("value_error") else EPISODES), tag
         # steps and values exactly (NaN never occurs in this run)
         assert [p[:2] for p in again[tag]] == [p[:2] for p in points], tag
         # wall times: created_at is stored to the microsecond (documented)

@@ -13,7 +13,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from gymscope.sinks import EpisodeSink, TensorBoardSink
 from gymscope.sinks.base import replay_returns
-from gymscope.sinks.tensorboard import EPISODE_TAGS
+from gymscope.sinks.tensorboard import stat_tags
 
 
 def scalars(folder: Path) -> dict[str, list[tuple[int, float, float]]]:
@@ -38,7 +38,7 @@ def test_on_metrics_writes_train_scalars_at_the_given_step(tmp_path: Path) -> No
     sink.on_metrics(3000, {"note": "y"})  # warned once
     sink.close()
     events = scalars(tmp_path / "run")
-    assert sorted(events) == sorted([*EPISODE_TAGS, "train/loss", "train/learning_rate"])
+    assert sorted(events) == sorted([*stat_tags(100, 0.1), "train/loss", "train/learning_rate"])
     assert [(s, v) for s, v, _ in events["train/loss"]] == [(1000, 0.5), (2000, 0.125)]
     assert [(s, v) for s, v, _ in events["train/learning_rate"]] == [(1000, 0.25)]
     assert before <= events["train/loss"][0][2] <= time.time()

@@ -38,7 +38,11 @@ _LAZY: dict[str, str] = {
     "EpisodeCaptureSchedule": "gymscope.schedule",
     "RecordState": "gymscope.state",
     "AnalyticsState": "gymscope.state",
+    "RunLogger": "gymscope.run_logger",
+    "SummaryWriter": "gymscope.integrations.summary_writer",
 }
+# Submodules reachable as attributes (``gymscope.sb3``), imported on first use.
+_SUBMODULES = frozenset({"sb3"})
 
 __all__ = [
     "AnalyticsState",
@@ -53,11 +57,13 @@ __all__ = [
     "RecordState",
     "RollingStats",
     "RunInfo",
+    "RunLogger",
     "SQLiteLoggerWrapper",
     "ScheduledRecordVideo",
     "SinkWrapper",
     "StatsConfig",
     "StatsKeyClashError",
+    "SummaryWriter",
     "TensorBoardWrapper",
     "VideoEncoderError",
     "__version__",
@@ -75,6 +81,8 @@ if TYPE_CHECKING:
         StatsConfig,
     )
     from gymscope.errors import GymscopeError, StatsKeyClashError, VideoEncoderError
+    from gymscope.integrations.summary_writer import SummaryWriter
+    from gymscope.run_logger import RunLogger
     from gymscope.schedule import EpisodeCaptureSchedule
     from gymscope.state import AnalyticsState, RecordState
     from gymscope.wrappers.base import GymscopeWrapper
@@ -87,6 +95,8 @@ if TYPE_CHECKING:
 
 
 def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        return importlib.import_module(f"gymscope.{name}")
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'gymscope' has no attribute {name!r}")

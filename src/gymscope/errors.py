@@ -107,7 +107,8 @@ class WorkerInUseError(GymscopeError, RuntimeError):
 
 
 class EpisodeWriteError(GymscopeError, RuntimeError):
-    """Finished episodes could not be written to the metrics database."""
+    """Finished episodes (or a :class:`~gymscope.run_logger.RunLogger`'s metrics,
+    texts and configs) could not be written to the metrics database."""
 
 
 class DatabaseNotFoundError(GymscopeError, FileNotFoundError):

@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import math
 import warnings
-from collections.abc import Iterable, Iterator, Mapping, MutableMapping
+from collections.abc import Iterable, Iterator, Mapping, MutableMapping, Sequence
 from typing import Any, Literal
 
 import numpy as np
@@ -176,6 +176,40 @@ class CurveHistory(Sink):
         return values if values.size >= self._n else _grown(values, self._n, math.nan)
 
     # -- recording ------------------------------------------------------------------
+    def load(
+        self,
+        first_episode: int,
+        returns: Sequence[float],
+        lengths: Sequence[int],
+        moving_averages: Sequence[float],
+        info: Mapping[str, Sequence[float]] | None = None,
+        metrics: Mapping[str, Sequence[float]] | None = None,
+    ) -> None:
+        """Replace the history by stored series (a resumed run's earlier episodes).
+
+        Episodes ``first_episode``, ``first_episode + 1``, ... in order; the
+        info and metric series have the same length, NaN where an episode
+        had no value. Later records are appended after them.
+        """
+        n = len(returns)
+        if not len(lengths) == len(moving_averages) == n:
+            raise ValueError("returns, lengths and moving averages must have the same length")
+        self._n = n
+        self._first_episode = first_episode if n else None
+        self._returns = np.array(returns, dtype=np.float64)
+        self._lengths = np.array(lengths, dtype=np.int64)
+        self._averages = np.array(moving_averages, dtype=np.float64)
+        for columns, loaded in ((self._info, info or {}), (self._metrics, metrics or {})):
+            for name in columns:
+                columns[name] = np.full(n, math.nan)
+            for name, values in loaded.items():
+                if len(values) != n:
+                    raise ValueError(f"series {name!r} has {len(values)} values, not {n}")
+                columns[name] = np.array(values, dtype=np.float64)
+        self._text = {}
+        if self.keep_text:
+            self._cache_text()
+
     def on_episode(
         self, record: EpisodeRecord, info: MutableMapping[str, Any] | None = None
     ) -> None:

@@ -22,10 +22,13 @@ which this class extends with the files.
 from __future__ import annotations
 
 import json
+import logging
+import math
 import os
 import warnings
 import weakref
-from collections.abc import Callable, Iterable, MutableMapping
+from collections.abc import Callable, Iterable, Mapping, MutableMapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -40,7 +43,7 @@ from gymscope._files import (
 )
 from gymscope._retry import FailedWrites
 from gymscope.charts.write import write_chart
-from gymscope.episode import EpisodeRecord
+from gymscope.episode import EpisodeRecord, ResumeState, StatsBank, StatsConfig
 from gymscope.errors import (
     ArgumentTypeError,
     CheckpointError,
@@ -50,6 +53,8 @@ from gymscope.errors import (
 from gymscope.sinks.curve_history import CHECKPOINT_FORMAT, HISTORY_FORMAT, CurveHistory
 
 __all__ = ["CHECKPOINT_FORMAT", "HISTORY_FORMAT", "CurveSink", "check_prefix", "load_checkpoint"]
+
+logger = logging.getLogger(__name__)
 
 # Open sinks by (output_dir, prefix), to warn when two would write the same files.
 _open_targets: weakref.WeakValueDictionary[tuple[str, str], CurveSink] = (
@@ -112,7 +117,9 @@ class CurveSink(CurveHistory):
     size of the file). Every ``checkpoint_every`` episodes the episodes since
     the previous checkpoint are appended to ``{prefix}_history_checkpoint.jsonl``
     in one ``write`` of whole lines (a crash can cut only the last line,
-    which :func:`load_checkpoint` skips); a new sink starts the file afresh.
+    which :func:`load_checkpoint` skips); a new sink starts the file afresh,
+    unless its stack resumes a run: then it loads the earlier attempts'
+    episodes and appends to their files (:meth:`on_resume`).
     Every other file is written to a temporary name and renamed into place.
     A second open sink on the same files in one process is warned about.
     Step-keyed metrics (:meth:`on_metrics`) are not charted: the curves are
@@ -222,12 +229,193 @@ class CurveSink(CurveHistory):
             except OSError as exc:
                 self._failures.failed(str(self.checkpoint_path), exc)
 
+    # -- resuming -----------------------------------------------------------------
+    def on_resume(self, state: ResumeState) -> None:
+        """Continue the history the run's earlier attempts left in ``output_dir``.
+
+        Called by the driver when the stack resumes its run, before the first
+        record. The earlier episodes come from whichever of
+        ``{prefix}_history_checkpoint.jsonl`` and ``{prefix}_history.json``
+        reaches further (episodes with index ``< state.episodes`` only). A
+        gap between them and ``state.episodes`` (episodes the database holds
+        that were not checkpointed before a crash) is filled from
+        ``state.returns``/``state.lengths``, their moving averages computed
+        from the returns before them and their info values and metrics
+        unknown (NaN); episodes that neither covers are NaN with length 0.
+        New episodes are appended after them, so the charts and the history
+        span every attempt.
+
+        The checkpoint file stays append-only: a last line cut short by a
+        crash (never a whole line) is cut off, and the next checkpoint
+        appends after the last whole line. A file that cannot be continued
+        (another prefix or window, a damaged line, or episodes the run no
+        longer has: the database lost them, e.g. with ``flush_every > 1``)
+        is kept under a new name, ``{file name}.prev-{k}`` (the lowest free
+        ``k`` from 1), and written afresh at the next checkpoint; so is a
+        history JSON with episodes the run no longer has.
+        """
+        if self._n:
+            return  # records came first: this stream is not a continuation
+        end = state.episodes
+        checkpoint = self._read_checkpoint(end) if self._checkpoint_every is not None else None
+        history = self._read_history(end)
+        best = checkpoint
+        if history is not None and (checkpoint is None or history.stop > checkpoint.stop):
+            best = history
+        checkpointed = 0 if checkpoint is None else len(checkpoint.returns)
+        known_from = end - len(state.returns)  # the index of state.returns[0]
+        if best is None:
+            best = _Stored(first=known_from)
+        bank = StatsBank(StatsConfig(self._window_size))
+        if best.stop >= known_from:  # the stored state continues the series
+            bank.replay(best.returns, best.lengths, best.stop)
+        extra = [*best.info.values(), *best.metrics.values()]
+        for index in range(best.stop, end):
+            if index < known_from:  # neither file nor database has it
+                best.returns.append(math.nan)
+                best.lengths.append(0)
+                best.averages.append(math.nan)
+            else:
+                value = float(state.returns[index - known_from])
+                length = int(state.lengths[index - known_from])
+                bank.push(value, length)
+                best.returns.append(value)
+                best.lengths.append(length)
+                best.averages.append(bank.mean)
+            for column in extra:
+                column.append(math.nan)
+        metrics = best.metrics
+        if self._metric_names is not None:
+            metrics = {k: v for k, v in metrics.items() if k in self._metric_names}
+        self.load(best.first, best.returns, best.lengths, best.averages, best.info, metrics)
+        if (
+            checkpoint is not None
+            and checkpoint.size is not None
+            and checkpoint.first == best.first
+        ):
+            # its lines are the history's first ones: the next checkpoint appends after them
+            self._checkpoint_size = checkpoint.size
+            self._checkpointed = checkpointed
+        if self.episode_count:
+            logger.info(
+                "%s continues the curve history of episodes %d-%d (resumed from %s)",
+                self.checkpoint_path.parent / self._prefix,
+                self.first_episode,
+                end - 1,
+                state.source or "a stored state",
+            )
+
+    def _read_checkpoint(self, end: int) -> _Stored | None:
+        """The checkpoint file's episodes before ``end``; ``size`` is set when
+        the file can be continued (else it was put aside)."""
+        path = self.checkpoint_path
+        try:
+            raw = path.read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            logger.warning("cannot read %s to resume the curves: %s", path, exc)
+            return None
+        whole = raw.rfind(b"\n") + 1
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # a cut last line: handled below
+                data = load_checkpoint(path)
+        except CheckpointError as exc:
+            self._put_aside(path, str(exc))
+            return None
+        header = data["header"]
+        if header.get("prefix") != self._prefix or header.get("window") != self._window_size:
+            self._put_aside(
+                path,
+                f"it was written with prefix {header.get('prefix')!r} and window "
+                f"{header.get('window')!r}",
+            )
+            return None
+        episodes = data["episodes"]
+        kept = [e for e in episodes if e["episode"] < end]
+        first = kept[0]["episode"] if kept else end
+        stored = _Stored(first=first)
+        for position, episode in enumerate(kept):
+            if episode["episode"] != first + position:
+                self._put_aside(path, f"episode {first + position} is missing from it")
+                return None
+            stored.add(episode)
+        if len(kept) < len(episodes):
+            self._put_aside(
+                path,
+                f"it holds episodes {kept[-1]['episode'] + 1 if kept else first}-"
+                f"{episodes[-1]['episode']}, which the run resumed from "
+                "does not have (lost before they were stored)",
+            )
+            return stored
+        if whole < len(raw):
+            logger.info("%s: cutting off its last line, cut short by a crash", path)
+            os.truncate(path, whole)
+        stored.size = whole
+        return stored
+
+    def _read_history(self, end: int) -> _Stored | None:
+        """The history JSON's episodes before ``end`` (put aside if it has later ones)."""
+        path = self.history_path
+        try:
+            data = json.loads(path.read_bytes())
+            first = data["first_episode"]
+            if data.get("format") != HISTORY_FORMAT or not isinstance(first, int):
+                raise ValueError(f"not a {HISTORY_FORMAT} file")
+            count = len(data["reward"])
+            columns = [data["reward"], data["length"], data["reward_moving_avg"]]
+            series = {**data.get("info", {}), **data.get("metrics", {})}
+            if any(len(c) != count for c in [*columns, *series.values()]):
+                raise ValueError("its series differ in length")
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            logger.warning("cannot resume the curves from %s: %s", path, exc)
+            return None
+        keep = max(0, min(count, end - first))
+        if keep < count:
+            self._put_aside(path, f"it holds episodes after {end - 1}, which the run does not have")
+        if not keep:
+            return None
+        stored = _Stored(first=first)
+        stored.returns = [_float(x) for x in data["reward"][:keep]]
+        stored.lengths = [int(x or 0) for x in data["length"][:keep]]
+        stored.averages = [_float(x) for x in data["reward_moving_avg"][:keep]]
+        for group, target in (("info", stored.info), ("metrics", stored.metrics)):
+            for name, values in data.get(group, {}).items():
+                target[name] = [_float(x) for x in values[:keep]]
+        return stored
+
+    def _put_aside(self, path: Path, why: str) -> None:
+        """Rename ``path`` to the first free ``{name}.prev-{k}`` (never overwrite it)."""
+        for k in range(1, 10_000):
+            target = path.with_name(f"{path.name}.prev-{k}")
+            if target.exists():
+                continue
+            try:
+                os.link(path, target)  # fails rather than replace a file that appeared
+                os.unlink(path)
+            except FileExistsError:
+                continue
+            except OSError as exc:
+                logger.warning("cannot keep %s aside (%s); it will be rewritten", path, exc)
+                return
+            warnings.warn(
+                f"{path} cannot be continued by the resumed run ({why}); it was kept as "
+                f"{target.name} and a new one is written",
+                RuntimeWarning,
+                stacklevel=4,
+            )
+            return
+
     def checkpoint(self) -> int:
         """Write the episodes since the last checkpoint to the checkpoint file.
 
         Called every ``checkpoint_every`` episodes and by :meth:`save`; does
         nothing when checkpoints are off. The first call of a sink writes the
-        file afresh (header and every episode so far, renamed into place);
+        file afresh (header and every episode so far, renamed into place),
+        unless the sink resumed a run and continues its file (:meth:`on_resume`);
         later ones append the new episodes in one ``write``. A failed append
         is cut back, so the file stays whole lines, each episode once, and
         is retried by the next call; a file removed or cut by someone else is
@@ -412,3 +600,42 @@ def _json_object(line: str, where: str, number: int) -> dict[str, Any] | None:
             f"{where} line {number} is not whole JSON ({exc}): the file was damaged"
         ) from exc
     return value if isinstance(value, dict) else None
+
+
+@dataclass
+class _Stored:
+    """Episodes of a resumed run read back from its files, from index ``first`` on."""
+
+    first: int
+    returns: list[float] = field(default_factory=list)
+    lengths: list[int] = field(default_factory=list)
+    averages: list[float] = field(default_factory=list)
+    info: dict[str, list[float]] = field(default_factory=dict)
+    metrics: dict[str, list[float]] = field(default_factory=dict)
+    size: int | None = None  # checkpoint bytes to continue after (None: rewrite it)
+
+    @property
+    def stop(self) -> int:
+        """One past the last episode's index."""
+        return self.first + len(self.returns)
+
+    def add(self, episode: Mapping[str, Any]) -> None:
+        """Append one checkpoint line's episode."""
+        n = len(self.returns)
+        self.returns.append(_float(episode.get("reward")))
+        self.lengths.append(int(episode.get("length") or 0))
+        self.averages.append(_float(episode.get("reward_moving_avg")))
+        for group, target in (("info", self.info), ("metrics", self.metrics)):
+            values = episode.get(group) or {}
+            for name in values:
+                if name not in target:
+                    target[name] = [math.nan] * n
+            for name, column in target.items():
+                column.append(_float(values.get(name)))
+
+
+def _float(value: object) -> float:
+    """A stored number as a float; null (a non-finite value) or junk as NaN."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return math.nan
+    return float(value)

@@ -10,7 +10,7 @@ from typing import Any, TypeGuard
 import numpy as np
 
 from gymscope._checks import check_int, check_str
-from gymscope.episode import EpisodeRecord
+from gymscope.episode import EpisodeRecord, ResumeState
 from gymscope.errors import StatsKeyClashError
 from gymscope.sinks.base import Sink
 
@@ -27,7 +27,8 @@ class EpisodeStatsSink(Sink):
     float, length as int, duration in seconds rounded to 6 places); ``r_mean``,
     ``r_std``, ``r_ema``, ``l_ema`` are the record's moving statistics; the
     captured info values follow. Replayed records (``info=None``) only fill
-    the deques.
+    the deques. A stack that resumes its run (see the "Resuming a run" docs
+    page) refills ``return_queue`` and ``length_queue`` (:meth:`on_resume`).
 
     Args:
         stats_key: The ``info`` key to write.
@@ -62,6 +63,21 @@ class EpisodeStatsSink(Sink):
         self.time_queue: deque[float] = deque(maxlen=buffer_length)
         self.return_queue: deque[float] = deque(maxlen=buffer_length)
         self.length_queue: deque[int] = deque(maxlen=buffer_length)
+
+    def on_resume(self, state: ResumeState) -> None:
+        """Continue a stored stream: ``episode_count`` becomes ``state.episodes``
+        and ``return_queue``/``length_queue`` hold its last episodes, so that
+        ``np.mean(env.return_queue)`` goes on where the earlier attempt left it.
+
+        ``time_queue`` starts empty: episode durations are not part of the
+        stored state (:class:`~gymscope.episode.ResumeState`).
+        """
+        self.episode_count = state.episodes
+        self.return_queue.clear()
+        self.length_queue.clear()
+        self.time_queue.clear()
+        self.return_queue.extend(state.returns)
+        self.length_queue.extend(state.lengths)
 
     def on_episode(
         self, record: EpisodeRecord, info: MutableMapping[str, Any] | None = None

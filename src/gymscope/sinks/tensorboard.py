@@ -12,6 +12,7 @@ imported when the first event is written (or by
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import math
 import os
@@ -25,8 +26,9 @@ from typing import Any
 import gymnasium as gym
 
 from gymscope._checks import check_bool, check_number, check_str
+from gymscope._files import atomic_write_text
 from gymscope._retry import FailedWrites
-from gymscope.episode import EpisodeRecord
+from gymscope.episode import EpisodeRecord, ResumeState
 from gymscope.errors import (
     ArgumentTypeError,
     FolderNotWritableError,
@@ -43,6 +45,7 @@ __all__ = [
     "EPISODE_TAGS",
     "INFO_PREFIX",
     "METRIC_PREFIX",
+    "RUN_MARK",
     "TensorBoardSink",
     "check_logdir",
     "episode_scalars",
@@ -76,6 +79,10 @@ METRIC_PREFIX = "train/"
 #: ``episode_metrics/<name>`` (their own name: a mean over an episode is not
 #: the value reported at a step).
 EPISODE_METRIC_PREFIX = "episode_metrics/"
+
+#: File naming the run and worker of a default-named log folder (see
+#: :meth:`TensorBoardSink.on_resume`).
+RUN_MARK = ".gymscope-run.json"
 
 _INSTALL = (
     'pip install "gymscope[tensorboard]" (from a clone: uv sync --extra tensorboard, '
@@ -227,7 +234,9 @@ class TensorBoardSink(Sink):
         flush_secs: Seconds between flushes of the event file.
         unique: Claim a fresh folder at the first event: ``logdir`` if it does
             not exist yet, else ``logdir_2``, ``logdir_3``, ... (for default
-            folder names, which several runs may compute alike).
+            folder names, which several runs may compute alike); a stack that
+            resumes its run takes the folder its worker wrote to before
+            (:meth:`on_resume`).
         owner: Name used in messages (the driver's, e.g. ``"TensorBoardWrapper"``).
 
     Raises:
@@ -285,6 +294,7 @@ class TensorBoardSink(Sink):
         self._failures = FailedWrites(self.owner)
         self._skipped: set[str] = set()
         self._numbers = NumbersOnly(self.owner, "logs")
+        self._resumed = False
 
     @property
     def logdir(self) -> Path:
@@ -365,8 +375,12 @@ class TensorBoardSink(Sink):
         if file is None or not file.pending:
             return
         if file.path is None:
-            folder = self._claim() if self.unique else self._make(self._logdir)
+            folder = self._earlier_folder() if self.unique and self._resumed else None
+            if folder is None:
+                folder = self._claim() if self.unique else self._make(self._logdir)
             self._logdir = folder
+            if self.unique:
+                self._mark(folder)
             # tensorboardX's name, plus the pid and a random part: writers of
             # one folder in the same second would otherwise share a file.
             name = (
@@ -397,6 +411,61 @@ class TensorBoardSink(Sink):
         self._file = EventFile(tfrecord(first.SerializeToString(), protos[2]))
         self._protos = protos
         self._pid = os.getpid()
+
+    def on_resume(self, state: ResumeState) -> None:
+        """The stack resumes its run: the steps continue (records carry the
+        restored ``total_steps``), and with ``unique`` the events go to the
+        folder the run's worker wrote to before, when one is found.
+
+        A default-named folder is marked with the run and worker that claimed
+        it (``.gymscope-run.json``); at the first event of a resumed stack,
+        the folders next to :attr:`planned` are searched for that mark, and
+        the most recently marked one holding this run's worker is taken
+        instead of a new ``logdir_N``: TensorBoard then shows one run whose
+        second event file goes on where the first stops. An explicit
+        ``logdir`` (``unique=False``) is used as given.
+        """
+        self._resumed = True
+
+    def _run_mark(self) -> dict[str, Any] | None:
+        run = self.run
+        if run is None or run.experiment is None or run.worker is None:
+            return None
+        return {"experiment": run.experiment, "worker": run.worker}
+
+    def _mark(self, folder: Path) -> None:
+        """Name the run and worker of a claimed folder (see :meth:`on_resume`)."""
+        mark = self._run_mark()
+        if mark is None:
+            return
+        try:
+            atomic_write_text(folder / RUN_MARK, json.dumps(mark) + "\n")
+        except OSError as exc:
+            logger.debug("could not mark %s with its run: %s", folder, exc)
+
+    def _earlier_folder(self) -> Path | None:
+        """The folder next to :attr:`planned` marked with this run and worker."""
+        mark = self._run_mark()
+        if mark is None:
+            return None
+        found: list[tuple[float, str, Path]] = []
+        try:
+            with os.scandir(self.planned.parent) as entries:
+                for entry in entries:
+                    marked = Path(entry.path) / RUN_MARK
+                    try:
+                        if not entry.is_dir() or json.loads(marked.read_text()) != mark:
+                            continue
+                        found.append((marked.stat().st_mtime, entry.name, Path(entry.path)))
+                    except (OSError, ValueError):
+                        continue
+        except OSError:
+            return None
+        if not found:
+            return None
+        folder = max(found)[2]
+        logger.info("%s: resumed run %s continues in %s", self.owner, mark, folder)
+        return folder
 
     def _make(self, folder: Path) -> Path:
         try:

@@ -43,7 +43,7 @@ from typing import Any
 
 from gymscope._checks import check_bool, check_int, check_number
 from gymscope._retry import FailedWrites
-from gymscope.episode import EpisodeRecord, RunInfo
+from gymscope.episode import EpisodeRecord, ResumeState, RunInfo
 from gymscope.errors import (
     ArgumentTypeError,
     InvalidArgumentError,
@@ -217,6 +217,10 @@ class VideoSink(Sink):
         self._failures = FailedWrites("VideoSink")
         # Sidecars of saved videos that could not be written yet: (video path, payload).
         self._sidecars_due: list[tuple[str, dict[str, Any]]] = []
+        #: Never replace an existing file (set when the stack resumes a run).
+        self.keep_existing = False
+        # Names this sink started while keeping existing files (not on disk until saved).
+        self._started: set[str] = set()
 
     # -- state ------------------------------------------------------------------------
     @property
@@ -247,6 +251,38 @@ class VideoSink(Sink):
         return list(self._saved)
 
     # -- recording --------------------------------------------------------------------
+    def on_resume(self, state: ResumeState) -> None:
+        """The stack resumes its run: from now on an existing file is never
+        replaced (see :meth:`free_name`); the names themselves continue, since
+        the driver counts on from the restored episode index."""
+        self.keep_existing = True
+
+    def free_name(self, name: str) -> str:
+        """``name``, or, when :attr:`keep_existing` is set and a video (or
+        sidecar) of that name exists or was started by this sink,
+        ``{name}.attempt-{k}`` with the lowest free ``k`` from 2.
+
+        An earlier attempt of a resumed run may have saved a video under the
+        name the resumed one computes (it recorded episodes the database
+        never stored, e.g. with ``flush_every > 1``): both are kept.
+        """
+        if not self.keep_existing:
+            return name
+        for k in range(1, 10_000):
+            candidate = name if k == 1 else f"{name}.attempt-{k}"
+            path = os.path.join(self.video_folder, f"{candidate}.{self.format}")
+            if candidate in self._started or os.path.lexists(path):
+                continue
+            if os.path.lexists(path + ".json"):
+                continue
+            self._started.add(candidate)
+            if k > 1:
+                logger.info("%s.%s exists: this video is saved as %s", name, self.format, path)
+            return candidate
+        raise UsageError(
+            f"every name {name}.attempt-N.{self.format} is taken in {self.video_folder}"
+        )
+
     def start(
         self,
         name: str,
@@ -260,8 +296,11 @@ class VideoSink(Sink):
 
         ``trigger``, ``episode`` and ``step`` go to the sidecar as they are.
         ``first_episode`` is the index of the episode the video starts in
-        (None: the first one that ends during the video).
+        (None: the first one that ends during the video). With
+        :attr:`keep_existing` an existing file is never replaced: the video
+        gets a new name (:meth:`free_name`).
         """
+        name = self.free_name(name)
         carry: list[EpisodeRecord] = []
         if self._rec is not None:
             # Episodes from first_episode on end in the new video, not this one.

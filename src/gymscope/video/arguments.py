@@ -49,7 +49,11 @@ MAX_FPS = 1000
 # Longest file name gymscope builds from a video name, beyond the name itself:
 # the sidecar's temporary file ".{name}.{fmt}.json.{pid}.{8 hex}.tmp" (a pid
 # of at most 10 digits), longer than the video's ".{name}.{fmt}.{8 hex}.part".
-_NAME_OVERHEAD = len(".") + len(".mp4.json.") + 10 + len(".") + 8 + len(".tmp")
+# Plus the ".attempt-{k}" a resumed run adds to a name an earlier attempt took
+# (k < 10,000, see VideoSink.free_name).
+_NAME_OVERHEAD = (
+    len(".") + len(".mp4.json.") + 10 + len(".") + 8 + len(".tmp") + len(".attempt-") + 4
+)
 # The longest counter in a name: episode or step index (a 64-bit integer).
 _INDEX_DIGITS = 19
 
@@ -222,7 +226,8 @@ def warn_existing(folder: str, prefix: str, fmt: str) -> None:
     if clash:
         warnings.warn(
             f"{folder!r} already holds {len(clash)} video(s) named {prefix}-... (e.g. "
-            f"{clash[0]!r}); videos with the same names will be replaced. Pass another "
+            f"{clash[0]!r}); videos with the same names will be replaced (unless the "
+            "stack resumes its run: then new videos get new names). Pass another "
             "video_folder or name_prefix to keep them",
             UserWarning,
             stacklevel=3,

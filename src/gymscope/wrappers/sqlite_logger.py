@@ -77,9 +77,10 @@ class SQLiteLoggerWrapper(
 
     **Lifecycle.** Nothing is opened or created before the stack's first
     ``reset()`` (gymnasium's ``AsyncVectorEnv`` builds and closes a throwaway
-    copy that is never reset: it leaves no file and no row). Pickled copies drop the connection and open
-    their own in the new process (a given Engine is replaced by one for the
-    same URL). ``close()`` is idempotent, flushes, and runs at exit.
+    copy that is never reset: it leaves no file and no row). Pickled copies
+    drop the connection and open their own in the new process (a given
+    Engine is replaced by one for the same URL). ``close()`` is idempotent,
+    flushes, and runs at exit.
 
     Args:
         env: The environment to wrap.

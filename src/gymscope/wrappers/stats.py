@@ -36,6 +36,10 @@ class EpisodeStatsWrapper(
     weight ``alpha`` for the newest episode), and the captured ``info_keys``.
     The public deques ``return_queue``, ``length_queue``, ``time_queue`` keep
     the last ``buffer_length`` episodes, and ``episode_count`` counts them.
+    When the stack resumes its run (a database wrapper in the stack, see the
+    "Resuming a run" docs page), ``episode_count``, ``return_queue`` and
+    ``length_queue`` continue from the stored episodes; ``time_queue`` starts
+    empty (durations are not restored).
 
     Args:
         env: The environment to wrap.

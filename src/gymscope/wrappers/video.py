@@ -20,7 +20,7 @@ import gymnasium as gym
 from gymnasium.core import ActType, ObsType, RenderFrame
 from gymnasium.wrappers import RecordVideo
 
-from gymscope.episode import StatsConfig, check_window_size
+from gymscope.episode import ResumeState, StatsConfig, check_window_size
 from gymscope.errors import ArgumentTypeError, UsageError, VideoEncoderError
 from gymscope.schedule import EpisodeCaptureSchedule
 from gymscope.sinks.video import VideoSink
@@ -77,7 +77,13 @@ class ScheduledRecordVideo(
       to no episode (a ``step()`` before the first ``reset()`` is an error);
     - a process killed mid-video leaves a hidden ``.{name}.{random}.part``
       file, never a file under a final name; ``close()``, run at exit and
-      when the wrapper is garbage-collected unclosed, saves the running video.
+      when the wrapper is garbage-collected unclosed, saves the running video;
+    - when the stack resumes its run (a database wrapper in the stack, see
+      the "Resuming a run" docs page), ``episode_id`` and ``step_id``
+      continue from the restored episode index and step count, so
+      ``episode_trigger(i)`` sees the run's episode indices and the names
+      continue; an existing file is then never replaced: a video whose name
+      is taken is saved as ``{name}.attempt-{k}.{format}`` (``k`` = 2, 3, ...).
 
     Args:
         env: The environment; its ``render_mode`` must give images
@@ -206,6 +212,7 @@ class ScheduledRecordVideo(
         # dependency), warns about any existing folder and would bind the
         # wrapper a second time. Its attributes are set here, same names and meanings.
         GymscopeWrapper.__init__(self, env, video, stats=StatsConfig(window_size=window_size))
+        self._gymscope_tracker.add_resume_listener(self._on_resume)
         self._video = video
         episode_trigger, step_trigger = triggers
         if episode_trigger is None and step_trigger is None:
@@ -359,6 +366,15 @@ class ScheduledRecordVideo(
             if self._length and video.frames >= self._length:
                 self._finish("video_length")
         return obs, info
+
+    def _on_resume(self, state: ResumeState) -> None:
+        """The stack resumes its run (at the first ``reset()``, before the
+        episode trigger is asked): the counters continue, so that
+        ``episode_trigger`` and the names see the restored episode index and
+        ``step_trigger`` the restored step count."""
+        if self.episode_id == -1:
+            self.episode_id = state.episodes - 1  # this reset() adds one
+            self.step_id = state.total_steps - 1
 
     def render(self) -> RenderFrame | list[RenderFrame]:
         """The env's render output (frames are captured by step/reset).
