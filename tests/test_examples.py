@@ -12,6 +12,7 @@ from contextlib import closing
 from pathlib import Path
 from types import ModuleType
 
+import numpy as np
 import pytest
 
 from stubs import load_script
@@ -27,6 +28,34 @@ def test_cleanrl_vector_loop(capsys: pytest.CaptureFixture[str]) -> None:
     assert len(episodes) == out.count("episodic_return=") > 10
     assert all(ep["l"] == ep["r"] for ep in episodes)  # CartPole: +1 per step
     assert all(ep["r_mean"] > 0 for ep in episodes)
+
+
+def test_cleanrl_vector_stats(capsys: pytest.CaptureFixture[str]) -> None:
+    import gymnasium as gym
+    from gymnasium.wrappers.vector import RecordEpisodeStatistics
+
+    episodes = load("cleanrl_vector_stats").main(total_steps=1_200, num_envs=3, seed=4)
+    out = capsys.readouterr().out
+    assert len(episodes) == out.count("episodic_return=") > 10
+    assert all(ep["l"] == ep["r"] for ep in episodes)  # CartPole: +1 per step
+    # the same loop with gymnasium's wrapper: the same episodes, in the same order
+    envs = RecordEpisodeStatistics(
+        gym.make_vec("CartPole-v1", num_envs=3, vectorization_mode="sync")
+    )
+    envs.action_space.seed(4)
+    envs.reset(seed=4)
+    theirs = []
+    for _ in range(0, 1_200, 3):
+        *_, infos = envs.step(envs.action_space.sample())
+        if "episode" in infos:
+            theirs += [
+                (int(i), float(infos["episode"]["r"][i])) for i in np.flatnonzero(infos["_episode"])
+            ]
+    envs.close()
+    assert [(int(ep["sub_env"]), ep["r"]) for ep in episodes] == theirs
+    # sub-env 0's moving mean over its first episodes (window 20)
+    zero = [ep for ep in episodes if ep["sub_env"] == 0.0]
+    assert zero[2]["r_mean"] == statistics.fmean(ep["r"] for ep in zero[:3])
 
 
 def _mp4_frames(path: Path, width: int, height: int) -> int:

@@ -1,0 +1,382 @@
+"""VectorGymscopeWrapper: the driver of gymscope's vector-native wrappers.
+
+The vector counterpart of :class:`~gymscope.wrappers.base.GymscopeWrapper`:
+a :class:`gymnasium.vector.VectorWrapper` that shares one
+:class:`~gymscope.vector.tracker.VectorEpisodeTracker` with the other
+gymscope vector wrappers of its contiguous stack (created and fed by the
+innermost), and hands each finished episode to the sinks it owns.
+
+**Design: every sub-env is a worker of the run.**
+
+A vector env runs ``num_envs`` independent episode streams side by side. The
+tracker keeps them apart: sub-env ``i`` is **worker ``i``** of the run, with
+its own episode numbers, step count and moving statistics (exactly those a
+single-env wrapper on that sub-env would compute). Outputs follow the same
+split: a wrapper is given its sinks **per sub-env** — a callable
+``make_sinks(i)`` returning the sinks of sub-env ``i``, or one sequence of
+sinks per sub-env — and the sinks of sub-env ``i`` are opened with
+``tracker.runs[i]``, a :class:`~gymscope.episode.RunInfo` whose ``worker`` is
+``i``. Each sink thus sees one stream, as it would behind a single-env
+wrapper: a database sink writes worker ``i``'s rows (the database merges the
+workers into run-level statistics), a curve or TensorBoard sink draws
+worker ``i``'s curve against its own steps, a video sink films sub-env ``i``.
+A single sink shared by the sub-envs would receive interleaved streams whose
+indices and step counts repeat; the run-level view over all sub-envs is the
+database's job, not a sink's. So the later vector wrappers are a few lines
+each, e.g. one ``DatabaseSink`` per sub-env sharing one engine:
+
+```python
+class SQLiteLoggerWrapper(VectorGymscopeWrapper):
+    def __init__(self, env, path, experiment):
+        engine = get_db_engine(path)
+        super().__init__(
+            env,
+            lambda i: [DatabaseSink(engine, experiment, worker=i)],
+            stats=StatsConfig(),
+            priority=-1,
+        )
+```
+
+Sinks get ``on_episode(record, info)`` in sub-env order within a step, where
+``info`` is that sub-env's own final-step info
+(:func:`~gymscope.vector.tracker.sub_env_info`, the ``final_info`` entry in
+``SAME_STEP`` mode); what a sink adds to it does not reach the batched
+``info``. A wrapper that writes into the batched ``info`` (the vector
+:class:`~gymscope.vector.stats.EpisodeStatsWrapper`) overrides
+:meth:`VectorGymscopeWrapper.on_episodes`, called once per step with all the
+episodes that ended.
+
+As in the single-env driver, a failing sink never raises out of ``step()``
+(an ``OSError`` is warned about once and reported by ``close()``); a
+``fork()``-ed child never writes through its parent's sinks; a pickled copy
+re-registers itself in its new process; unclosed sinks are closed at
+interpreter exit. Training metrics reported with
+:meth:`VectorGymscopeWrapper.log_metrics` go once to the ``on_metrics`` of
+sub-env 0's sinks (worker 0: they belong to the learner, not to a sub-env);
+records of vector wrappers carry no per-episode metric means.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+import weakref
+from collections.abc import Callable, Mapping, MutableMapping, Sequence
+from typing import Any, SupportsFloat
+
+from gymnasium.core import ActType, ObsType
+from gymnasium.vector import VectorEnv, VectorWrapper
+
+from gymscope._checks import check_int
+from gymscope.episode import EpisodeRecord, RunInfo, StatsConfig
+from gymscope.errors import ArgumentTypeError, InvalidArgumentError, OutputWriteError
+from gymscope.sinks.base import EpisodeSink
+from gymscope.vector.tracker import (
+    EpisodeEnds,
+    VectorEpisodeTracker,
+    autoreset_mode_of,
+)
+from gymscope.wrappers.base import _close_abandoned, _forget, _pid, close_sinks
+
+__all__ = ["SinkFactory", "VectorGymscopeWrapper", "check_vector_env", "find_vector_tracker"]
+
+logger = logging.getLogger(__name__)
+
+#: The sinks of sub-env ``i``, given ``i``.
+SinkFactory = Callable[[int], Sequence[EpisodeSink]]
+
+
+def find_vector_tracker(env: object) -> VectorEpisodeTracker | None:
+    """The tracker of ``env`` if ``env`` itself is a gymscope vector wrapper, else None.
+
+    Only the direct wrapper is looked at: a foreign wrapper in between may
+    change rewards or episode ends, so sharing stops there.
+    """
+    return env._gymscope_tracker if isinstance(env, VectorGymscopeWrapper) else None
+
+
+def check_vector_env(env: object) -> None:
+    """Refuse what is not a gymnasium vector env."""
+    if not isinstance(env, VectorEnv):
+        single = " (a single env: use gymscope.EpisodeStatsWrapper)"
+        import gymnasium as gym
+
+        raise ArgumentTypeError(
+            f"env must be a gymnasium.vector.VectorEnv, got {env!r} ({type(env).__name__})"
+            f"{single if isinstance(env, gym.Env) else ''}; wrap the result of "
+            "gymnasium.make_vec(...) or gymnasium.vector.SyncVectorEnv([...])"
+        )
+
+
+def _sinks_per_sub_env(
+    sinks: SinkFactory | Sequence[Sequence[EpisodeSink]] | None, num_envs: int
+) -> tuple[tuple[EpisodeSink, ...], ...]:
+    if sinks is None:
+        return tuple(() for _ in range(num_envs))
+    if callable(sinks):
+        groups = [sinks(i) for i in range(num_envs)]
+    else:
+        groups = list(sinks)
+        if len(groups) != num_envs:
+            raise InvalidArgumentError(
+                f"sinks must give one sequence of sinks per sub-env ({num_envs}), got "
+                f"{len(groups)}; pass a callable make_sinks(sub_env) -> [sinks] instead"
+            )
+    out = []
+    for i, group in enumerate(groups):
+        group = tuple(group)
+        for sink in group:
+            if not isinstance(sink, EpisodeSink):
+                raise ArgumentTypeError(
+                    f"the sinks of sub-env {i} must have open(), on_episode(), on_metrics() "
+                    f"and close() (see gymscope.sinks.Sink), got {sink!r} "
+                    f"({type(sink).__name__})"
+                )
+        out.append(group)
+    return tuple(out)
+
+
+class VectorGymscopeWrapper(VectorWrapper):
+    """Base of gymscope's vector wrappers: the stack's shared vector tracker
+    feeding the per-sub-env sinks this wrapper owns.
+
+    Args:
+        env: The vector environment to wrap.
+        sinks: The outputs of each sub-env: a callable ``make_sinks(i)``
+            returning the sinks of sub-env ``i``, one sequence per sub-env,
+            or None (a wrapper that only writes ``info``). Sub-env ``i``'s
+            sinks are opened with ``tracker.runs[i]`` (``worker == i``).
+        stats: Window and EMA weight of the moving statistics of its records.
+        info_keys: Keys of the final step's info to capture into records.
+        priority: Where its sinks come among the stack's (lower first).
+
+    Raises:
+        ArgumentTypeError: ``env`` is not a vector env, a sink is not a sink.
+        InvalidArgumentError: not one group of sinks per sub-env.
+    """
+
+    def __init__(
+        self,
+        env: VectorEnv[Any, Any, Any],
+        sinks: SinkFactory | Sequence[Sequence[EpisodeSink]] | None = None,
+        *,
+        stats: StatsConfig,
+        info_keys: tuple[str, ...] = (),
+        priority: int = 0,
+    ) -> None:
+        check_vector_env(env)
+        groups = _sinks_per_sub_env(sinks, env.num_envs)
+        VectorWrapper.__init__(self, env)
+        tracker = find_vector_tracker(env)
+        self._gymscope_owner = tracker is None
+        if tracker is None:
+            tracker = VectorEpisodeTracker(env.num_envs, autoreset_mode_of(env))
+            tracker.env_label = f"{env}"
+            spec = getattr(env, "spec", None)
+            env_id = getattr(spec, "id", "") or ""
+            for run in tracker.runs:
+                run.env_id = env_id
+        self._gymscope_tracker: VectorEpisodeTracker = tracker
+        self._sink_groups = groups
+        self._sinks: tuple[EpisodeSink, ...] = tuple(s for group in groups for s in group)
+        for run, group in zip(tracker.runs, groups, strict=True):
+            for sink in group:
+                sink.open(run)
+        tracker.add_listener(self._deliver, stats, info_keys, priority=priority)
+        if groups[0]:
+            tracker.add_metrics_listener(self._deliver_metrics)
+        for i, group in enumerate(groups):
+            for sink in group:
+                source = getattr(sink, "resume_state", None)
+                if callable(source):
+                    tracker.add_resume_source(i, source, priority=priority)
+                on_resume = getattr(sink, "on_resume", None)
+                if callable(on_resume):
+                    tracker.add_resume_listener(i, on_resume)
+        self._closed = False
+        self._sink_failures: dict[int, list[Any]] | None = None
+        self._owner_pid = os.getpid()
+        self._finalizer: weakref.finalize[Any, Any] | None = None
+        self._watch()
+
+    @property
+    def tracker(self) -> VectorEpisodeTracker:
+        """The VectorEpisodeTracker this wrapper's stack shares."""
+        return self._gymscope_tracker
+
+    @property
+    def run_infos(self) -> tuple[RunInfo, ...]:
+        """One RunInfo per sub-env (``run_infos[i].worker == i``), shared by its sinks."""
+        return self._gymscope_tracker.runs
+
+    @property
+    def sinks(self) -> tuple[tuple[EpisodeSink, ...], ...]:
+        """The outputs this wrapper feeds, per sub-env."""
+        return self._sink_groups
+
+    # -- hot path ------------------------------------------------------------------
+    def step(self, actions: ActType) -> tuple[ObsType, Any, Any, Any, dict[str, Any]]:
+        """Step the vector env; the stack's innermost gymscope wrapper accounts it."""
+        if self._gymscope_owner:
+            tracker = self._gymscope_tracker
+            if not tracker._started:
+                tracker.raise_not_started()
+            result = self.env.step(actions)
+            tracker.on_step(result[1], result[2], result[3], result[4])
+            return result
+        return self.env.step(actions)
+
+    def reset(
+        self,
+        *,
+        seed: int | list[int | None] | None = None,
+        options: dict[str, Any] | None = None,
+    ) -> tuple[ObsType, dict[str, Any]]:
+        """Reset the vector env: all sub-envs, or those of ``options["reset_mask"]``.
+
+        The mask is read before the vector env sees ``options`` (gymnasium's
+        vector envs pop it), and the vector env gets a copy, so the caller's
+        dict is left as it was.
+        """
+        mask = None
+        if options is not None and "reset_mask" in options:
+            mask = options["reset_mask"]
+            options = dict(options)
+        # VectorEnv types seed as int | None; Sync/AsyncVectorEnv take one per sub-env too
+        obs, info = self.env.reset(seed=seed, options=options)  # type: ignore[arg-type]
+        if self._gymscope_owner:
+            self._gymscope_tracker.on_reset(seed, mask)
+        return obs, info
+
+    def log_metrics(self, step: int, **values: SupportsFloat) -> None:
+        """Report training metrics (losses, learning rate...) at env step ``step``
+        to the stack's sinks of sub-env 0 (``on_metrics``).
+
+        Training metrics belong to the learner, not to one sub-env: they are
+        stored once, under worker 0, rather than once per sub-env.
+
+        Raises:
+            ArgumentTypeError: a value is not a real number, or ``step`` is not an int.
+            InvalidArgumentError: ``step`` is negative.
+        """
+        self._gymscope_tracker.log_metrics(values, check_int("step", step, 0))
+
+    # -- delivery ------------------------------------------------------------------
+    def on_episodes(self, ends: EpisodeEnds, infos: MutableMapping[str, Any]) -> None:
+        """Called once per step at which episodes ended, before the sinks get
+        them; override to write into the batched ``infos`` (nothing here)."""
+
+    def _deliver(self, ends: EpisodeEnds, infos: MutableMapping[str, Any]) -> None:
+        self.on_episodes(ends, infos)
+        if not self._sinks:
+            return
+        if self._owner_pid != _pid[0]:
+            self._adopt()
+        groups = self._sink_groups
+        for record, i, final in zip(ends.records, ends.sub_envs, ends.final_infos, strict=True):
+            for sink in groups[i]:
+                try:
+                    sink.on_episode(record, final)
+                except OSError as exc:  # usage errors are not OSErrors
+                    self._sink_failed(sink, record, exc)
+
+    def _deliver_metrics(self, step: int, values: Mapping[str, float]) -> None:
+        if self._owner_pid != _pid[0]:
+            self._adopt()
+        for sink in self._sink_groups[0]:
+            try:
+                sink.on_metrics(step, values)
+            except OSError as exc:
+                self._sink_failed(sink, None, exc)
+
+    def _sink_failed(self, sink: EpisodeSink, record: EpisodeRecord | None, exc: OSError) -> None:
+        failures = self._sink_failures
+        if failures is None:
+            failures = self._sink_failures = {}
+        what = "metrics" if record is None else f"episode {record.index}"
+        entry = failures.get(id(sink))
+        if entry is not None:
+            entry[1] += record is not None
+            logger.debug("%r could not take %s either: %s", sink, what, exc)
+            return
+        failures[id(sink)] = [sink, int(record is not None), exc]
+        warnings.warn(
+            f"{type(sink).__name__} could not write {what} ({exc}); the run goes on, and "
+            "close() raises if it lost episodes. Further failures of this output are "
+            "logged at DEBUG level",
+            RuntimeWarning,
+            stacklevel=6,
+        )
+
+    def _lost_episodes(self) -> OutputWriteError | None:
+        failures = self._sink_failures
+        if not failures:
+            return None
+        parts = [
+            f"{type(sink).__name__} lost {count} episode(s) ({exc})"
+            for sink, count, exc in failures.values()
+        ]
+        return OutputWriteError(
+            "; ".join(parts) + ": its files could not be written when the episodes ended"
+        )
+
+    def _adopt(self) -> None:
+        """First use in a process that inherited this wrapper by fork()."""
+        _forget(self._sinks)
+        self._owner_pid = os.getpid()
+        if self._finalizer is not None:
+            self._finalizer.detach()
+            self._finalizer = None
+        self._watch()
+
+    def _watch(self) -> None:
+        if self._sinks and not self._closed:
+            self._finalizer = weakref.finalize(self, _close_abandoned, self._sinks, self._owner_pid)
+
+    # -- lifecycle -----------------------------------------------------------------
+    def close(self, **kwargs: Any) -> None:
+        """Flush what this wrapper recorded and close the vector env. Safe to call twice.
+
+        Raises:
+            OutputWriteError: a sink lost episodes to an ``OSError``, or could
+                still not write its files.
+        """
+        if getattr(self, "_closed", True):
+            return
+        self._closed = True
+        if self._finalizer is not None:
+            self._finalizer.detach()
+            self._finalizer = None
+        try:
+            if self._owner_pid != os.getpid():
+                _forget(self._sinks)
+                self._owner_pid = os.getpid()
+            try:
+                close_sinks(self._sinks)
+            except BaseException:
+                lost = self._lost_episodes()
+                if lost is not None:
+                    logger.error("%s", lost)
+                raise
+            lost = self._lost_episodes()
+            if lost is not None:
+                raise lost
+        finally:
+            self.env.close(**kwargs)
+
+    def __enter__(self) -> VectorGymscopeWrapper:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_finalizer"] = None
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._owner_pid = os.getpid()
+        self._watch()
