@@ -33,7 +33,14 @@ def test_step_overhead_figures(capsys: pytest.CaptureFixture[str]) -> None:
         for figure in result.figures:
             assert figure.per_unit == "step" and figure.median_s > 0
             assert figure.rounds == 2 and figure.units == 2 * steps
-        assert result.figure("RecordEpisodeStatistics").ratio_to_reference == 1.0
+        reference = result.figure("RecordEpisodeStatistics")
+        # at these tiny sizes a loaded machine can make the reference's added cost
+        # <= 0 (the raw env's rounds were slower): then no ratio can be formed
+        assert reference.ratio_to_reference == 1.0 or (
+            reference.ratio_to_reference is None
+            and reference.added_s is not None
+            and reference.added_s <= 0
+        )
         assert result.figure("raw env").added_s is None
         assert result.figure("EpisodeStatsWrapper").added_s is not None
     assert "(target <= 1.0: " in results[0].notes[0]
