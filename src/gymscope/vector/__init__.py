@@ -8,7 +8,8 @@ statistics, with NumPy accounting whose per-step cost does not grow with
 sub-env index); :class:`SQLiteLoggerWrapper` writes each sub-env's episodes
 to the metrics database as its worker, :class:`CurveRecorderWrapper` and
 :class:`TensorBoardWrapper` give each sub-env its own curve files and
-TensorBoard run. :class:`VectorGymscopeWrapper` is the
+TensorBoard run, :class:`ScheduledRecordVideo` films chosen sub-envs (or
+all of them tiled). :class:`VectorGymscopeWrapper` is the
 driver the vector wrappers are built on, :class:`VectorEpisodeTracker` the
 accounting.
 
@@ -26,6 +27,7 @@ _LAZY: dict[str, str] = {
     "EpisodeEnds": "gymscope.vector.tracker",
     "EpisodeStatsWrapper": "gymscope.vector.stats",
     "SQLiteLoggerWrapper": "gymscope.vector.sqlite_logger",
+    "ScheduledRecordVideo": "gymscope.vector.video",
     "TensorBoardWrapper": "gymscope.vector.tensorboard",
     "VectorEpisodeTracker": "gymscope.vector.tracker",
     "VectorGymscopeWrapper": "gymscope.vector.base",
@@ -38,6 +40,7 @@ __all__ = [
     "EpisodeEnds",
     "EpisodeStatsWrapper",
     "SQLiteLoggerWrapper",
+    "ScheduledRecordVideo",
     "TensorBoardWrapper",
     "VectorEpisodeTracker",
     "VectorGymscopeWrapper",
@@ -52,6 +55,7 @@ if TYPE_CHECKING:
     from gymscope.vector.stats import EpisodeStatsWrapper
     from gymscope.vector.tensorboard import TensorBoardWrapper
     from gymscope.vector.tracker import EpisodeEnds, VectorEpisodeTracker, sub_env_info
+    from gymscope.vector.video import ScheduledRecordVideo
 
 
 def __getattr__(name: str) -> Any:

@@ -153,7 +153,3 @@ class CurveRecorderWrapper(VectorGymscopeWrapper):
         """Write every sub-env's charts and history now; the paths written."""
         self._check_process()
         return [path for sink in self._curve_sinks for path in sink.save()]
-
-    def _check_process(self) -> None:
-        if self._owner_pid != os.getpid():
-            self._adopt()
