@@ -67,13 +67,13 @@ def tile_frames(frames: Sequence[Any], rows: int, cols: int) -> npt.NDArray[Any]
     >>> tile_frames([np.zeros((2, 3, 3), np.uint8), np.ones((2, 3, 3), np.uint8)], 1, 2).shape
     (2, 6, 3)
     """
-    stack = np.asarray(frames)
-    if stack.ndim != 4:
-        shapes = sorted({np.shape(f) for f in frames})
+    shapes = {np.shape(f) for f in frames}
+    if len(shapes) != 1 or len(next(iter(shapes))) != 3:
         raise InvalidArgumentError(
             f"the sub-envs' frames cannot be tiled: they must be images of one shape "
-            f"(height, width, channels), got shapes {shapes}"
+            f"(height, width, channels), got shapes {sorted(shapes)}"
         )
+    stack = np.asarray(frames)
     n, h, w, c = stack.shape
     grid = np.zeros((rows * h, cols * w, c), dtype=stack.dtype)
     for k in range(n):
@@ -131,7 +131,10 @@ class ScheduledRecordVideo(VectorGymscopeWrapper):
 
     In ``AutoresetMode.SAME_STEP`` a sub-env is reset by the step that ends
     its episode, so the episode's final frame is never rendered (as with
-    gymnasium's wrapper): a whole-episode video has ``length`` frames.
+    gymnasium's wrapper): a whole-episode video has ``length`` frames, a
+    video of ``video_length`` frames spans later frames than the single-env
+    wrapper's, and a step video started at an episode's last step (which
+    would show only that final frame) is not saved.
     In ``AutoresetMode.DISABLED`` a sub-env's next episode starts at the
     ``reset()`` whose ``reset_mask`` includes it; steps in between are not
     filmed.
@@ -404,7 +407,11 @@ class ScheduledRecordVideo(VectorGymscopeWrapper):
             return
         frames = self._frames
         if frames is None:
-            frames = self._frames = self._render()
+            try:
+                frames = self._frames = self._render()
+            except UsageError:
+                video.abort()  # no frame will come: the video is dropped, not saved empty
+                raise
         if stream.shows is None:
             video.add_frame(frames[stream.sub_env])
             return
