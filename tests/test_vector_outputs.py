@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -448,3 +449,62 @@ def test_a_render_without_one_frame_per_sub_env_is_a_clear_error(tmp_path: Path)
     with pytest.raises(UsageError, match="one frame per sub-env"):
         envs.reset(seed=0)
     envs.close()
+
+
+# -- resuming and AsyncVectorEnv -------------------------------------------------------
+
+
+def test_a_resumed_run_continues_every_outputs_stream(tmp_path: Path) -> None:
+    url = sqlite_url(tmp_path / "metrics.db")
+    counts = []
+    for session in range(2):
+        envs: Any = scripted(AutoresetMode.NEXT_STEP, "rgb_array", n=2)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            envs = ScheduledRecordVideo(
+                envs, tmp_path / "videos", episode_trigger=lambda k: True, sub_envs="all"
+            )
+        # the second session is warned about the first one's videos (then keeps them)
+        assert len(caught) == 2 * session
+        assert all("already holds" in str(w.message) for w in caught)
+        envs = TensorBoardWrapper(envs, tmp_path / "tb")
+        envs = CurveRecorderWrapper(envs, tmp_path / "curves", checkpoint_every=1)
+        envs = SQLiteLoggerWrapper(envs, url, "run")
+        run(envs, 10)
+        counts.append(list(envs.tracker.episode_counts))
+    rows = read_episodes(url, "run")
+    for i in range(2):
+        mine = [r for r in rows if r["worker"] == i]
+        assert [r["episode_num"] for r in mine] == list(range(counts[1][i]))
+        assert counts[1][i] > counts[0][i] > 0
+        # the curves and TensorBoard go on where the first session stopped
+        history = json.loads((tmp_path / "curves" / f"training_env{i}_history.json").read_text())
+        assert history["reward"] == [r["reward"] for r in mine]
+        tb = scalars(tmp_path / "tb" / f"env{i}")["episode/return"]
+        assert [s for s, _ in tb] == [r["total_steps"] for r in mine]
+        # the video names go on from the restored episode index; the episode the
+        # first session left unfinished (saved at close) is filmed again, as attempt 2
+        names = [n for n in mp4s(tmp_path / "videos") if n.startswith(f"rl-video-env{i}-")]
+        again = f"rl-video-env{i}-episode-{counts[0][i]}.attempt-2.mp4"
+        assert again in names
+        assert sorted(n for n in names if n != again) == sorted(
+            f"rl-video-env{i}-episode-{k}.mp4" for k in range(counts[1][i] + 1)
+        )
+
+
+def test_async_vector_env_frames_come_from_the_workers(tmp_path: Path) -> None:
+    envs = gym.vector.AsyncVectorEnv(
+        [lambda i=i: ScriptedEnv(SCRIPTS[i], render_mode="rgb_array") for i in range(2)],
+        context="fork",
+    )
+    envs = ScheduledRecordVideo(envs, tmp_path, episode_trigger=lambda k: k < 2, sub_envs="all")
+    run(envs, 8)
+    assert mp4s(tmp_path) == [
+        "rl-video-env0-episode-0.mp4",
+        "rl-video-env0-episode-1.mp4",
+        "rl-video-env1-episode-0.mp4",
+        "rl-video-env1-episode-1.mp4",
+    ]
+    # sub-env 0: episodes of 2 and 3 steps; sub-env 1: 3 and 1
+    frames = [frame_count(tmp_path / n) for n in mp4s(tmp_path)]
+    assert frames == [3, 4, 4, 2]
