@@ -508,3 +508,57 @@ def test_async_vector_env_frames_come_from_the_workers(tmp_path: Path) -> None:
     # sub-env 0: episodes of 2 and 3 steps; sub-env 1: 3 and 1
     frames = [frame_count(tmp_path / n) for n in mp4s(tmp_path)]
     assert frames == [3, 4, 4, 2]
+
+
+def test_disabled_mode_videos_start_at_the_masked_resets(tmp_path: Path) -> None:
+    def play(envs: Any) -> None:
+        envs.reset(seed=0)
+        for _ in range(12):
+            _, _, terminated, truncated, _ = envs.step(np.zeros(3, dtype=np.int64))
+            done = terminated | truncated
+            if done.any():
+                envs.reset(options={"reset_mask": done})
+        envs.close()
+
+    mode = AutoresetMode.DISABLED
+    kwargs: dict[str, Any] = {"episode_trigger": lambda k: k % 2 == 1}
+    play(
+        ScheduledRecordVideo(
+            scripted(mode, "rgb_array"), tmp_path / "vector", sub_envs=[1], **kwargs
+        )
+    )
+    play(
+        singles(
+            lambda env, i: SingleVideo(
+                env, tmp_path / "single", name_prefix=f"rl-video-env{i}", **kwargs
+            ),
+            mode,
+        )
+    )
+    names = mp4s(tmp_path / "vector")
+    assert names == [n for n in mp4s(tmp_path / "single") if n.startswith("rl-video-env1-")]
+    assert len(names) >= 2
+    for name in names:
+        assert frame_count(tmp_path / "vector" / name) == frame_count(tmp_path / "single" / name)
+        assert sidecar(tmp_path / "vector" / name) == sidecar(tmp_path / "single" / name)
+
+
+def test_max_frames_caps_each_video_and_stops_rendering(tmp_path: Path) -> None:
+    class Counting(gym.vector.VectorWrapper):
+        renders = 0
+
+        def render(self) -> Any:
+            Counting.renders += 1
+            return self.env.render()
+
+    envs = ScheduledRecordVideo(
+        Counting(scripted(AutoresetMode.NEXT_STEP, "rgb_array")),
+        tmp_path,
+        episode_trigger=lambda k: k == 1,
+        max_frames=2,
+    )
+    run(envs, 8)
+    # sub-env 0's episode 1 has 3 steps (4 frames): 2 kept, and only 2 rendered
+    assert mp4s(tmp_path) == ["rl-video-env0-episode-1.mp4"]
+    assert frame_count(tmp_path / "rl-video-env0-episode-1.mp4") == 2
+    assert Counting.renders == 2
