@@ -19,7 +19,12 @@ from gymnasium.vector import AutoresetMode, SyncVectorEnv
 from gymnasium.wrappers.vector import RecordEpisodeStatistics
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from gymscope.errors import ArgumentTypeError, InvalidArgumentError, UsageError
+from gymscope.errors import (
+    ArgumentTypeError,
+    InvalidArgumentError,
+    OutputWriteError,
+    UsageError,
+)
 from gymscope.vector import (
     CurveRecorderWrapper,
     EpisodeStatsWrapper,
@@ -562,3 +567,16 @@ def test_max_frames_caps_each_video_and_stops_rendering(tmp_path: Path) -> None:
     assert mp4s(tmp_path) == ["rl-video-env0-episode-1.mp4"]
     assert frame_count(tmp_path / "rl-video-env0-episode-1.mp4") == 2
     assert Counting.renders == 2
+
+
+def test_a_sub_env_whose_folder_cannot_be_written_does_not_stop_the_run(tmp_path: Path) -> None:
+    (tmp_path / "tb").mkdir()
+    (tmp_path / "tb" / "env0").write_text("not a folder")
+    envs = TensorBoardWrapper(scripted(AutoresetMode.NEXT_STEP), tmp_path / "tb")
+    with pytest.warns(RuntimeWarning, match="env0"):
+        envs.reset(seed=0)
+        for _ in range(10):
+            envs.step(np.zeros(3, dtype=np.int64))  # never raises
+    with pytest.raises(OutputWriteError):
+        envs.close()
+    assert envs.episodes_logged[1] == len(scalars(tmp_path / "tb" / "env1")["episode/return"]) > 0
