@@ -6,7 +6,10 @@ gymnasium's vector ``info["episode"]`` layout plus gymscope's moving
 statistics, with NumPy accounting whose per-step cost does not grow with
 ``num_envs`` in Python. Each sub-env is a worker of the run (worker =
 sub-env index); :class:`SQLiteLoggerWrapper` writes each sub-env's episodes
-to the metrics database as its worker. :class:`VectorGymscopeWrapper` is the
+to the metrics database as its worker, :class:`CurveRecorderWrapper` and
+:class:`TensorBoardWrapper` give each sub-env its own curve files and
+TensorBoard run, :class:`ScheduledRecordVideo` films chosen sub-envs (or
+all of them tiled). :class:`VectorGymscopeWrapper` is the
 driver the vector wrappers are built on, :class:`VectorEpisodeTracker` the
 accounting.
 
@@ -20,9 +23,12 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 _LAZY: dict[str, str] = {
+    "CurveRecorderWrapper": "gymscope.vector.curves",
     "EpisodeEnds": "gymscope.vector.tracker",
     "EpisodeStatsWrapper": "gymscope.vector.stats",
     "SQLiteLoggerWrapper": "gymscope.vector.sqlite_logger",
+    "ScheduledRecordVideo": "gymscope.vector.video",
+    "TensorBoardWrapper": "gymscope.vector.tensorboard",
     "VectorEpisodeTracker": "gymscope.vector.tracker",
     "VectorGymscopeWrapper": "gymscope.vector.base",
     "find_vector_tracker": "gymscope.vector.base",
@@ -30,9 +36,12 @@ _LAZY: dict[str, str] = {
 }
 
 __all__ = [
+    "CurveRecorderWrapper",
     "EpisodeEnds",
     "EpisodeStatsWrapper",
     "SQLiteLoggerWrapper",
+    "ScheduledRecordVideo",
+    "TensorBoardWrapper",
     "VectorEpisodeTracker",
     "VectorGymscopeWrapper",
     "find_vector_tracker",
@@ -41,9 +50,12 @@ __all__ = [
 
 if TYPE_CHECKING:
     from gymscope.vector.base import VectorGymscopeWrapper, find_vector_tracker
+    from gymscope.vector.curves import CurveRecorderWrapper
     from gymscope.vector.sqlite_logger import SQLiteLoggerWrapper
     from gymscope.vector.stats import EpisodeStatsWrapper
+    from gymscope.vector.tensorboard import TensorBoardWrapper
     from gymscope.vector.tracker import EpisodeEnds, VectorEpisodeTracker, sub_env_info
+    from gymscope.vector.video import ScheduledRecordVideo
 
 
 def __getattr__(name: str) -> Any:

@@ -321,6 +321,12 @@ class VectorGymscopeWrapper(VectorWrapper):
             "; ".join(parts) + ": its files could not be written when the episodes ended"
         )
 
+    def _check_process(self) -> None:
+        """Adopt the sinks if this is a fork()ed child's first use of the wrapper
+        (for methods that reach a sink directly, such as a ``save()`` or ``flush()``)."""
+        if self._owner_pid != os.getpid():
+            self._adopt()
+
     def _adopt(self) -> None:
         """First use in a process that inherited this wrapper by fork()."""
         _forget(self._sinks)
