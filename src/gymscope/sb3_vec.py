@@ -7,8 +7,9 @@
 ``rollout/ep_rew_mean`` work unchanged, and hands every finished episode to
 gymscope's sinks, one group per sub-env (sub-env ``i`` is worker ``i`` of the
 run). With ``db=``, all the sub-envs write through one SQLAlchemy engine in
-the main process: a ``SubprocVecEnv`` run has one database connection, not
-one per worker process.
+the main process (one pool: each sub-env's sink holds one of its
+connections): the ``SubprocVecEnv`` worker processes never connect to the
+database, nor import SQLAlchemy.
 
 Available as ``gymscope.sb3.VecMonitor``; importing this module does not
 import Stable-Baselines3 (the class becomes a subclass of SB3's
