@@ -273,3 +273,62 @@ def test_bad_arguments(sb3: ModuleType, tmp_path: Path) -> None:
         _ours(venv, info_keywords=("r_mean",))
     assert not (tmp_path / "m.db").exists()
     venv.close()
+
+
+class _Collect:
+    """A sink noting what it is given: its run's worker, each record, each metric."""
+
+    def __init__(self) -> None:
+        self.worker: int | None = None
+        self.records: list[Any] = []
+        self.metrics: list[tuple[int, dict[str, float]]] = []
+        self.closed = False
+
+    def open(self, run: Any) -> None:
+        self.worker = run.worker
+
+    def on_episode(self, record: Any, info: Any = None) -> None:
+        self.records.append((record, dict(info["episode"])))
+
+    def on_metrics(self, step: int, values: Any) -> None:
+        self.metrics.append((step, dict(values)))
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_sinks_per_sub_env_and_metrics(sb3: ModuleType, tmp_path: Path) -> None:
+    db = tmp_path / "metrics.db"
+    collected = [_Collect() for _ in range(N_ENVS)]
+    venv = _ours(
+        _vec("dummy", _cartpole),
+        db=db,
+        experiment="sinks",
+        sinks=lambda i: [collected[i]],
+        worker_offset=10,
+    )
+    assert not db.exists()  # nothing is opened before the first reset()
+    # the database names the run first: every sink of sub-env i reports its worker
+    assert venv.workers == (10, 11, 12)
+    assert [sink.worker for sink in collected] == [10, 11, 12]
+    assert [run.experiment for run in venv.run_infos] == ["sinks"] * N_ENVS
+    venv.reset()
+    _push_left(venv, 100)
+    venv.log_metrics(100, loss=0.5)
+    venv.close()
+    assert all(sink.closed for sink in collected)
+    for sink in collected:
+        # each sink gets its own sub-env's stream: episodes 0, 1, 2... with the
+        # info["episode"] SB3 was handed
+        assert [record.index for record, _ in sink.records] == list(range(len(sink.records)))
+        assert len(sink.records) > 5
+        for record, episode in sink.records:
+            assert (record.episode_return, record.length) == (episode["r"], episode["l"])
+            assert record.moving_mean == episode["r_mean"]
+    assert collected[0].metrics == [(100, {"loss": 0.5})]  # the learner's: sub-env 0 only
+    assert collected[1].metrics == collected[2].metrics == []
+    with closing(sqlite3.connect(db)) as conn:
+        stored = conn.execute("SELECT worker, step, name, value FROM gymscope_metric").fetchall()
+        workers = conn.execute("SELECT DISTINCT worker FROM episode ORDER BY 1").fetchall()
+    assert stored == [(10, 100, "loss", 0.5)]
+    assert workers == [(10,), (11,), (12,)]
