@@ -325,6 +325,9 @@ def test_sinks_per_sub_env_and_metrics(sb3: ModuleType, tmp_path: Path) -> None:
         for record, episode in sink.records:
             assert (record.episode_return, record.length) == (episode["r"], episode["l"])
             assert record.moving_mean == episode["r_mean"]
+    # _vec seeded the VecEnv with 0: sub-env i's first episode has seed i (SB3's)
+    assert [sink.records[0][0].seed for sink in collected] == [0, 1, 2]
+    assert {record.seed for sink in collected for record, _ in sink.records[1:]} == {None}
     assert collected[0].metrics == [(100, {"loss": 0.5})]  # the learner's: sub-env 0 only
     assert collected[1].metrics == collected[2].metrics == []
     with closing(sqlite3.connect(db)) as conn:

@@ -5,8 +5,8 @@
 ``infos[i]["episode"] = {"r", "l", "t", ...}`` where SB3's own
 ``VecMonitor`` does, so ``model.ep_info_buffer`` and
 ``rollout/ep_rew_mean`` work unchanged, and hands every finished episode to
-gymscope's sinks, one group per sub-env (sub-env ``i`` is worker ``i`` of the
-run). With ``db=``, all the sub-envs write through one SQLAlchemy engine in
+gymscope's sinks, one group per sub-env (sub-env ``i`` is worker
+``worker_offset + i`` of the run). With ``db=``, all the sub-envs write through one SQLAlchemy engine in
 the main process (one pool: each sub-env's sink holds one of its
 connections): the ``SubprocVecEnv`` worker processes never connect to the
 database, nor import SQLAlchemy.
@@ -126,7 +126,8 @@ class VecMonitor:
     makes and disposes of at ``close()``); the rows are those the vector
     :class:`gymscope.vector.SQLiteLoggerWrapper` writes. ``sinks`` adds
     more outputs per sub-env (curves, TensorBoard...), opened with
-    :attr:`run_infos` ``[i]``. Nothing is opened before the first
+    :attr:`run_infos` ``[i]`` (named by the database first, with ``db``: its
+    run and worker number). Nothing is opened before the first
     ``reset()``; a failing output never stops training (an ``OSError`` is
     warned about once and ``close()`` raises it).
 
@@ -368,9 +369,15 @@ class VecMonitor:
 
     # -- VecEnv ----------------------------------------------------------------------
     def reset(self) -> Any:
-        """Reset every sub-env; new episodes start in all of them."""
+        """Reset every sub-env; new episodes start in all of them.
+
+        The seeds given to ``seed()`` before it (SB3 uses them at this reset)
+        are the seeds of the new episodes' records (``record.seed``).
+        """
+        base = getattr(self.venv, "unwrapped", self.venv)
+        seeds = list(getattr(base, "_seeds", None) or ())
         obs = self.venv.reset()
-        self._tracker.on_reset()
+        self._tracker.on_reset(seeds if len(seeds) == self.num_envs else None)
         return obs
 
     def step_wait(self) -> tuple[Any, Any, Any, list[dict[str, Any]]]:
