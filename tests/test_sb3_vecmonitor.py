@@ -335,3 +335,26 @@ def test_sinks_per_sub_env_and_metrics(sb3: ModuleType, tmp_path: Path) -> None:
         workers = conn.execute("SELECT DISTINCT worker FROM episode ORDER BY 1").fetchall()
     assert stored == [(10, 100, "loss", 0.5)]
     assert workers == [(10,), (11,), (12,)]
+
+
+def test_a_second_run_with_the_same_experiment_resumes_each_worker(
+    sb3: ModuleType, tmp_path: Path
+) -> None:
+    db = tmp_path / "metrics.db"
+    for _ in range(2):
+        venv = _ours(_vec("dummy", _cartpole, 2), db=db, experiment="again", window_size=4)
+        venv.reset()
+        _push_left(venv, 60)
+        venv.close()
+    with closing(sqlite3.connect(db)) as conn:
+        rows = conn.execute(
+            "SELECT worker, episode_num, reward, reward_moving_avg FROM episode ORDER BY id"
+        ).fetchall()
+    for worker in (0, 1):
+        mine = [row for row in rows if row[0] == worker]
+        assert len(mine) > 10
+        # one stream per worker across both runs: numbers go on, and so does the window
+        assert [row[1] for row in mine] == list(range(len(mine)))
+        returns = [row[2] for row in mine]
+        means = [float(np.mean(returns[max(0, k - 3) : k + 1])) for k in range(len(mine))]
+        assert [row[3] for row in mine] == pytest.approx(means, rel=1e-12)

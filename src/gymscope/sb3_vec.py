@@ -6,10 +6,10 @@
 ``VecMonitor`` does, so ``model.ep_info_buffer`` and
 ``rollout/ep_rew_mean`` work unchanged, and hands every finished episode to
 gymscope's sinks, one group per sub-env (sub-env ``i`` is worker
-``worker_offset + i`` of the run). With ``db=``, all the sub-envs write through one SQLAlchemy engine in
-the main process (one pool: each sub-env's sink holds one of its
-connections): the ``SubprocVecEnv`` worker processes never connect to the
-database, nor import SQLAlchemy.
+``worker_offset + i`` of the run). With ``db=``, all the sub-envs write
+through one SQLAlchemy engine in the main process (one pool: each sub-env's
+sink holds one of its connections): the ``SubprocVecEnv`` worker processes
+never connect to the database, nor import SQLAlchemy.
 
 Available as ``gymscope.sb3.VecMonitor``; importing this module does not
 import Stable-Baselines3 (the class becomes a subclass of SB3's
@@ -257,7 +257,6 @@ class VecMonitor:
             (db_sinks[i], *group) if db_sinks else group for i, group in enumerate(groups)
         )
         self._sinks: tuple[EpisodeSink, ...] = tuple(s for g in self._sink_groups for s in g)
-        self._stats = stats
         self._step_infos: list[dict[str, Any]] = []
         self._no_ends: npt.NDArray[np.bool_] = np.zeros(n, dtype=np.bool_)
         for run, group in zip(tracker.runs, self._sink_groups, strict=True):
