@@ -185,6 +185,27 @@ def test_sb3_ppo(tmp_path: Path) -> None:
 
 
 @pytest.mark.integration(tier="sb3")
+def test_sb3_vecmonitor(tmp_path: Path) -> None:
+    pytest.importorskip("stable_baselines3")  # optional: CI's sb3 integration tier has it
+    with warnings.catch_warnings():
+        # SB3/torch deprecation chatter is theirs, not ours
+        warnings.simplefilter("ignore", DeprecationWarning)
+        result = load("sb3_vecmonitor").main(
+            tmp_path / "run", total_timesteps=1_024, n_envs=2, n_steps=128
+        )
+    rows, buffer = result["rows"], result["ep_info_buffer"]
+    assert len(rows) > 20
+    # SB3's buffer: the latest rows, in the order the sub-envs ended them, with
+    # SB3's Monitor's r/l/t and gymscope's moving statistics (the rows' too)
+    assert [(ep["r"], ep["l"], ep["r_mean"]) for ep in buffer] == [
+        (row[2], row[3], row[4]) for row in rows[-len(buffer) :]
+    ]
+    for worker in (0, 1):
+        nums = [num for w, num, *_ in rows if w == worker]
+        assert nums == list(range(len(nums))) and nums
+
+
+@pytest.mark.integration(tier="sb3")
 def test_cleanrl_ppo(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """Every scalar CleanRL's loop logged (read back from the TensorBoard events the
     same writer wrote) is in the database at its global_step, and nothing else."""

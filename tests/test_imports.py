@@ -33,6 +33,13 @@ def test_trainer_side_writers_load_the_database_only_when_used() -> None:
         assert not loaded & {*HEAVY, "torch", "tensorboard", "stable_baselines3"}, name
 
 
+def test_sb3_vecmonitor_class_loads_neither_sb3_nor_the_database() -> None:
+    # SB3 is imported when a VecMonitor is made, the database code when it has db=
+    loaded = loaded_after("import gymscope.sb3\ngymscope.sb3.VecMonitor")
+    assert "gymscope" in loaded
+    assert not loaded & {*HEAVY, "torch", "stable_baselines3"}
+
+
 def test_unknown_attribute_is_an_attribute_error() -> None:
     import pytest
 

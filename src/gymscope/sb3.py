@@ -16,6 +16,11 @@ Stable-Baselines3 is not a dependency of gymscope (it brings PyTorch):
 ``pip install stable-baselines3``. This module imports without it; its
 functions raise :class:`gymnasium.error.DependencyNotInstalled` with that
 command when it is missing.
+
+:class:`VecMonitor` (from :mod:`gymscope.sb3_vec`, loaded on first use) is
+the env side: SB3's ``VecMonitor`` on a ``VecEnv`` in the main process,
+feeding gymscope's statistics and sinks (one database engine for all the
+sub-envs).
 """
 
 from __future__ import annotations
@@ -35,8 +40,26 @@ from gymscope.run_logger import RunLogger
 
 if TYPE_CHECKING:
     from gymscope.metrics.db import DbTarget
+    from gymscope.sb3_vec import VecMonitor
 
-__all__ = ["FORMAT_NAME", "SB3_FORMATS", "RunOutputFormat", "import_sb3_logger", "logger"]
+__all__ = [
+    "FORMAT_NAME",
+    "SB3_FORMATS",
+    "RunOutputFormat",
+    "VecMonitor",
+    "import_sb3_logger",
+    "logger",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "VecMonitor":
+        from gymscope.sb3_vec import VecMonitor
+
+        globals()[name] = VecMonitor
+        return VecMonitor
+    raise AttributeError(f"module 'gymscope.sb3' has no attribute {name!r}")
+
 
 #: The name of gymscope's output format: ``logger.record(key, value,
 #: exclude="gymscope")`` keeps a value out of the database, as
