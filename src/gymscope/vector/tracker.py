@@ -599,24 +599,50 @@ class VectorEpisodeTracker:
         sub_envs = tuple(ids)
         k = len(ids)
         step = self._step
-        # small per-step lists: Python arithmetic beats NumPy's per-call cost here
         ended_returns = returns[index]
         ep_returns: list[float] = ended_returns.tolist()
-        ep_lengths = [step - s for s in start_steps[index].tolist()]
-        durations = [now - s for s in starts[index].tolist()]
-        # gymnasium's np.round(t, 6), element by element: rint(t * 1e6) / 1e6
-        rounded = [round(d * 1e6) / 1e6 for d in durations]
         r = np.zeros(n, dtype=np.float64)
         length_array = np.zeros(n, dtype=np.int64)
         t = np.zeros(n, dtype=np.float64)
-        if k <= _FEW:  # one item at a time beats a fancy assignment for a few
-            for i, episode_return, length, duration in zip(
-                ids, ep_returns, ep_lengths, rounded, strict=True
-            ):
+        few = k <= _FEW  # then one item at a time beats a fancy assignment
+        counts, steps = self.episode_counts, self.total_steps
+        ep_lengths: list[int] = []
+        durations: list[float] = []
+        rounded: list[float] = []
+        numbers: list[int] = []
+        totals: list[int] = []
+        pushes: list[tuple[list[StatsBank], list[tuple[float, float, float, float]]]] = [
+            (banks, []) for banks in self._banks.values()
+        ]
+        moving_by_config: dict[StatsConfig, list[tuple[float, float, float, float]]] = {
+            banks[0].config: moving for banks, moving in pushes
+        }
+        # one pass over the ended sub-envs: Python arithmetic beats NumPy's
+        # per-call cost for the few that end at one step
+        for i, episode_return, start_step, start in zip(
+            ids, ep_returns, start_steps[index].tolist(), starts[index].tolist(), strict=True
+        ):
+            length = step - start_step
+            duration = now - start
+            # gymnasium's np.round(t, 6), element by element: rint(t * 1e6) / 1e6
+            rounded_duration = round(duration * 1e6) / 1e6
+            ep_lengths.append(length)
+            durations.append(duration)
+            rounded.append(rounded_duration)
+            number = counts[i]
+            counts[i] = number + 1
+            numbers.append(number)
+            steps[i] = total = steps[i] + length
+            totals.append(total)
+            if few:
                 r[i] = episode_return
                 length_array[i] = length
-                t[i] = duration
-        else:
+                t[i] = rounded_duration
+            for banks, moving in pushes:
+                bank = banks[i]
+                bank.push(episode_return, length)
+                moving.append((bank.mean, bank.std, bank.ema_return, bank.ema_length))
+        if not few:
             r[index] = ended_returns
             length_array[index] = ep_lengths
             t[index] = rounded
@@ -632,13 +658,6 @@ class VectorEpisodeTracker:
         source = infos.get("final_info") if self._same_step else infos
         # None: the info was empty, EpisodeEnds makes the empty dicts if asked
         finals = tuple([sub_env_info(source, i) for i in ids]) if source else None
-        counts, steps = self.episode_counts, self.total_steps
-        numbers = [counts[i] for i in ids]
-        totals: list[int] = []
-        for i, number, length in zip(ids, numbers, ep_lengths, strict=True):
-            counts[i] = number + 1
-            steps[i] = total = steps[i] + length
-            totals.append(total)
         seeds: list[int | None] | None = None
         if self._seeded:
             all_seeds = self._seeds
@@ -666,14 +685,6 @@ class VectorEpisodeTracker:
             captured = [
                 {key: final[key] for key in keys if key in final} for final in finals or [{}] * k
             ]
-        moving_by_config: dict[StatsConfig, list[tuple[float, float, float, float]]] = {}
-        for config, banks in self._banks.items():
-            moving: list[tuple[float, float, float, float]] = []
-            for i, episode_return, length in zip(ids, ep_returns, ep_lengths, strict=True):
-                bank = banks[i]
-                bank.push(episode_return, length)
-                moving.append((bank.mean, bank.std, bank.ema_return, bank.ema_length))
-            moving_by_config[config] = moving
         self.episode_count += k
         episodes: _Ended = (numbers, totals, durations, terms, truncs, seeds, nonfinite, captured)
         error: BaseException | None = None
