@@ -373,7 +373,8 @@ class StatsBank:
         if rolling.count:
             self.mean, self.std = rolling.mean, rolling.std
 
-    def push(self, episode_return: float, length: int) -> None:
+    def push(self, episode_return: float, length: int) -> tuple[float, float, float, float]:
+        """Add one episode; returns ``(mean, std, ema_return, ema_length)`` after it."""
         # RollingStats.push(episode_return), inlined (the same operations in the
         # same order, so the same bits): one call instead of three per episode
         rolling = self.rolling
@@ -413,20 +414,24 @@ class StatsBank:
             rolling._recompute()
         rolling._next = slot
         if rolling._n_finite == count:  # the usual case, without properties
-            self.mean = rolling._mean
-            self.std = math.sqrt(rolling._m2 / count)
+            self.mean = mean = rolling._mean
+            self.std = std = math.sqrt(rolling._m2 / count)
         else:
-            self.mean, self.std = rolling.mean, rolling.std
+            self.mean = mean = rolling.mean
+            self.std = std = rolling.std
         a = self.alpha
-        if self.ema_length != self.ema_length:  # NaN: first episode
-            self.ema_return, self.ema_length = episode_return, float(length)
+        ema_l = self.ema_length
+        if ema_l != ema_l:  # NaN: first episode
+            self.ema_return = ema_r = episode_return
+            self.ema_length = ema_l = float(length)
         else:
             ema_r = self.ema_return
             # a NaN/inf return would poison the EMA for good: restart after one
-            self.ema_return = (
+            self.ema_return = ema_r = (
                 a * episode_return + (1.0 - a) * ema_r if _isfinite(ema_r) else episode_return
             )
-            self.ema_length = a * length + (1.0 - a) * self.ema_length
+            self.ema_length = ema_l = a * length + (1.0 - a) * ema_l
+        return mean, std, ema_r, ema_l
 
 
 def _plain(value: Any) -> Any:

@@ -383,6 +383,7 @@ class VectorEpisodeTracker:
         self._listeners: list[tuple[VectorEpisodeListener, list[StatsBank], tuple[str, ...]]] = []
         self._priorities: list[int] = []
         self._banks: dict[StatsConfig, list[StatsBank]] = {}
+        self._configs: tuple[StatsConfig, ...] = ()  # the keys of _banks
         self._capture_keys: tuple[str, ...] = ()
         self._metrics_listeners: list[MetricsListener] = []
         self._resume_sources: list[list[tuple[int, ResumeSource]]] = [[] for _ in range(n)]
@@ -408,6 +409,7 @@ class VectorEpisodeTracker:
         banks = self._banks.get(config)
         if banks is None:
             banks = self._banks[config] = [StatsBank(config) for _ in range(self.num_envs)]
+            self._configs = tuple(self._banks)
             for bank, state in zip(banks, self.resumed, strict=True):
                 if state is not None:
                     bank.replay(state.returns, state.lengths, state.episodes)
@@ -611,12 +613,10 @@ class VectorEpisodeTracker:
         rounded: list[float] = []
         numbers: list[int] = []
         totals: list[int] = []
-        pushes: list[tuple[list[StatsBank], list[tuple[float, float, float, float]]]] = [
-            (banks, []) for banks in self._banks.values()
-        ]
-        moving_by_config: dict[StatsConfig, list[tuple[float, float, float, float]]] = {
-            banks[0].config: moving for banks, moving in pushes
-        }
+        # the first listener's statistics in the pass below, any others after it
+        configs = self._configs
+        first_banks = self._banks[configs[0]] if configs else None
+        first: list[tuple[float, float, float, float]] = []
         # one pass over the ended sub-envs: Python arithmetic beats NumPy's
         # per-call cost for the few that end at one step
         for i, episode_return, start_step, start in zip(
@@ -638,14 +638,21 @@ class VectorEpisodeTracker:
                 r[i] = episode_return
                 length_array[i] = length
                 t[i] = rounded_duration
-            for banks, moving in pushes:
-                bank = banks[i]
-                bank.push(episode_return, length)
-                moving.append((bank.mean, bank.std, bank.ema_return, bank.ema_length))
+            if first_banks is not None:
+                first.append(first_banks[i].push(episode_return, length))
         if not few:
             r[index] = ended_returns
             length_array[index] = ep_lengths
             t[index] = rounded
+        moving_by_config: dict[StatsConfig, list[tuple[float, float, float, float]]] = {}
+        if configs:
+            moving_by_config[configs[0]] = first
+            for config in configs[1:]:
+                banks = self._banks[config]
+                moving_by_config[config] = [
+                    banks[i].push(x, length)
+                    for i, x, length in zip(ids, ep_returns, ep_lengths, strict=True)
+                ]
         # snapshots (the env may reuse its arrays); lists only if records are built
         terms: npt.NDArray[np.bool_] = terminations[index]
         truncs: npt.NDArray[np.bool_] = truncations[index]
