@@ -146,10 +146,12 @@ class EpisodeStatsWrapper(VectorGymscopeWrapper):
         self.return_queue.extend(ends.episode_returns)
         self.length_queue.extend(ends.episode_lengths)
         self.time_queue.extend(ends.rounded_durations)
-        # r_mean, r_std, r_ema, l_ema: 0.0 where no episode ended
-        n = mask.shape[0]
-        r_mean, r_std = np.zeros(n, dtype=np.float64), np.zeros(n, dtype=np.float64)
-        r_ema, l_ema = np.zeros(n, dtype=np.float64), np.zeros(n, dtype=np.float64)
+        # r_mean, r_std, r_ema, l_ema: 0.0 where no episode ended (float64, the default)
+        n = len(mask)
+        r_mean: npt.NDArray[np.float64] = np.zeros(n)
+        r_std: npt.NDArray[np.float64] = np.zeros(n)
+        r_ema: npt.NDArray[np.float64] = np.zeros(n)
+        l_ema: npt.NDArray[np.float64] = np.zeros(n)
         if len(index) <= _FEW:  # item by item beats NumPy's per-call cost
             for i, (mean, std, ema_return, ema_length) in zip(
                 index, ends.moving_stats, strict=True

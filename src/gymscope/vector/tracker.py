@@ -189,10 +189,11 @@ class EpisodeEnds:
     def _build(self) -> Iterable[EpisodeRecord]:
         window, alpha, wanted = self._config.window_size, self._config.alpha, self._wanted
         ended_at = self._ended_at
-        numbers, total_steps_, durations, terms, truncs, seeds, nonfinite_, captured_ = (
+        numbers, total_steps_, now, starts, terms, truncs, seeds, nonfinite_, captured_ = (
             self._episodes
         )
         k = len(numbers)
+        durations = [now - start for start in starts]
         for (
             number,
             length,
@@ -253,12 +254,14 @@ class EpisodeEnds:
 
 
 #: What the tracker keeps of the episodes ended at one step for the records, one
-#: entry per episode in each: indices, total steps, durations (s), terminated and
+#: entry per episode in each but the third: indices, total steps, the end's
+#: perf_counter() and the episodes' start times (their durations), terminated and
 #: truncated (bool arrays), seeds, non-finite flags, captured infos (None: all
 #: None / False / None).
 _Ended = tuple[
     list[int],
     list[int],
+    float,
     list[float],
     npt.NDArray[np.bool_],
     npt.NDArray[np.bool_],
@@ -603,13 +606,12 @@ class VectorEpisodeTracker:
         step = self._step
         ended_returns = returns[index]
         ep_returns: list[float] = ended_returns.tolist()
-        r = np.zeros(n, dtype=np.float64)
+        r: npt.NDArray[np.float64] = np.zeros(n)  # float64, the default: no dtype to parse
         length_array = np.zeros(n, dtype=np.int64)
-        t = np.zeros(n, dtype=np.float64)
+        t: npt.NDArray[np.float64] = np.zeros(n)
         few = k <= _FEW  # then one item at a time beats a fancy assignment
         counts, steps = self.episode_counts, self.total_steps
         ep_lengths: list[int] = []
-        durations: list[float] = []
         rounded: list[float] = []
         numbers: list[int] = []
         totals: list[int] = []
@@ -619,15 +621,14 @@ class VectorEpisodeTracker:
         first: list[tuple[float, float, float, float]] = []
         # one pass over the ended sub-envs: Python arithmetic beats NumPy's
         # per-call cost for the few that end at one step
+        start_list: list[float] = starts[index].tolist()
         for i, episode_return, start_step, start in zip(
-            ids, ep_returns, start_steps[index].tolist(), starts[index].tolist(), strict=True
+            ids, ep_returns, start_steps[index].tolist(), start_list, strict=True
         ):
             length = step - start_step
-            duration = now - start
             # gymnasium's np.round(t, 6), element by element: rint(t * 1e6) / 1e6
-            rounded_duration = round(duration * 1e6) / 1e6
+            rounded_duration = round((now - start) * 1e6) / 1e6
             ep_lengths.append(length)
-            durations.append(duration)
             rounded.append(rounded_duration)
             number = counts[i]
             counts[i] = number + 1
@@ -693,7 +694,9 @@ class VectorEpisodeTracker:
                 {key: final[key] for key in keys if key in final} for final in finals or [{}] * k
             ]
         self.episode_count += k
-        episodes: _Ended = (numbers, totals, durations, terms, truncs, seeds, nonfinite, captured)
+        episodes: _Ended = (
+            numbers, totals, now, start_list, terms, truncs, seeds, nonfinite, captured
+        )  # fmt: skip
         error: BaseException | None = None
         for listener, banks, wanted in self._listeners:
             config = banks[0].config
