@@ -20,7 +20,7 @@ from gymscope.vector.tracker import EpisodeEnds
 __all__ = ["EpisodeStatsWrapper"]
 
 #: Up to this many ended episodes per step, arrays are filled item by item.
-_FEW = 8
+_FEW = 24
 
 
 class EpisodeStatsWrapper(VectorGymscopeWrapper):
