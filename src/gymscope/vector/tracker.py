@@ -82,7 +82,6 @@ _isfinite = math.isfinite
 _new_record = object.__new__
 _set_attr = object.__setattr__
 _perf_counter = time.perf_counter
-_count_nonzero = np.count_nonzero
 #: Up to this many ended episodes per step, arrays are filled item by item.
 _FEW = 8
 
@@ -561,7 +560,7 @@ class VectorEpisodeTracker:
         """Account one vector step; deliver the episodes that ended at it.
 
         Per step: one addition of the rewards, one ``or`` of the end masks
-        and a count of it, whatever ``num_envs`` is; lengths are counted as
+        and its nonzero indices, whatever ``num_envs`` is; lengths are counted as
         steps since each episode started, so they cost nothing per step.
         """
         if not self._started:
@@ -581,12 +580,14 @@ class VectorEpisodeTracker:
             self._start_steps[pending] = step
             self.episode_start_times[pending] = _perf_counter()
         dones = terminations | truncations  # also checks they are arrays of one shape
-        if _count_nonzero(dones):
-            self._end_episodes(dones, terminations, truncations, infos)
+        index = dones.nonzero()[0]
+        if index.size:
+            self._end_episodes(dones, index, terminations, truncations, infos)
 
     def _end_episodes(
         self,
         dones: npt.NDArray[np.bool_],
+        index: npt.NDArray[np.intp],
         terminations: Any,
         truncations: Any,
         infos: MutableMapping[str, Any],
@@ -599,7 +600,6 @@ class VectorEpisodeTracker:
             self.episode_start_times,
             self._start_steps,
         )
-        index = dones.nonzero()[0]
         ids: list[int] = index.tolist()
         sub_envs = tuple(ids)
         k = len(ids)
