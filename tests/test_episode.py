@@ -135,8 +135,10 @@ def test_stats_bank_push_is_rolling_stats_push_bit_for_bit(
     # must be the same as pushing into a RollingStats
     bank, reference = StatsBank(StatsConfig(window, 0.1)), RollingStats(window)
     for i, x in enumerate(values):
-        bank.push(x, i + 1)
+        moving = bank.push(x, i + 1)
         reference.push(x)
+        after = np.array([bank.mean, bank.std, bank.ema_return, bank.ema_length])
+        assert np.array(moving).tobytes() == after.tobytes()  # what push returns
         got, want = bank.rolling, reference
         assert (got._next, got.count, got._n_finite) == (want._next, want.count, want._n_finite)
         assert np.array(got._buf).tobytes() == np.array(want._buf).tobytes()
