@@ -18,6 +18,7 @@ from gymscope.episode import (
     EpisodeTracker,
     NonFiniteRewardWarning,
     RollingStats,
+    StatsBank,
     StatsConfig,
 )
 
@@ -111,6 +112,40 @@ def test_rolling_stats_match_numpy_over_the_window(window: int, values: list[flo
             assert stats.std == pytest.approx(std, abs=1e-6 * scale)
         else:
             assert (math.isnan(stats.mean) and math.isnan(mean)) or stats.mean == mean
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    window=st.integers(1, 7),
+    values=st.lists(
+        st.one_of(
+            st.floats(-1e6, 1e6, allow_nan=False, allow_infinity=False),
+            st.floats(-1e150, 1e150, allow_nan=False, allow_infinity=False),
+            st.sampled_from([math.nan, math.inf, -math.inf, 0.0, 1e6]),
+        ),
+        min_size=1,
+        max_size=40,
+    ),
+)
+def test_stats_bank_push_is_rolling_stats_push_bit_for_bit(
+    window: int, values: list[float]
+) -> None:
+    # StatsBank.push inlines RollingStats.push: every value, every internal
+    # sum and every recompute (each window_size values, outliers, NaN/inf)
+    # must be the same as pushing into a RollingStats
+    bank, reference = StatsBank(StatsConfig(window, 0.1)), RollingStats(window)
+    for i, x in enumerate(values):
+        moving = bank.push(x, i + 1)
+        reference.push(x)
+        after = np.array([bank.mean, bank.std, bank.ema_return, bank.ema_length])
+        assert np.array(moving).tobytes() == after.tobytes()  # what push returns
+        got, want = bank.rolling, reference
+        assert (got._next, got.count, got._n_finite) == (want._next, want.count, want._n_finite)
+        assert np.array(got._buf).tobytes() == np.array(want._buf).tobytes()
+        # bits, so NaN == NaN and 0.0 != -0.0
+        ours = np.array([got._mean, got._m2, bank.mean, bank.std])
+        theirs = np.array([want._mean, want._m2, want.mean, want.std])
+        assert ours.tobytes() == theirs.tobytes()
 
 
 def test_rolling_stats_do_not_drift_over_many_values() -> None:

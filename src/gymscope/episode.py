@@ -373,24 +373,65 @@ class StatsBank:
         if rolling.count:
             self.mean, self.std = rolling.mean, rolling.std
 
-    def push(self, episode_return: float, length: int) -> None:
+    def push(self, episode_return: float, length: int) -> tuple[float, float, float, float]:
+        """Add one episode; returns ``(mean, std, ema_return, ema_length)`` after it."""
+        # RollingStats.push(episode_return), inlined (the same operations in the
+        # same order, so the same bits): one call instead of three per episode
         rolling = self.rolling
-        rolling.push(episode_return)
-        if rolling._n_finite == rolling.count:  # the usual case, without properties
-            self.mean = rolling._mean
-            self.std = math.sqrt(rolling._m2 / rolling.count)
+        x = episode_return
+        buf = rolling._buf
+        slot = rolling._next
+        window = rolling.window_size
+        count = rolling.count
+        if count == window:
+            old = buf[slot]
+            buf[slot] = x
+            n = rolling._n_finite
+            if n > 1 and _isfinite(x) and _isfinite(old):
+                mean = rolling._mean
+                new_mean = mean + (x - old) / n
+                old_m2 = rolling._m2
+                m2 = old_m2 + (x - old) * (x - new_mean + old - mean)
+                rolling._mean = new_mean
+                if m2 * 1e6 < old_m2:
+                    rolling._recompute()
+                else:
+                    rolling._m2 = m2
+            else:
+                rolling._recompute()
         else:
-            self.mean, self.std = rolling.mean, rolling.std
+            buf[slot] = x
+            rolling.count = count = count + 1
+            if _isfinite(x):  # RollingStats._add
+                n = rolling._n_finite = rolling._n_finite + 1
+                mean = rolling._mean
+                delta = x - mean
+                rolling._mean = mean = mean + delta / n
+                rolling._m2 += delta * (x - mean)
+        slot += 1
+        if slot == window:
+            slot = 0
+            rolling._recompute()
+        rolling._next = slot
+        if rolling._n_finite == count:  # the usual case, without properties
+            self.mean = mean = rolling._mean
+            self.std = std = math.sqrt(rolling._m2 / count)
+        else:
+            self.mean = mean = rolling.mean
+            self.std = std = rolling.std
         a = self.alpha
-        if self.ema_length != self.ema_length:  # NaN: first episode
-            self.ema_return, self.ema_length = episode_return, float(length)
+        ema_l = self.ema_length
+        if ema_l != ema_l:  # NaN: first episode
+            self.ema_return = ema_r = episode_return
+            self.ema_length = ema_l = float(length)
         else:
             ema_r = self.ema_return
             # a NaN/inf return would poison the EMA for good: restart after one
-            self.ema_return = (
+            self.ema_return = ema_r = (
                 a * episode_return + (1.0 - a) * ema_r if _isfinite(ema_r) else episode_return
             )
-            self.ema_length = a * length + (1.0 - a) * self.ema_length
+            self.ema_length = ema_l = a * length + (1.0 - a) * ema_l
+        return mean, std, ema_r, ema_l
 
 
 def _plain(value: Any) -> Any:

@@ -82,7 +82,8 @@ _isfinite = math.isfinite
 _new_record = object.__new__
 _set_attr = object.__setattr__
 _perf_counter = time.perf_counter
-_count_nonzero = np.count_nonzero
+#: Up to this many ended episodes per step, arrays are filled item by item.
+_FEW = 8
 
 
 class EpisodeEnds:
@@ -116,12 +117,12 @@ class EpisodeEnds:
         "_config",
         "_ended_at",
         "_episodes",
+        "_finals",
         "_records",
         "_wanted",
         "durations",
         "episode_lengths",
         "episode_returns",
-        "final_infos",
         "index",
         "lengths",
         "mask",
@@ -142,9 +143,9 @@ class EpisodeEnds:
         episode_returns: list[float],
         episode_lengths: list[int],
         rounded_durations: list[float],
-        final_infos: tuple[dict[str, Any], ...],
+        final_infos: tuple[dict[str, Any], ...] | None,
         moving_stats: list[tuple[float, float, float, float]],
-        episodes: list[_Ended],
+        episodes: _Ended,
         ended_at: float,
         config: StatsConfig,
         wanted: tuple[str, ...],
@@ -158,13 +159,22 @@ class EpisodeEnds:
         self.episode_returns = episode_returns
         self.episode_lengths = episode_lengths
         self.rounded_durations = rounded_durations
-        self.final_infos = final_infos
+        self._finals = final_infos
         self.moving_stats = moving_stats
         self._episodes = episodes
         self._ended_at = ended_at
         self._config = config
         self._wanted = wanted
         self._records: tuple[EpisodeRecord, ...] | None = None
+
+    @property
+    def final_infos(self) -> tuple[dict[str, Any], ...]:
+        """Each ended sub-env's final-step info (see :func:`sub_env_info`), in the
+        order of ``sub_envs``."""
+        finals = self._finals
+        if finals is None:  # the step's info was empty: one empty dict each
+            finals = self._finals = tuple([{} for _ in self.sub_envs])
+        return finals
 
     @property
     def records(self) -> tuple[EpisodeRecord, ...]:
@@ -178,13 +188,36 @@ class EpisodeEnds:
     def _build(self) -> Iterable[EpisodeRecord]:
         window, alpha, wanted = self._config.window_size, self._config.alpha, self._wanted
         ended_at = self._ended_at
-        for (number, length, total_steps, duration, term, trunc, seed, nonfinite, captured), (
-            mean,
-            std,
-            ema_r,
-            ema_l,
-        ), episode_return in zip(
-            self._episodes, self.moving_stats, self.episode_returns, strict=True
+        numbers, total_steps_, now, starts, terms, truncs, seeds, nonfinite_, captured_ = (
+            self._episodes
+        )
+        k = len(numbers)
+        durations = [now - start for start in starts]
+        for (
+            number,
+            length,
+            total_steps,
+            duration,
+            term,
+            trunc,
+            seed,
+            nonfinite,
+            captured,
+            (mean, std, ema_r, ema_l),
+            episode_return,
+        ) in zip(
+            numbers,
+            self.episode_lengths,
+            total_steps_,
+            durations,
+            terms.tolist(),
+            truncs.tolist(),
+            seeds if seeds is not None else [None] * k,
+            nonfinite_ if nonfinite_ is not None else [False] * k,
+            captured_ if captured_ is not None else [None] * k,
+            self.moving_stats,
+            self.episode_returns,
+            strict=True,
         ):
             record: EpisodeRecord = _new_record(EpisodeRecord)
             # bypasses the frozen __init__, as EpisodeTracker.end_episode does
@@ -219,9 +252,22 @@ class EpisodeEnds:
             yield record
 
 
-#: What the tracker keeps of one ended episode for the records: index, length,
-#: total steps, duration (s), terminated, truncated, seed, non-finite, captured info.
-_Ended = tuple[int, int, int, float, bool, bool, "int | None", bool, "dict[str, Any] | None"]
+#: What the tracker keeps of the episodes ended at one step for the records, one
+#: entry per episode in each but the third: indices, total steps, the end's
+#: perf_counter() and the episodes' start times (their durations), terminated and
+#: truncated (bool arrays), seeds, non-finite flags, captured infos (None: all
+#: None / False / None).
+_Ended = tuple[
+    list[int],
+    list[int],
+    float,
+    list[float],
+    npt.NDArray[np.bool_],
+    npt.NDArray[np.bool_],
+    "list[int | None] | None",
+    "list[bool] | None",
+    "list[dict[str, Any] | None] | None",
+]
 
 
 #: Called once per vector step at which episodes ended, with what ended and
@@ -335,9 +381,11 @@ class VectorEpisodeTracker:
         #: Steps counted in finished episodes, per sub-env.
         self.total_steps: list[int] = [0] * n
         self._seeds: list[int | None] = [None] * n
+        self._seeded = False  # some entry of _seeds is not None
         self._listeners: list[tuple[VectorEpisodeListener, list[StatsBank], tuple[str, ...]]] = []
         self._priorities: list[int] = []
         self._banks: dict[StatsConfig, list[StatsBank]] = {}
+        self._configs: tuple[StatsConfig, ...] = ()  # the keys of _banks
         self._capture_keys: tuple[str, ...] = ()
         self._metrics_listeners: list[MetricsListener] = []
         self._resume_sources: list[list[tuple[int, ResumeSource]]] = [[] for _ in range(n)]
@@ -363,6 +411,7 @@ class VectorEpisodeTracker:
         banks = self._banks.get(config)
         if banks is None:
             banks = self._banks[config] = [StatsBank(config) for _ in range(self.num_envs)]
+            self._configs = tuple(self._banks)
             for bank, state in zip(banks, self.resumed, strict=True):
                 if state is not None:
                     bank.replay(state.returns, state.lengths, state.episodes)
@@ -461,6 +510,7 @@ class VectorEpisodeTracker:
             self.episode_start_times[:] = now
             self._pending_index = None
             self._seeds = seeds
+            self._seeded = seed is not None and any(s is not None for s in seeds)
             return
         mask = np.asarray(reset_mask, dtype=np.bool_)
         if mask.shape != (n,):
@@ -477,6 +527,7 @@ class VectorEpisodeTracker:
             self._pending_index = pending if pending.size else None
         for i in np.flatnonzero(mask).tolist():
             self._seeds[i] = seeds[i]
+        self._seeded = any(s is not None for s in self._seeds)
 
     def _sub_env_seeds(self, seed: Any) -> list[int | None]:
         n = self.num_envs
@@ -509,7 +560,7 @@ class VectorEpisodeTracker:
         """Account one vector step; deliver the episodes that ended at it.
 
         Per step: one addition of the rewards, one ``or`` of the end masks
-        and a count of it, whatever ``num_envs`` is; lengths are counted as
+        and its nonzero indices, whatever ``num_envs`` is; lengths are counted as
         steps since each episode started, so they cost nothing per step.
         """
         if not self._started:
@@ -529,12 +580,14 @@ class VectorEpisodeTracker:
             self._start_steps[pending] = step
             self.episode_start_times[pending] = _perf_counter()
         dones = terminations | truncations  # also checks they are arrays of one shape
-        if _count_nonzero(dones):
-            self._end_episodes(dones, terminations, truncations, infos)
+        index = dones.nonzero()[0]
+        if index.size:
+            self._end_episodes(dones, index, terminations, truncations, infos)
 
     def _end_episodes(
         self,
         dones: npt.NDArray[np.bool_],
+        index: npt.NDArray[np.intp],
         terminations: Any,
         truncations: Any,
         infos: MutableMapping[str, Any],
@@ -547,24 +600,63 @@ class VectorEpisodeTracker:
             self.episode_start_times,
             self._start_steps,
         )
-        index = dones.nonzero()[0]
-        sub_envs = tuple(index.tolist())
+        ids: list[int] = index.tolist()
+        sub_envs = tuple(ids)
+        k = len(ids)
         step = self._step
-        # small per-step lists: Python arithmetic beats NumPy's per-call cost here
-        ended_returns = returns.take(index)
+        ended_returns = returns[index]
         ep_returns: list[float] = ended_returns.tolist()
-        ep_lengths = [step - s for s in start_steps.take(index).tolist()]
-        durations = [now - s for s in starts.take(index).tolist()]
-        # gymnasium's np.round(t, 6), element by element: rint(t * 1e6) / 1e6
-        rounded = [round(d * 1e6) / 1e6 for d in durations]
-        r = np.zeros(n, dtype=np.float64)
-        r[index] = ended_returns
+        r: npt.NDArray[np.float64] = np.zeros(n)  # float64, the default: no dtype to parse
         length_array = np.zeros(n, dtype=np.int64)
-        length_array[index] = ep_lengths
-        t = np.zeros(n, dtype=np.float64)
-        t[index] = rounded
-        terms: list[bool] = terminations.take(index).tolist()
-        truncs: list[bool] = truncations.take(index).tolist()
+        t: npt.NDArray[np.float64] = np.zeros(n)
+        few = k <= _FEW  # then one item at a time beats a fancy assignment
+        counts, steps = self.episode_counts, self.total_steps
+        ep_lengths: list[int] = []
+        rounded: list[float] = []
+        numbers: list[int] = []
+        totals: list[int] = []
+        # the first listener's statistics in the pass below, any others after it
+        configs = self._configs
+        first_banks = self._banks[configs[0]] if configs else None
+        first: list[tuple[float, float, float, float]] = []
+        # one pass over the ended sub-envs: Python arithmetic beats NumPy's
+        # per-call cost for the few that end at one step
+        start_list: list[float] = starts[index].tolist()
+        for i, episode_return, start_step, start in zip(
+            ids, ep_returns, start_steps[index].tolist(), start_list, strict=True
+        ):
+            length = step - start_step
+            # gymnasium's np.round(t, 6), element by element: rint(t * 1e6) / 1e6
+            rounded_duration = round((now - start) * 1e6) / 1e6
+            ep_lengths.append(length)
+            rounded.append(rounded_duration)
+            number = counts[i]
+            counts[i] = number + 1
+            numbers.append(number)
+            steps[i] = total = steps[i] + length
+            totals.append(total)
+            if few:
+                r[i] = episode_return
+                length_array[i] = length
+                t[i] = rounded_duration
+            if first_banks is not None:
+                first.append(first_banks[i].push(episode_return, length))
+        if not few:
+            r[index] = ended_returns
+            length_array[index] = ep_lengths
+            t[index] = rounded
+        moving_by_config: dict[StatsConfig, list[tuple[float, float, float, float]]] = {}
+        if configs:
+            moving_by_config[configs[0]] = first
+            for config in configs[1:]:
+                banks = self._banks[config]
+                moving_by_config[config] = [
+                    banks[i].push(x, length)
+                    for i, x, length in zip(ids, ep_returns, ep_lengths, strict=True)
+                ]
+        # snapshots (the env may reuse its arrays); lists only if records are built
+        terms: npt.NDArray[np.bool_] = terminations[index]
+        truncs: npt.NDArray[np.bool_] = truncations[index]
         if self._same_step:  # already reset: the next episodes start now
             returns[index] = 0.0
             start_steps[index] = self._step
@@ -572,50 +664,45 @@ class VectorEpisodeTracker:
         else:  # reset at the next step (NEXT_STEP) or by reset(reset_mask) (DISABLED)
             self._pending_index = index
         source = infos.get("final_info") if self._same_step else infos
-        finals = (
-            tuple([sub_env_info(source, i) for i in sub_envs])
-            if source
-            else tuple([{} for _ in sub_envs])
-        )
-        counts, steps, seeds = self.episode_counts, self.total_steps, self._seeds
+        # None: the info was empty, EpisodeEnds makes the empty dicts if asked
+        finals = tuple([sub_env_info(source, i) for i in ids]) if source else None
+        seeds: list[int | None] | None = None
+        if self._seeded:
+            all_seeds = self._seeds
+            seeds = [all_seeds[i] for i in ids]
+            for i in ids:
+                all_seeds[i] = None  # an autoreset episode has no seed of its own
+            self._seeded = any(s is not None for s in all_seeds)
+        nonfinite: list[bool] | None = None
+        if not _isfinite(sum(ep_returns)):  # else every return is finite
+            nonfinite = [not _isfinite(x) for x in ep_returns]
+            for i, number, episode_return, flag in zip(
+                ids, numbers, ep_returns, nonfinite, strict=True
+            ):
+                if flag:
+                    warnings.warn(
+                        f"sub-env {i}, episode {number} has a non-finite return "
+                        f"({episode_return}): a reward was NaN or infinite; it is recorded "
+                        "as is and flagged (record.nonfinite)",
+                        NonFiniteRewardWarning,
+                        stacklevel=5,
+                    )
+        captured: list[dict[str, Any] | None] | None = None
         keys = self._capture_keys
-        banks_by_config = list(self._banks.values())
-        episodes: list[_Ended] = []
-        for j, i in enumerate(sub_envs):
-            episode_return = ep_returns[j]
-            length = ep_lengths[j]
-            number = counts[i]
-            counts[i] = number + 1
-            total_steps = steps[i] = steps[i] + length
-            seed = seeds[i]
-            seeds[i] = None  # an autoreset episode has no seed of its own
-            nonfinite = not _isfinite(episode_return)
-            if nonfinite:
-                warnings.warn(
-                    f"sub-env {i}, episode {number} has a non-finite return ({episode_return}): "
-                    "a reward was NaN or infinite; it is recorded as is and flagged "
-                    "(record.nonfinite)",
-                    NonFiniteRewardWarning,
-                    stacklevel=5,
-                )
-            for banks in banks_by_config:
-                banks[i].push(episode_return, length)
-            final = finals[j]
-            captured = {k: final[k] for k in keys if k in final} if keys else None
-            episodes.append(
-                (number, length, total_steps, durations[j], terms[j], truncs[j], seed,
-                 nonfinite, captured)
-            )  # fmt: skip
-        self.episode_count += len(sub_envs)
+        if keys:
+            captured = [
+                {key: final[key] for key in keys if key in final} for final in finals or [{}] * k
+            ]
+        self.episode_count += k
+        episodes: _Ended = (
+            numbers, totals, now, start_list, terms, truncs, seeds, nonfinite, captured
+        )  # fmt: skip
         error: BaseException | None = None
         for listener, banks, wanted in self._listeners:
-            moving = [
-                (bank.mean, bank.std, bank.ema_return, bank.ema_length)
-                for bank in map(banks.__getitem__, sub_envs)
-            ]
+            config = banks[0].config
             ends = EpisodeEnds(
                 dones, index, sub_envs, r, length_array, t, ep_returns, ep_lengths, rounded,
-                finals, moving, episodes, ended_at, banks[0].config, wanted,
+                finals, moving_by_config[config], episodes, ended_at, config, wanted,
             )  # fmt: skip
             try:
                 listener(ends, infos)
