@@ -197,3 +197,19 @@ def test_bad_arguments_before_anything_is_written(tmp_path: Path) -> None:
     with pytest.raises(InvalidArgumentError, match="directory"):
         SQLiteLoggerWrapper(scripted(), tmp_path / "no" / "m.db")
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("num_envs", [16, 64])
+def test_many_sub_envs_each_get_a_connection(tmp_path: Path, num_envs: int) -> None:
+    """Every sub-env's sink holds a connection while open: the engine's pool is
+    sized for all of them (SQLAlchemy's default 5 + 10 made the 16th wait 30 s)."""
+    db = tmp_path / "m.db"
+    envs = SQLiteLoggerWrapper(
+        SyncVectorEnv([lambda: ScriptedEnv(((1.0,),)) for _ in range(num_envs)]), db, "many"
+    )
+    envs.reset()
+    envs.step(np.zeros(num_envs, dtype=np.int64))  # one-step episodes: every sub-env ends one
+    envs.close()
+    assert query(sqlite_url(db), "SELECT count(*), count(DISTINCT worker) FROM episode") == [
+        (num_envs, num_envs)
+    ]

@@ -305,7 +305,7 @@ class VecMonitor:
             engine = target
         else:
             check_existing_schema(target)
-            engine = self._owned_engine = _lazy_engine(target)
+            engine = self._owned_engine = _lazy_engine(target, n)
         made: list[DatabaseSink] = []
         for i in range(n):
             made.append(

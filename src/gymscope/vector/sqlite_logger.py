@@ -113,7 +113,7 @@ class SQLiteLoggerWrapper(VectorGymscopeWrapper):
             engine, self._owned_engine = target, None
         else:
             check_existing_schema(target)
-            engine = self._owned_engine = _lazy_engine(target)
+            engine = self._owned_engine = _lazy_engine(target, env.num_envs)
         spec = getattr(env, "spec", None)
         env_id = str(getattr(spec, "id", "") or type(env.unwrapped).__name__)
         sinks: list[DatabaseSink] = []
@@ -186,12 +186,17 @@ class SQLiteLoggerWrapper(VectorGymscopeWrapper):
         return state
 
 
-def _lazy_engine(url: Any) -> Engine:
+def _lazy_engine(url: Any, connections: int = 1) -> Engine:
     """An engine for ``url`` that has not connected yet (the first sink to open
-    creates the tables, with gymscope's SQLite settings)."""
+    creates the tables, with gymscope's SQLite settings), whose pool holds
+    ``connections`` at once: each sub-env's sink keeps one open while the
+    wrapper is (SQLAlchemy's default pool of 5 + 10 would make the 16th
+    sub-env wait 30 s and fail)."""
     import sqlalchemy as sa
 
     from gymscope.metrics.db import is_sqlite
 
-    kwargs: dict[str, Any] = {} if is_sqlite(url) else {"pool_pre_ping": True}
+    kwargs: dict[str, Any] = {"pool_size": max(5, connections), "max_overflow": 10}
+    if not is_sqlite(url):
+        kwargs["pool_pre_ping"] = True
     return sa.create_engine(url, **kwargs)
