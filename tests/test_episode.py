@@ -345,3 +345,18 @@ def test_a_failing_listener_does_not_starve_the_others() -> None:
     with pytest.raises(OSError, match="disk full"):
         tracker.on_step(1.0, True, False, {})
     assert [r.episode_return for r in got] == [1.0]
+
+
+def test_huge_finite_returns_never_raise_out_of_step() -> None:
+    """Squares and sums of returns beyond ~1e154 overflow: inf, as NumPy says, not
+    an OverflowError out of step()."""
+    from gymscope import EpisodeStatsWrapper
+    from stubs import ScriptedEnv, play
+
+    env = EpisodeStatsWrapper(ScriptedEnv(((1e300,), (-1e300,), (1e308,))), window_size=2)
+    finals = play(env, 6)
+    means = [f["episode"]["r_mean"] for f in finals]
+    stds = [f["episode"]["r_std"] for f in finals]
+    assert means[0] == 1e300 and stds[0] == 0.0
+    assert all(isinstance(m, float) for m in means)
+    assert math.isinf(stds[1]) or stds[1] > 1e299  # |1e300 - -1e300| / 2

@@ -256,8 +256,14 @@ class RollingStats:
         finite = [v for v in self._buf[: self.count] if _isfinite(v)]
         self._n_finite = len(finite)
         if finite:
-            self._mean = math.fsum(finite) / len(finite)
-            self._m2 = math.fsum((v - self._mean) ** 2 for v in finite)
+            try:
+                self._mean = math.fsum(finite) / len(finite)
+                self._m2 = math.fsum((v - self._mean) ** 2 for v in finite)
+            except OverflowError:  # returns beyond ~1e154: NumPy's inf, never an exception
+                with np.errstate(over="ignore", invalid="ignore"):
+                    values = np.array(finite, dtype=np.float64)
+                    self._mean = float(np.mean(values))
+                    self._m2 = float(np.sum((values - self._mean) ** 2))
         else:
             self._mean, self._m2 = 0.0, 0.0
 
