@@ -21,8 +21,6 @@ from __future__ import annotations
 import math
 import os
 import time
-import warnings
-import weakref
 from collections.abc import Mapping, MutableMapping, Sequence
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, TypeGuard
@@ -33,8 +31,8 @@ import numpy.typing as npt
 from gymnasium.vector import AutoresetMode
 
 from gymscope._checks import check_int
+from gymscope._driver import SinkOwner
 from gymscope.episode import (
-    EpisodeRecord,
     RunInfo,
     StatsConfig,
     check_alpha,
@@ -44,14 +42,12 @@ from gymscope.episode import (
 from gymscope.errors import (
     ArgumentTypeError,
     InvalidArgumentError,
-    OutputWriteError,
     StatsKeyClashError,
 )
 from gymscope.sinks.base import EpisodeSink
 from gymscope.sinks.stats import STATS_KEYS
 from gymscope.vector.base import SinkFactory, _sinks_per_sub_env
 from gymscope.vector.tracker import EpisodeEnds, VectorEpisodeTracker
-from gymscope.wrappers.base import _close_abandoned, _forget, close_sinks
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -86,7 +82,7 @@ def import_sb3_vec_env() -> ModuleType:
     return module
 
 
-class VecMonitor:
+class VecMonitor(SinkOwner):
     """SB3's ``VecMonitor``, with gymscope's statistics and sinks.
 
     Wraps a Stable-Baselines3 ``VecEnv`` in the process that trains (the
@@ -273,12 +269,7 @@ class VecMonitor:
                 on_resume = getattr(sink, "on_resume", None)
                 if callable(on_resume):
                     tracker.add_resume_listener(i, on_resume)
-        self._closed = False
-        self._sink_failures: dict[int, list[Any]] | None = None
-        self._owner_pid = os.getpid()
-        self._finalizer: weakref.finalize[Any, Any] | None = None
-        if self._sinks:
-            self._finalizer = weakref.finalize(self, _close_abandoned, self._sinks, self._owner_pid)
+        self._own(self._sinks)
 
     def _database_sinks(
         self,
@@ -414,22 +405,12 @@ class VecMonitor:
         """
         if getattr(self, "_closed", True):
             return
-        self._closed = True
-        if self._finalizer is not None:
-            self._finalizer.detach()
-            self._finalizer = None
         try:
-            if self._owner_pid != os.getpid():
-                _forget(self._sinks)
-                self._owner_pid = os.getpid()
             try:
-                close_sinks(self._sinks)
+                self._close_owned()
             finally:
                 if self._owned_engine is not None:
                     self._owned_engine.dispose()
-            lost = self._lost_episodes()
-            if lost is not None:
-                raise lost
         finally:
             self.venv.close()
 
@@ -508,42 +489,12 @@ class VecMonitor:
             except OSError as exc:
                 self._sink_failed(sink, None, exc)
 
-    def _sink_failed(self, sink: EpisodeSink, record: EpisodeRecord | None, exc: OSError) -> None:
-        failures = self._sink_failures
-        if failures is None:
-            failures = self._sink_failures = {}
-        entry = failures.get(id(sink))
-        if entry is not None:
-            entry[1] += record is not None
-            return
-        failures[id(sink)] = [sink, int(record is not None), exc]
-        what = "metrics" if record is None else f"episode {record.index}"
-        warnings.warn(
-            f"{type(sink).__name__} could not write {what} ({exc}); training goes on, and "
-            "close() raises if it lost episodes",
-            RuntimeWarning,
-            stacklevel=5,
-        )
-
-    def _lost_episodes(self) -> OutputWriteError | None:
-        failures = self._sink_failures
-        if not failures:
-            return None
-        parts = [
-            f"{type(sink).__name__} lost {count} episode(s) ({exc})"
-            for sink, count, exc in failures.values()
-        ]
-        return OutputWriteError("; ".join(parts) + ": they could not be written")
-
     def _adopt(self) -> None:
-        """First use in a process that inherited this wrapper by fork()."""
-        _forget(self._sinks)
+        """First use in a process that inherited this wrapper by fork(): also
+        leave the parent's engine and its connections alone."""
         if self._owned_engine is not None:
             self._owned_engine.dispose(close=False)
-        self._owner_pid = os.getpid()
-        if self._finalizer is not None:
-            self._finalizer.detach()
-        self._finalizer = weakref.finalize(self, _close_abandoned, self._sinks, self._owner_pid)
+        super()._adopt()
 
 
 def _env_id(venv: Any) -> str:

@@ -59,9 +59,6 @@ records of vector wrappers carry no per-episode metric means.
 from __future__ import annotations
 
 import logging
-import os
-import warnings
-import weakref
 from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from typing import Any, SupportsFloat
 
@@ -69,15 +66,17 @@ from gymnasium.core import ActType, ObsType
 from gymnasium.vector import VectorEnv, VectorWrapper
 
 from gymscope._checks import check_int
-from gymscope.episode import EpisodeRecord, RunInfo, StatsConfig
-from gymscope.errors import ArgumentTypeError, InvalidArgumentError, OutputWriteError
+from gymscope._driver import SinkOwner, current_pid
+from gymscope.episode import RunInfo, StatsConfig
+from gymscope.errors import ArgumentTypeError, InvalidArgumentError
 from gymscope.sinks.base import EpisodeSink
 from gymscope.vector.tracker import (
     EpisodeEnds,
     VectorEpisodeTracker,
     autoreset_mode_of,
 )
-from gymscope.wrappers.base import _close_abandoned, _forget, _pid, close_sinks
+
+_pid = current_pid
 
 __all__ = ["SinkFactory", "VectorGymscopeWrapper", "check_vector_env", "find_vector_tracker"]
 
@@ -137,7 +136,7 @@ def _sinks_per_sub_env(
     return tuple(out)
 
 
-class VectorGymscopeWrapper(VectorWrapper):
+class VectorGymscopeWrapper(SinkOwner, VectorWrapper):
     """Base of gymscope's vector wrappers: the stack's shared vector tracker
     feeding the per-sub-env sinks this wrapper owns.
 
@@ -155,6 +154,8 @@ class VectorGymscopeWrapper(VectorWrapper):
         ArgumentTypeError: ``env`` is not a vector env, a sink is not a sink.
         InvalidArgumentError: not one group of sinks per sub-env.
     """
+
+    _failure_stacklevel = 6
 
     def __init__(
         self,
@@ -179,7 +180,7 @@ class VectorGymscopeWrapper(VectorWrapper):
                 run.env_id = env_id
         self._gymscope_tracker: VectorEpisodeTracker = tracker
         self._sink_groups = groups
-        self._sinks: tuple[EpisodeSink, ...] = tuple(s for group in groups for s in group)
+        self._sinks = tuple(s for group in groups for s in group)
         for run, group in zip(tracker.runs, groups, strict=True):
             for sink in group:
                 sink.open(run)
@@ -194,11 +195,7 @@ class VectorGymscopeWrapper(VectorWrapper):
                 on_resume = getattr(sink, "on_resume", None)
                 if callable(on_resume):
                     tracker.add_resume_listener(i, on_resume)
-        self._closed = False
-        self._sink_failures: dict[int, list[Any]] | None = None
-        self._owner_pid = os.getpid()
-        self._finalizer: weakref.finalize[Any, Any] | None = None
-        self._watch()
+        self._own(self._sinks)
 
     @property
     def tracker(self) -> VectorEpisodeTracker:
@@ -290,56 +287,6 @@ class VectorGymscopeWrapper(VectorWrapper):
             except OSError as exc:
                 self._sink_failed(sink, None, exc)
 
-    def _sink_failed(self, sink: EpisodeSink, record: EpisodeRecord | None, exc: OSError) -> None:
-        failures = self._sink_failures
-        if failures is None:
-            failures = self._sink_failures = {}
-        what = "metrics" if record is None else f"episode {record.index}"
-        entry = failures.get(id(sink))
-        if entry is not None:
-            entry[1] += record is not None
-            logger.debug("%r could not take %s either: %s", sink, what, exc)
-            return
-        failures[id(sink)] = [sink, int(record is not None), exc]
-        warnings.warn(
-            f"{type(sink).__name__} could not write {what} ({exc}); the run goes on, and "
-            "close() raises if it lost episodes. Further failures of this output are "
-            "logged at DEBUG level",
-            RuntimeWarning,
-            stacklevel=6,
-        )
-
-    def _lost_episodes(self) -> OutputWriteError | None:
-        failures = self._sink_failures
-        if not failures:
-            return None
-        parts = [
-            f"{type(sink).__name__} lost {count} episode(s) ({exc})"
-            for sink, count, exc in failures.values()
-        ]
-        return OutputWriteError(
-            "; ".join(parts) + ": its files could not be written when the episodes ended"
-        )
-
-    def _check_process(self) -> None:
-        """Adopt the sinks if this is a fork()ed child's first use of the wrapper
-        (for methods that reach a sink directly, such as a ``save()`` or ``flush()``)."""
-        if self._owner_pid != os.getpid():
-            self._adopt()
-
-    def _adopt(self) -> None:
-        """First use in a process that inherited this wrapper by fork()."""
-        _forget(self._sinks)
-        self._owner_pid = os.getpid()
-        if self._finalizer is not None:
-            self._finalizer.detach()
-            self._finalizer = None
-        self._watch()
-
-    def _watch(self) -> None:
-        if self._sinks and not self._closed:
-            self._finalizer = weakref.finalize(self, _close_abandoned, self._sinks, self._owner_pid)
-
     # -- lifecycle -----------------------------------------------------------------
     def close(self, **kwargs: Any) -> None:
         """Flush what this wrapper recorded and close the vector env. Safe to call twice.
@@ -350,24 +297,8 @@ class VectorGymscopeWrapper(VectorWrapper):
         """
         if getattr(self, "_closed", True):
             return
-        self._closed = True
-        if self._finalizer is not None:
-            self._finalizer.detach()
-            self._finalizer = None
         try:
-            if self._owner_pid != os.getpid():
-                _forget(self._sinks)
-                self._owner_pid = os.getpid()
-            try:
-                close_sinks(self._sinks)
-            except BaseException:
-                lost = self._lost_episodes()
-                if lost is not None:
-                    logger.error("%s", lost)
-                raise
-            lost = self._lost_episodes()
-            if lost is not None:
-                raise lost
+            self._close_owned()
         finally:
             self.env.close(**kwargs)
 
@@ -376,13 +307,3 @@ class VectorGymscopeWrapper(VectorWrapper):
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
-        state["_finalizer"] = None
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        self._owner_pid = os.getpid()
-        self._watch()

@@ -19,28 +19,23 @@ without ``close()``, and an idempotent ``close()``.
 from __future__ import annotations
 
 import logging
-import os
-import warnings
-import weakref
-from collections.abc import Mapping, MutableMapping, Sequence
+from collections.abc import Mapping, MutableMapping
 from typing import Any, SupportsFloat
 
 import gymnasium as gym
 from gymnasium.core import ActType, ObsType
 
 from gymscope._checks import check_int
+from gymscope._driver import SinkOwner, current_pid
 from gymscope.episode import EpisodeRecord, EpisodeTracker, RunInfo, StatsConfig
-from gymscope.errors import ArgumentTypeError, OutputWriteError
+from gymscope.errors import ArgumentTypeError
 from gymscope.sinks.base import EpisodeSink
 
 __all__ = ["GymscopeWrapper", "check_env", "find_tracker"]
 
 logger = logging.getLogger(__name__)
 
-# This process's pid, refreshed in a fork()ed child: os.getpid() is a system
-# call (~0.2 us), too dear for every episode end of every wrapper.
-_pid = [os.getpid()]
-os.register_at_fork(after_in_child=lambda: _pid.__setitem__(0, os.getpid()))
+_pid = current_pid  # refreshed in a fork()ed child (see gymscope._driver)
 
 
 def find_tracker(env: gym.Env[Any, Any]) -> EpisodeTracker | None:
@@ -63,41 +58,7 @@ def check_env(env: object) -> None:
         )
 
 
-def close_sinks(sinks: Sequence[EpisodeSink]) -> None:
-    """Close every sink, even if one fails; raise the first failure."""
-    error: BaseException | None = None
-    for sink in sinks:
-        try:
-            sink.close()
-        except BaseException as exc:
-            if error is None:
-                error = exc
-            else:
-                logger.error("closing %r also failed: %s", sink, exc)
-    if error is not None:
-        raise error
-
-
-def _close_abandoned(sinks: Sequence[EpisodeSink], pid: int) -> None:
-    """Run by the finalizer: at interpreter exit, or when a wrapper is garbage
-    collected without ``close()``. Never raises; in another process than the
-    one the sinks belong to (a fork), it leaves them alone."""
-    if os.getpid() != pid:
-        return
-    try:
-        close_sinks(sinks)
-    except Exception:
-        logger.exception("closing gymscope outputs %r failed", list(sinks))
-
-
-def _forget(sinks: Sequence[EpisodeSink]) -> None:
-    for sink in sinks:
-        forked = getattr(sink, "forked", None)
-        if forked is not None:
-            forked()
-
-
-class GymscopeWrapper(gym.Wrapper[ObsType, ActType, ObsType, ActType]):
+class GymscopeWrapper(SinkOwner, gym.Wrapper[ObsType, ActType, ObsType, ActType]):
     """Base of gymscope wrappers: the shared tracker feeding the sinks it owns.
 
     Subclasses build their sinks and pass them here; a user can also drive
@@ -134,7 +95,7 @@ class GymscopeWrapper(gym.Wrapper[ObsType, ActType, ObsType, ActType]):
             tracker = EpisodeTracker()
             tracker.env_label = f"{env}"
         self._gymscope_tracker: EpisodeTracker = tracker
-        self._sinks: tuple[EpisodeSink, ...] = sinks
+        self._sinks = sinks
         for sink in sinks:
             sink.open(tracker.run)
         tracker.add_listener(self._deliver, stats, info_keys, priority=priority)
@@ -146,12 +107,7 @@ class GymscopeWrapper(gym.Wrapper[ObsType, ActType, ObsType, ActType]):
             on_resume = getattr(sink, "on_resume", None)
             if callable(on_resume):
                 tracker.add_resume_listener(on_resume)
-        self._closed = False
-        # sink id -> [sink, episodes it lost, first error] (see _sink_failed)
-        self._sink_failures: dict[int, list[Any]] | None = None
-        self._owner_pid = os.getpid()
-        self._finalizer: weakref.finalize[Any, Any] | None = None
-        self._watch()
+        self._own(sinks)
 
     @property
     def tracker(self) -> EpisodeTracker:
@@ -235,66 +191,6 @@ class GymscopeWrapper(gym.Wrapper[ObsType, ActType, ObsType, ActType]):
             except OSError as exc:  # free unless raised; usage errors are not OSErrors
                 self._sink_failed(sink, record, exc)
 
-    def _sink_failed(self, sink: EpisodeSink, record: EpisodeRecord | None, exc: OSError) -> None:
-        """A sink could not write an episode: the run goes on, close() raises.
-
-        gymscope's own sinks keep what they could not write and retry it; a
-        sink that lets an ``OSError`` out has lost that episode, which is
-        warned about once per sink and reported by :meth:`close`.
-        """
-        failures = self._sink_failures
-        if failures is None:
-            failures = self._sink_failures = {}
-        what = "metrics" if record is None else f"episode {record.index}"
-        entry = failures.get(id(sink))
-        if entry is not None:
-            entry[1] += record is not None
-            logger.debug("%r could not take %s either: %s", sink, what, exc)
-            return
-        failures[id(sink)] = [sink, int(record is not None), exc]
-        warnings.warn(
-            f"{type(sink).__name__} could not write {what} ({exc}); the run "
-            "goes on, and close() raises if it lost episodes. Further failures of this "
-            "output are logged at DEBUG level",
-            RuntimeWarning,
-            stacklevel=5,
-        )
-
-    def _lost_episodes(self) -> OutputWriteError | None:
-        failures = self._sink_failures
-        if not failures:
-            return None
-        parts = [
-            f"{type(sink).__name__} lost {count} episode(s) ({exc})"
-            for sink, count, exc in failures.values()
-        ]
-        return OutputWriteError(
-            "; ".join(parts) + ": its files could not be written when the episodes ended"
-        )
-
-    def _check_process(self) -> None:
-        """Adopt the sinks if this is a fork()ed child's first use of the wrapper
-        (for methods that reach a sink directly, such as a ``flush()``)."""
-        if self._owner_pid != os.getpid():
-            self._adopt()
-
-    def _adopt(self) -> None:
-        """First use in a process that inherited this wrapper by fork()."""
-        _forget(self._sinks)
-        self._owner_pid = os.getpid()
-        if self._finalizer is not None:
-            self._finalizer.detach()  # the parent's: it does nothing here anyway
-            self._finalizer = None
-        self._watch()
-
-    def _watch(self) -> None:
-        # One mechanism for both ends of an unclosed wrapper: garbage collection
-        # and interpreter exit (finalizers run at exit, newest first, so outer
-        # wrappers close before the ones they wrap). It holds the sinks, never
-        # the wrapper, so the wrapper can still be collected.
-        if self._sinks and not self._closed:
-            self._finalizer = weakref.finalize(self, _close_abandoned, self._sinks, self._owner_pid)
-
     # -- lifecycle -----------------------------------------------------------------
     def close(self) -> None:
         """Flush what this wrapper recorded and close the env. Safe to call twice.
@@ -307,33 +203,7 @@ class GymscopeWrapper(gym.Wrapper[ObsType, ActType, ObsType, ActType]):
         """
         if getattr(self, "_closed", True):  # closed, or construction failed
             return
-        self._closed = True
-        if self._finalizer is not None:
-            self._finalizer.detach()
-            self._finalizer = None
         try:
-            if self._owner_pid != os.getpid():
-                _forget(self._sinks)
-                self._owner_pid = os.getpid()
-            try:
-                close_sinks(self._sinks)
-            except BaseException:
-                lost = self._lost_episodes()
-                if lost is not None:
-                    logger.error("%s", lost)
-                raise
-            lost = self._lost_episodes()
-            if lost is not None:
-                raise lost
+            self._close_owned()
         finally:
             self.env.close()
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
-        state["_finalizer"] = None
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        self._owner_pid = os.getpid()
-        self._watch()
