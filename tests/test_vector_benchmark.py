@@ -67,3 +67,21 @@ def test_noop_vector_env_ends_each_sub_env_every_25_steps_staggered() -> None:
         steps = (np.flatnonzero(ends[:, i]) + 1).tolist()
         assert steps == [25 - i, 50 - i]
     assert env.metadata["autoreset_mode"].name == "NEXT_STEP"
+
+
+@pytest.mark.slow
+def test_vector_stack_figures() -> None:
+    bench = load_script("benchmarks/vector_stack.py")
+    results = bench.run(num_envs=8, rounds=2, repeats=1, env_steps=160)
+    assert [r.name for r in results] == [
+        f"{env}, num_envs=8" for env in (bench.NOOP, bench.NOOP_LONG, bench.CARTPOLE)
+    ]
+    for result in results:
+        assert result.names() == list(bench.CASES)
+        assert result.reference == bench.RAW and result.baseline is None
+        assert result.figure(bench.RAW).ratio_to_reference == 1.0
+        for figure in result.figures:
+            assert figure.per_unit == "env-step" and figure.median_s > 0
+            assert figure.rounds == 2 and figure.units == 2 * 20 * 8
+        (note,) = result.notes
+        assert note.startswith(result.name) and "(target <= 1.10x: " in note
