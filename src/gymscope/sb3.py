@@ -90,8 +90,25 @@ def import_sb3_logger() -> ModuleType:
     return module
 
 
-# One subclass of (RunOutputFormat subclass, KVWriter) per class, made on first use.
-_WITH_KVWRITER: dict[type, type] = {}
+# One subclass of (gymscope class, SB3 base) per pair, made on first use.
+_WITH_SB3_BASE: dict[tuple[type, type], type] = {}
+
+
+def with_sb3_base(cls: type, base: type) -> type:
+    """``cls`` if it derives from ``base`` already, else a subclass of both
+    (made once, named like ``cls``): how gymscope's SB3 classes are real SB3
+    ``KVWriter``/``VecEnvWrapper`` instances without importing SB3 (and torch)
+    when ``gymscope.sb3`` is imported."""
+    if issubclass(cls, base):
+        return cls
+    made = _WITH_SB3_BASE.get((cls, base))
+    if made is None:
+        made = _WITH_SB3_BASE[(cls, base)] = type(
+            cls.__name__,
+            (cls, base),
+            {"__module__": cls.__module__, "__qualname__": cls.__qualname__},
+        )
+    return made
 
 
 class RunOutputFormat:
@@ -135,18 +152,7 @@ class RunOutputFormat:
     """
 
     def __new__(cls, *args: Any, **kwargs: Any) -> RunOutputFormat:
-        kv_writer = import_sb3_logger().KVWriter
-        if not issubclass(cls, kv_writer):
-            made = _WITH_KVWRITER.get(cls)
-            if made is None:
-                made = type(
-                    cls.__name__,
-                    (cls, kv_writer),
-                    {"__module__": cls.__module__, "__qualname__": cls.__qualname__},
-                )
-                _WITH_KVWRITER[cls] = made
-            cls = made
-        return super().__new__(cls)
+        return super().__new__(with_sb3_base(cls, import_sb3_logger().KVWriter))
 
     def __init__(
         self,

@@ -61,9 +61,6 @@ _INSTALL = (
     "pip install stable-baselines3 (it brings PyTorch, which is why gymscope does not depend on it)"
 )
 
-# One subclass of (VecMonitor subclass, SB3's VecMonitor) per class, made on first use.
-_WITH_SB3: dict[type, type] = {}
-
 
 def import_sb3_vec_env() -> ModuleType:
     """``stable_baselines3.common.vec_env``, or how to install it.
@@ -173,18 +170,9 @@ class VecMonitor(SinkOwner):
     num_envs: int
 
     def __new__(cls, *args: Any, **kwargs: Any) -> VecMonitor:
-        sb3_monitor = import_sb3_vec_env().VecMonitor
-        if not issubclass(cls, sb3_monitor):
-            made = _WITH_SB3.get(cls)
-            if made is None:
-                made = type(
-                    cls.__name__,
-                    (cls, sb3_monitor),
-                    {"__module__": cls.__module__, "__qualname__": cls.__qualname__},
-                )
-                _WITH_SB3[cls] = made
-            cls = made
-        return super().__new__(cls)
+        from gymscope.sb3 import with_sb3_base
+
+        return super().__new__(with_sb3_base(cls, import_sb3_vec_env().VecMonitor))
 
     def __init__(
         self,
