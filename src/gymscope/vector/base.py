@@ -149,6 +149,8 @@ class VectorGymscopeWrapper(SinkOwner, VectorWrapper):
         stats: Window and EMA weight of the moving statistics of its records.
         info_keys: Keys of the final step's info to capture into records.
         priority: Where its sinks come among the stack's (lower first).
+        moving_arrays: Its :meth:`on_episodes` reads ``ends.moving_arrays``
+            at every step (see :meth:`VectorEpisodeTracker.add_listener`).
 
     Raises:
         ArgumentTypeError: ``env`` is not a vector env, a sink is not a sink.
@@ -165,6 +167,7 @@ class VectorGymscopeWrapper(SinkOwner, VectorWrapper):
         stats: StatsConfig,
         info_keys: tuple[str, ...] = (),
         priority: int = 0,
+        moving_arrays: bool = False,
     ) -> None:
         check_vector_env(env)
         groups = _sinks_per_sub_env(sinks, env.num_envs)
@@ -184,7 +187,9 @@ class VectorGymscopeWrapper(SinkOwner, VectorWrapper):
         for run, group in zip(tracker.runs, groups, strict=True):
             for sink in group:
                 sink.open(run)
-        tracker.add_listener(self._deliver, stats, info_keys, priority=priority)
+        tracker.add_listener(
+            self._deliver, stats, info_keys, priority=priority, moving_arrays=moving_arrays
+        )
         if groups[0]:
             tracker.add_metrics_listener(self._deliver_metrics)
         for i, group in enumerate(groups):

@@ -114,7 +114,7 @@ class EpisodeStatsWrapper(VectorGymscopeWrapper):
         self.time_queue: deque[float] = deque(maxlen=length)
         self.return_queue: deque[float] = deque(maxlen=length)
         self.length_queue: deque[int] = deque(maxlen=length)
-        super().__init__(env, stats=config, info_keys=keys)
+        super().__init__(env, stats=config, info_keys=keys, moving_arrays=True)
 
     @property
     def stats_key(self) -> str:
@@ -146,25 +146,8 @@ class EpisodeStatsWrapper(VectorGymscopeWrapper):
         self.return_queue.extend(ends.episode_returns)
         self.length_queue.extend(ends.episode_lengths)
         self.time_queue.extend(ends.rounded_durations)
-        # r_mean, r_std, r_ema, l_ema: 0.0 where no episode ended (float64, the default)
-        n = len(mask)
-        r_mean: npt.NDArray[np.float64] = np.zeros(n)
-        r_std: npt.NDArray[np.float64] = np.zeros(n)
-        r_ema: npt.NDArray[np.float64] = np.zeros(n)
-        l_ema: npt.NDArray[np.float64] = np.zeros(n)
-        if len(index) <= _FEW:  # item by item beats NumPy's per-call cost
-            for i, (mean, std, ema_return, ema_length) in zip(
-                index, ends.moving_stats, strict=True
-            ):
-                r_mean[i] = mean
-                r_std[i] = std
-                r_ema[i] = ema_return
-                l_ema[i] = ema_length
-        else:
-            where = ends.index
-            r_mean[where], r_std[where], r_ema[where], l_ema[where] = zip(
-                *ends.moving_stats, strict=True
-            )
+        # r_mean, r_std, r_ema, l_ema: 0.0 where no episode ended (float64)
+        r_mean, r_std, r_ema, l_ema = ends.moving_arrays
         stats: dict[str, Any] = {
             "r": ends.returns,
             "l": ends.lengths,

@@ -109,11 +109,15 @@ class EpisodeEnds:
         rounded_durations: Their durations rounded to 6 places, as floats.
         moving_stats: Their ``(moving_mean, moving_std, ema_return,
             ema_length)`` with this listener's statistics.
+        moving_arrays: The same four statistics as ``num_envs`` float64
+            arrays, 0.0 where no episode ended (built on first use unless the
+            tracker filled them while it computed them).
         final_infos: Each ended sub-env's final-step info (see
             :func:`sub_env_info`), in the order of ``sub_envs``.
     """
 
     __slots__ = (
+        "_arrays",
         "_config",
         "_ended_at",
         "_episodes",
@@ -149,6 +153,7 @@ class EpisodeEnds:
         ended_at: float,
         config: StatsConfig,
         wanted: tuple[str, ...],
+        arrays: _Arrays | None = None,
     ) -> None:
         self.mask = mask
         self.index = index
@@ -166,6 +171,23 @@ class EpisodeEnds:
         self._config = config
         self._wanted = wanted
         self._records: tuple[EpisodeRecord, ...] | None = None
+        self._arrays = arrays
+
+    @property
+    def moving_arrays(self) -> _Arrays:
+        """``(moving_mean, moving_std, ema_return, ema_length)``, each a float64
+        array of ``num_envs`` with 0.0 where no episode ended."""
+        arrays = self._arrays
+        if arrays is None:
+            n = len(self.mask)
+            arrays = np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n)
+            means, stds, emas, ema_lengths = arrays
+            for i, (mean, std, ema_return, ema_length) in zip(
+                self.sub_envs, self.moving_stats, strict=True
+            ):
+                means[i], stds[i], emas[i], ema_lengths[i] = mean, std, ema_return, ema_length
+            self._arrays = arrays
+        return arrays
 
     @property
     def final_infos(self) -> tuple[dict[str, Any], ...]:
@@ -250,6 +272,16 @@ class EpisodeEnds:
                 },
             )
             yield record
+
+
+#: Four float64 arrays of num_envs: moving mean, moving std, EMA of returns, EMA
+#: of lengths (0.0 where no episode ended).
+_Arrays = tuple[
+    npt.NDArray[np.float64],
+    npt.NDArray[np.float64],
+    npt.NDArray[np.float64],
+    npt.NDArray[np.float64],
+]
 
 
 #: What the tracker keeps of the episodes ended at one step for the records, one
@@ -352,7 +384,6 @@ class VectorEpisodeTracker:
         runs: One :class:`RunInfo` per sub-env, shared by that sub-env's sinks.
         episode_returns: Running return of each sub-env's episode (float64).
         episode_lengths: Running length of each sub-env's episode (int64).
-        episode_start_times: ``time.perf_counter()`` at each episode's start.
         episode_count: Episodes finished by all sub-envs together.
     """
 
@@ -368,12 +399,16 @@ class VectorEpisodeTracker:
         self._same_step = autoreset_mode is AutoresetMode.SAME_STEP
         self.runs: tuple[RunInfo, ...] = tuple(RunInfo(worker=i) for i in range(n))
         self.episode_returns: npt.NDArray[np.float64] = np.zeros(n, dtype=np.float64)
-        # lengths are steps since each episode's first step: no per-step update
+        # lengths are steps since each episode's first step: no per-step update.
+        # Start steps and times are lists: the few items touched at a step cost
+        # less one by one in Python than as NumPy fancy indexing
         self._step = 0
-        self._start_steps: npt.NDArray[np.int64] = np.zeros(n, dtype=np.int64)
-        self.episode_start_times: npt.NDArray[np.float64] = np.zeros(n, dtype=np.float64)
+        self._start_steps: list[int] = [0] * n
+        self._start_times: list[float] = [0.0] * n
         # sub-envs that ended at the last step and were not reset since
-        # (NEXT_STEP, DISABLED): their next step is not counted
+        # (NEXT_STEP, DISABLED), as a list and an index array: their next
+        # step is not counted
+        self._pending: list[int] | None = None
         self._pending_index: npt.NDArray[np.intp] | None = None
         self.episode_count = 0
         #: Episodes finished, per sub-env (each sub-env's next record index).
@@ -382,10 +417,17 @@ class VectorEpisodeTracker:
         self.total_steps: list[int] = [0] * n
         self._seeds: list[int | None] = [None] * n
         self._seeded = False  # some entry of _seeds is not None
-        self._listeners: list[tuple[VectorEpisodeListener, list[StatsBank], tuple[str, ...]]] = []
+        #: (listener, its banks, its info keys, the position of its banks in _bank_lists)
+        self._listeners: list[
+            tuple[VectorEpisodeListener, list[StatsBank], tuple[str, ...], int]
+        ] = []
         self._priorities: list[int] = []
         self._banks: dict[StatsConfig, list[StatsBank]] = {}
-        self._configs: tuple[StatsConfig, ...] = ()  # the keys of _banks
+        # the values of _banks in insertion order: the hot path indexes this
+        # list rather than hashing a StatsConfig per step
+        self._bank_lists: list[list[StatsBank]] = []
+        # a listener of _bank_lists[0] reads EpisodeEnds.moving_arrays
+        self._fill_arrays = False
         self._capture_keys: tuple[str, ...] = ()
         self._metrics_listeners: list[MetricsListener] = []
         self._resume_sources: list[list[tuple[int, ResumeSource]]] = [[] for _ in range(n)]
@@ -403,22 +445,28 @@ class VectorEpisodeTracker:
         info_keys: Iterable[str] = (),
         *,
         priority: int = 0,
+        moving_arrays: bool = False,
     ) -> None:
         """Deliver every step's finished episodes to ``listener`` (lower
-        ``priority`` first, then in the order added)."""
+        ``priority`` first, then in the order added). ``moving_arrays``: the
+        listener reads :attr:`EpisodeEnds.moving_arrays` at every step, so the
+        tracker fills them as it computes the statistics (cheaper than after)."""
         config = stats if stats is not None else StatsConfig()
         keys = check_info_keys(info_keys)
         banks = self._banks.get(config)
         if banks is None:
             banks = self._banks[config] = [StatsBank(config) for _ in range(self.num_envs)]
-            self._configs = tuple(self._banks)
+            self._bank_lists.append(banks)
             for bank, state in zip(banks, self.resumed, strict=True):
                 if state is not None:
                     bank.replay(state.returns, state.lengths, state.episodes)
+        position = next(p for p, b in enumerate(self._bank_lists) if b is banks)
+        if moving_arrays and position == 0:
+            self._fill_arrays = True
         at = sum(1 for p in self._priorities if p <= priority)
-        self._listeners.insert(at, (listener, banks, keys))
+        self._listeners.insert(at, (listener, banks, keys, position))
         self._priorities.insert(at, priority)
-        self._capture_keys = tuple(dict.fromkeys(k for _, _, ks in self._listeners for k in ks))
+        self._capture_keys = tuple(dict.fromkeys(k for _, _, ks, _ in self._listeners for k in ks))
 
     def add_metrics_listener(self, listener: MetricsListener) -> None:
         """Deliver every step-keyed metrics report (:meth:`log_metrics`)."""
@@ -506,9 +554,9 @@ class VectorEpisodeTracker:
         now = _perf_counter()
         if reset_mask is None:
             self.episode_returns[:] = 0.0
-            self._start_steps[:] = self._step
-            self.episode_start_times[:] = now
-            self._pending_index = None
+            self._start_steps = [self._step] * n
+            self._start_times = [now] * n
+            self._pending = self._pending_index = None
             self._seeds = seeds
             self._seeded = seed is not None and any(s is not None for s in seeds)
             return
@@ -519,14 +567,16 @@ class VectorEpisodeTracker:
                 "bool per sub-env"
             )
         self.episode_returns[mask] = 0.0
-        self._start_steps[mask] = self._step
-        self.episode_start_times[mask] = now
-        pending = self._pending_index
-        if pending is not None:
-            pending = pending[~mask[pending]]
-            self._pending_index = pending if pending.size else None
+        step, start_steps, start_times = self._step, self._start_steps, self._start_times
         for i in np.flatnonzero(mask).tolist():
+            start_steps[i] = step
+            start_times[i] = now
             self._seeds[i] = seeds[i]
+        pending = self._pending
+        if pending is not None:
+            pending = [i for i in pending if not mask[i]]
+            self._pending = pending or None
+            self._pending_index = np.array(pending, dtype=np.intp) if pending else None
         self._seeded = any(s is not None for s in self._seeds)
 
     def _sub_env_seeds(self, seed: Any) -> list[int | None]:
@@ -547,8 +597,13 @@ class VectorEpisodeTracker:
     @property
     def episode_lengths(self) -> npt.NDArray[np.int64]:
         """Running length of each sub-env's episode (a new int64 array)."""
-        lengths: npt.NDArray[np.int64] = self._step - self._start_steps
+        lengths: npt.NDArray[np.int64] = self._step - np.array(self._start_steps, dtype=np.int64)
         return lengths
+
+    @property
+    def episode_start_times(self) -> npt.NDArray[np.float64]:
+        """``time.perf_counter()`` at each sub-env's episode start (a new float64 array)."""
+        return np.array(self._start_times, dtype=np.float64)
 
     def on_step(
         self,
@@ -571,14 +626,23 @@ class VectorEpisodeTracker:
         except (TypeError, ValueError):  # None, strings, complex, a wrong shape...
             raise self.bad_rewards(rewards) from None
         self._step = step = self._step + 1
-        pending = self._pending_index
+        pending = self._pending
         if pending is not None:
             # the sub-envs that ended at the last step are being reset by this
             # one: it is not counted (overwritten, so the others stay exact)
-            self._pending_index = None
-            returns[pending] = 0.0
-            self._start_steps[pending] = step
-            self.episode_start_times[pending] = _perf_counter()
+            self._pending = None
+            now = _perf_counter()
+            start_steps, start_times = self._start_steps, self._start_times
+            if len(pending) > _FEW:
+                returns[self._pending_index] = 0.0
+                for i in pending:
+                    start_steps[i] = step
+                    start_times[i] = now
+            else:
+                for i in pending:
+                    returns[i] = 0.0
+                    start_steps[i] = step
+                    start_times[i] = now
         dones = terminations | truncations  # also checks they are arrays of one shape
         index = dones.nonzero()[0]
         if index.size:
@@ -595,11 +659,7 @@ class VectorEpisodeTracker:
         now = _perf_counter()
         ended_at = time.time()
         n = self.num_envs
-        returns, starts, start_steps = (
-            self.episode_returns,
-            self.episode_start_times,
-            self._start_steps,
-        )
+        returns, starts, start_steps = self.episode_returns, self._start_times, self._start_steps
         ids: list[int] = index.tolist()
         sub_envs = tuple(ids)
         k = len(ids)
@@ -616,16 +676,20 @@ class VectorEpisodeTracker:
         numbers: list[int] = []
         totals: list[int] = []
         # the first listener's statistics in the pass below, any others after it
-        configs = self._configs
-        first_banks = self._banks[configs[0]] if configs else None
+        bank_lists = self._bank_lists
+        first_banks = bank_lists[0] if bank_lists else None
         first: list[tuple[float, float, float, float]] = []
+        arrays: _Arrays | None = None
+        if self._fill_arrays:
+            arrays = np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n)
+            means, stds, emas, ema_lengths = arrays
+        start_list: list[float] = []
         # one pass over the ended sub-envs: Python arithmetic beats NumPy's
         # per-call cost for the few that end at one step
-        start_list: list[float] = starts[index].tolist()
-        for i, episode_return, start_step, start in zip(
-            ids, ep_returns, start_steps[index].tolist(), start_list, strict=True
-        ):
-            length = step - start_step
+        for i, episode_return in zip(ids, ep_returns, strict=True):
+            length = step - start_steps[i]
+            start = starts[i]
+            start_list.append(start)
             # gymnasium's np.round(t, 6), element by element: rint(t * 1e6) / 1e6
             rounded_duration = round((now - start) * 1e6) / 1e6
             ep_lengths.append(length)
@@ -640,28 +704,39 @@ class VectorEpisodeTracker:
                 length_array[i] = length
                 t[i] = rounded_duration
             if first_banks is not None:
-                first.append(first_banks[i].push(episode_return, length))
+                stats = first_banks[i].push(episode_return, length)
+                first.append(stats)
+                if arrays is not None:
+                    means[i], stds[i], emas[i], ema_lengths[i] = stats
         if not few:
             r[index] = ended_returns
             length_array[index] = ep_lengths
             t[index] = rounded
-        moving_by_config: dict[StatsConfig, list[tuple[float, float, float, float]]] = {}
-        if configs:
-            moving_by_config[configs[0]] = first
-            for config in configs[1:]:
-                banks = self._banks[config]
-                moving_by_config[config] = [
+        # per entry of _bank_lists, the ended episodes' moving statistics
+        moving: list[list[tuple[float, float, float, float]]] = [first]
+        for banks in bank_lists[1:]:
+            moving.append(
+                [
                     banks[i].push(x, length)
                     for i, x, length in zip(ids, ep_returns, ep_lengths, strict=True)
                 ]
+            )
         # snapshots (the env may reuse its arrays); lists only if records are built
         terms: npt.NDArray[np.bool_] = terminations[index]
         truncs: npt.NDArray[np.bool_] = truncations[index]
         if self._same_step:  # already reset: the next episodes start now
-            returns[index] = 0.0
-            start_steps[index] = self._step
-            starts[index] = now
+            if few:
+                for i in ids:
+                    returns[i] = 0.0
+                    start_steps[i] = step
+                    starts[i] = now
+            else:
+                returns[index] = 0.0
+                for i in ids:
+                    start_steps[i] = step
+                    starts[i] = now
         else:  # reset at the next step (NEXT_STEP) or by reset(reset_mask) (DISABLED)
+            self._pending = ids
             self._pending_index = index
         source = infos.get("final_info") if self._same_step else infos
         # None: the info was empty, EpisodeEnds makes the empty dicts if asked
@@ -698,11 +773,11 @@ class VectorEpisodeTracker:
             numbers, totals, now, start_list, terms, truncs, seeds, nonfinite, captured
         )  # fmt: skip
         error: BaseException | None = None
-        for listener, banks, wanted in self._listeners:
-            config = banks[0].config
+        for listener, banks, wanted, position in self._listeners:
             ends = EpisodeEnds(
                 dones, index, sub_envs, r, length_array, t, ep_returns, ep_lengths, rounded,
-                finals, moving_by_config[config], episodes, ended_at, config, wanted,
+                finals, moving[position], episodes, ended_at, banks[0].config, wanted,
+                arrays if position == 0 else None,
             )  # fmt: skip
             try:
                 listener(ends, infos)
