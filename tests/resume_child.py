@@ -53,6 +53,7 @@ def run(
     video_every: int = 50,
     checkpoint_every: int = 7,
     flush_every: int | None = None,
+    journal: bool = True,
     full: bool = True,
     barrier: Any = None,
 ) -> None:
@@ -76,7 +77,11 @@ def run(
     warnings.simplefilter("default")
     os.chdir(out)  # TensorBoard's default folder is runs/... in the working directory
     env: Any = SQLiteLoggerWrapper(
-        ScriptedEnv(SCRIPT, render_mode="rgb_array"), url, experiment, flush_every=flush_every
+        ScriptedEnv(SCRIPT, render_mode="rgb_array"),
+        url,
+        experiment,
+        flush_every=flush_every,
+        journal=journal,
     )
     env = EpisodeStatsWrapper(env)
     if full:

@@ -94,7 +94,14 @@ EPISODE_COLUMNS = (
 
 
 def read_episodes(url: str | sa.URL, experiment: str | None = None) -> list[dict[str, Any]]:
-    """Rows of ``episode`` (of one experiment if given), ordered by worker and number."""
+    """Rows of ``episode`` (of one experiment if given), ordered by worker and number,
+    read as gymscope's readers do: first ingesting the journals of dead writers."""
+    from gymscope.metrics.db import sqlite_file
+    from gymscope.metrics.journal import ingest_orphans
+
+    path = sqlite_file(sa.make_url(url))
+    if path is not None:
+        ingest_orphans(path)
     engine = sa.create_engine(url)
     try:
         with engine.connect() as conn:

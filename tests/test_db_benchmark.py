@@ -24,6 +24,8 @@ def test_small_run_measures_every_variant_and_the_whole_run() -> None:
         "(d) raw sqlite3 commit, WAL [floor]",
         "(d') (d) with SQLite's defaults",
         "(e) ORM commit, WAL",
+        "(a') SQLiteLoggerWrapper(journal=False)",
+        "(f) one write() of a JSON line",
     ]
     assert cost.names() == expected
     assert (cost.reference, cost.baseline) == ("(d) raw sqlite3 commit, WAL [floor]", "bare env")
@@ -32,11 +34,14 @@ def test_small_run_measures_every_variant_and_the_whole_run() -> None:
     assert cost.figure("(a) SQLiteLoggerWrapper").units == 2 * 40  # every episode end
     assert cost.figure("(b) velora: ORM commit, DELETE journal").units == 2 * 2  # plays fewer
     assert "(target <= 30 us: " in cost.notes[0]
+    assert any(note.startswith("(a') SQLiteLoggerWrapper(journal=False): ") for note in cost.notes)
 
-    assert run.names() == ["bare", "logged", "floor"]
+    assert run.names() == ["bare", "logged", "floor", "logged, journal=False"]
     assert run.figure("bare").ratio_to_reference == 1.0
     assert all(f.units == 40 and f.rounds == 2 and f.total_s > 0 for f in run.figures)
     # all seeded alike: the three played the same episodes
-    assert run.values["bare steps"] == run.values["logged steps"] == run.values["floor steps"]
+    steps = {run.values[f"{name} steps"] for name in run.names()}
+    assert len(steps) == 1
     assert run.values["first write ms"] > 0
     assert any(note.startswith("run time ratio logged/bare: ") for note in run.notes)
+    assert any(note.startswith("without the journal (journal=False") for note in run.notes)

@@ -186,12 +186,13 @@ def test_clean_close_then_resume_continues_every_output(tmp_path: Path) -> None:
 
 
 def test_resume_after_episodes_the_database_lost_keeps_every_file(tmp_path: Path) -> None:
-    # flush_every=5: the killed attempt finished 13 episodes, the database
-    # holds 10; its videos of episodes 10 and 12 and its checkpoint of
-    # episodes 0-11 hold episodes the resumed run numbers again
+    # flush_every=5 without the journal (as on PostgreSQL): the killed
+    # attempt finished 13 episodes, the database holds 10; its videos of
+    # episodes 10 and 12 and its checkpoint of episodes 0-11 hold episodes
+    # the resumed run numbers again
     url = sqlite_url(tmp_path / "metrics.db")
     first, second = tmp_path / "report0.txt", tmp_path / "report1.txt"
-    common = {"video_every": 2, "checkpoint_every": 3, "flush_every": 5}
+    common = {"video_every": 2, "checkpoint_every": 3, "flush_every": 5, "journal": False}
     assert attempt(url, tmp_path, first, kill_in=13, **common) == -signal.SIGKILL
     checkpoint = tmp_path / "curves" / "training_history_checkpoint.jsonl"
     killed_checkpoint = checkpoint.read_bytes()

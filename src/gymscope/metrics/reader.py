@@ -35,6 +35,7 @@ from gymscope.metrics.db import (
     sqlite_file,
     sqlite_header,
 )
+from gymscope.metrics.journal import ingest_orphans
 from gymscope.metrics.records import (
     EPISODE_FIELDS,
     ConfigEntry,
@@ -131,6 +132,8 @@ class MetricsReader:
                 self.engine = sa.create_engine(url, poolclass=NullPool)
             else:
                 self.path = _existing_sqlite_file(path.expanduser(), self.description)
+                # what a killed writer journaled but did not commit: its last episodes
+                ingest_orphans(self.path)
                 self.engine = _sqlite_reader_engine(self.path)
         try:
             self._reflect()

@@ -28,6 +28,7 @@ import json
 import logging
 import math
 import sqlite3
+import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
@@ -53,6 +54,7 @@ from gymscope.metrics.codec import (
     row_values,
 )
 from gymscope.metrics.db import autocommit_connection, write_transaction
+from gymscope.metrics.journal import Flusher, Journal, Segment, join_flusher
 from gymscope.metrics.models import Episode, metric
 from gymscope.metrics.runs import HEARTBEAT_S, heartbeat, release_worker
 
@@ -63,6 +65,7 @@ __all__ = [
     "CoreEpisodeWriter",
     "EpisodeWriteError",
     "EpisodeWriter",
+    "JournaledSQLiteWriter",
     "SQLiteEpisodeWriter",
     "episode_extra",
     "metric_rows",
@@ -136,7 +139,7 @@ class EpisodeWriter(ABC):
         self.written = 0
         self.token = token
         self._pending: list[Any] = []
-        self._pending_metrics: list[dict[str, Any]] = []
+        self._pending_metrics: list[Any] = []  # dicts (tuples in JournaledSQLiteWriter)
         self._backoff = Backoff()
         self._next_heartbeat = time.monotonic() + HEARTBEAT_S
 
@@ -471,3 +474,187 @@ class CoreEpisodeWriter(EpisodeWriter):
         except Exception:
             logger.debug("closing a failed connection failed", exc_info=True)
         self._broken = True
+
+
+class JournaledSQLiteWriter(SQLiteEpisodeWriter):
+    """SQLite rows journaled with one ``write()`` each, committed in batches by the
+    process's background :class:`~gymscope.metrics.journal.Flusher`.
+
+    Every finished episode is in the journal before :meth:`add` returns, so it
+    survives SIGKILL of the process (the next writer or reader ingests the
+    journal); the commit happens off the training thread, every
+    :data:`~gymscope.metrics.journal.FLUSH_INTERVAL_S` or once ``flush_every``
+    rows wait. :meth:`flush` commits synchronously.
+
+    Args:
+        journal: This writer's journal.
+        database: The SQLite file (its process-wide flusher commits the rows).
+    """
+
+    def __init__(
+        self,
+        conn: Connection,
+        engine: Engine,
+        *,
+        journal: Journal,
+        database: str,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(conn, engine, **kwargs)
+        self.journal = journal
+        self._lock = threading.Lock()
+        # segments whose rows are queued or in a commit that failed, oldest first
+        self._segments: list[Segment] = []
+        self._in_flight = 0  # rows taken by a commit not finished yet
+        self._failure_logged = False
+        self._journal_down = False  # the last journal write failed (warned once)
+        self._flusher: Flusher = join_flusher(database, self)
+
+    @property
+    def pending(self) -> int:
+        """Rows journaled but not yet committed."""
+        return len(self._pending) + self._in_flight
+
+    def add(self, record: EpisodeRecord) -> None:
+        row = self._row(record, self.next_num)
+        self.next_num += 1
+        with self._lock:  # the journal line and the queue change together
+            try:
+                self.journal.append_episode(row)
+            except OSError as exc:  # disk full...: the row waits in memory only
+                self._journal_failed(exc)
+            else:
+                self._journal_ok()
+            self._pending.append(row)
+            full = len(self._pending) >= self.flush_every
+        if full:
+            self._flusher.wake()
+        if self.token is not None and time.monotonic() >= self._next_heartbeat:
+            self._beat()
+
+    def add_metrics(self, step: int, values: Mapping[str, float], wall_time: float) -> None:
+        rows = [
+            (r["experiment_id"], r["worker"], r["name"], r["step"], r["value"], r["wall_time"])
+            for r in metric_rows(self.experiment_id, self.worker, step, values, wall_time)
+        ]
+        with self._lock:
+            try:
+                self.journal.append_metrics(rows)
+            except OSError as exc:
+                self._journal_failed(exc)
+            else:
+                self._journal_ok()
+            self._pending_metrics.extend(rows)
+
+    def _journal_failed(self, exc: OSError) -> None:
+        if self._journal_down:
+            return
+        self._journal_down = True
+        logger.warning(
+            "could not write to the journal %s (%s); keeping finished episodes in memory "
+            "until they are committed to %s (until then they do not survive SIGKILL)",
+            self.journal.folder,
+            exc,
+            self.where,
+        )
+
+    def _journal_ok(self) -> None:
+        if self._journal_down:
+            self._journal_down = False
+            logger.warning("writing to the journal %s again", self.journal.folder)
+
+    # -- called by the flusher -----------------------------------------------------------
+    def take(self) -> tuple[list[Any], list[Any], list[Segment]] | None:
+        """The queued rows and the journal segments holding them (a new segment
+        takes the next rows); None if nothing is queued."""
+        with self._lock:
+            rows, metrics = self._pending, self._pending_metrics
+            if not rows and not metrics:
+                return None
+            try:
+                self._segments.append(self.journal.rotate())
+            except OSError as exc:
+                # no new segment (disk full, read-only folder): the current one
+                # goes on, and is deleted with the batch that follows its rotation
+                logger.debug("could not start a new journal segment: %s", exc)
+            self._pending, self._pending_metrics = [], []
+            segments, self._segments = self._segments, []
+            self._in_flight = len(rows)
+        return rows, metrics, segments
+
+    def committed(self, batch: tuple[list[Any], list[Any], list[Segment]], failures: int) -> None:
+        """The batch is in the database: delete its journal segments."""
+        rows, _, segments = batch
+        for segment in segments:
+            try:
+                self.journal.discard(segment)
+            except OSError as exc:  # harmless: ingesting it again inserts nothing
+                logger.debug("could not delete journal segment %s: %s", segment.path, exc)
+        with self._lock:
+            self.written += len(rows)
+            self._in_flight = 0
+        if failures:
+            logger.warning(
+                "wrote %d journaled episode(s) to %s after %d failed attempt(s)",
+                len(rows),
+                self.where,
+                failures,
+            )
+            self._failure_logged = False
+
+    def failed(
+        self, batch: tuple[list[Any], list[Any], list[Segment]], exc: BaseException, failures: int
+    ) -> None:
+        """The commit failed: queue the batch again, ahead of newer rows."""
+        rows, metrics, segments = batch
+        with self._lock:
+            self._pending = rows + self._pending
+            self._pending_metrics = metrics + self._pending_metrics
+            self._segments = segments + self._segments
+            self._in_flight = 0
+        if not self._failure_logged:
+            self._failure_logged = True
+            logger.warning(
+                "could not commit %d journaled episode(s) to %s (%s); they are safe in the "
+                "journal %s and retried with backoff",
+                len(rows),
+                self.where,
+                exc,
+                self.journal.folder,
+            )
+        else:
+            logger.debug("commit attempt %d to %s failed: %s", failures, self.where, exc)
+
+    # -- lifecycle -----------------------------------------------------------------------
+    def flush(self) -> None:
+        """Commit every journaled row now (synchronously).
+
+        Raises:
+            EpisodeWriteError: the database refuses them (they stay journaled and queued).
+        """
+        if not self._pending and not self._pending_metrics and not self._in_flight:
+            return
+        self._flusher.commit()  # waits for a commit in progress, then commits the rest
+        with self._lock:
+            rows, metrics = len(self._pending), len(self._pending_metrics)
+        if rows or metrics:
+            also = f" and {metrics} metric value(s)" if metrics else ""
+            raise EpisodeWriteError(
+                f"{rows} finished episode(s){also} could not be written to {self.where} "
+                f"(they are kept in the journal {self.journal.folder}, which the next writer "
+                "or reader of the database ingests)"
+            )
+
+    def release(self, token: str) -> None:
+        self._flusher.unregister(self)
+        with self._lock:
+            clean = not self._pending and not self._pending_metrics and not self._segments
+        if clean:
+            try:
+                self.journal.close()
+            except OSError as exc:
+                logger.debug("could not delete journal segment: %s", exc)
+        else:  # unlocked, the segments are orphans: the next writer or reader ingests them
+            for segment in [*self._segments, self.journal.current]:
+                self.journal.abandon(segment)
+        super().release(token)

@@ -14,7 +14,7 @@ import time
 from collections.abc import Mapping, MutableMapping
 from typing import TYPE_CHECKING, Any
 
-from gymscope._checks import check_optional_int, check_str
+from gymscope._checks import check_bool, check_optional_int, check_str
 from gymscope._retry import Backoff
 from gymscope.episode import EpisodeRecord, ResumeState, RunInfo, StatsConfig
 from gymscope.errors import (
@@ -68,8 +68,19 @@ class DatabaseSink(Sink):
         config: JSON-serialisable configuration stored with a new experiment
             (and in its config history when it differs from the run's latest).
         worker: Worker number of this stream; None leases a free one.
-        flush_every: Rows per commit; None for 1 on SQLite and
-            :data:`REMOTE_FLUSH_EVERY` elsewhere.
+        flush_every: Rows per commit; None for the backend's default: on a
+            SQLite file with the journal, a batch is committed at least every
+            :data:`~gymscope.metrics.journal.FLUSH_INTERVAL_S` and as soon as
+            :data:`~gymscope.metrics.journal.FLUSH_ROWS` rows wait; on SQLite
+            without it, 1 (a commit per episode); elsewhere
+            :data:`REMOTE_FLUSH_EVERY`.
+        journal: On a SQLite file, append each finished episode to a journal
+            with one ``write()`` and commit in batches off the training
+            thread (True, the default there), or commit each row before
+            ``step()`` returns (False). Either way a finished episode
+            survives SIGKILL of the process; the journal costs a fraction of
+            a commit. Ignored (no journal) for other databases and
+            in-memory SQLite.
         stats: Window and EMA weight of the records' moving statistics,
             stored with a new experiment as the run's (default 100 and 0.1).
 
@@ -98,6 +109,7 @@ class DatabaseSink(Sink):
         worker: int | None = None,
         flush_every: int | None = None,
         stats: StatsConfig | None = None,
+        journal: bool = True,
     ) -> None:
         from sqlalchemy.engine import Engine
 
@@ -119,6 +131,8 @@ class DatabaseSink(Sink):
             "worker", worker, 0, none_means="lease a free number", maximum=MAX_WORKER
         )
         check_optional_int("flush_every", flush_every, 1, none_means="the backend's default")
+        check_bool("journal", journal)
+        self._journal = journal
         self._config_json = None if config is None else dump_config(config)
         if stats is not None and not isinstance(stats, StatsConfig):
             raise ArgumentTypeError(
@@ -337,20 +351,42 @@ class DatabaseSink(Sink):
 
     def _open_writer(self) -> EpisodeWriter:
         from gymscope._version import __version__
-        from gymscope.metrics.db import autocommit_connection, get_db_engine, write_transaction
+        from gymscope.metrics.db import (
+            autocommit_connection,
+            get_db_engine,
+            is_sqlite,
+            sqlite_file,
+            write_transaction,
+        )
+        from gymscope.metrics.journal import (
+            FLUSH_ROWS,
+            Journal,
+            ingest_orphans,
+            journal_folder,
+            journals_supported,
+        )
         from gymscope.metrics.runs import (
             claim_worker,
             join_experiment,
             next_episode_num,
             record_config,
         )
-        from gymscope.metrics.writer import CoreEpisodeWriter, SQLiteEpisodeWriter
+        from gymscope.metrics.writer import (
+            CoreEpisodeWriter,
+            JournaledSQLiteWriter,
+            SQLiteEpisodeWriter,
+        )
 
         if self._engine is None:
             self._engine = get_db_engine(self._url)
         else:
             get_db_engine(self._engine)  # the schema may be missing or newer
         engine = self._engine
+        database = sqlite_file(engine.url) if is_sqlite(engine.url) else None
+        if database is not None:
+            # A dead writer's journal first: its episodes (perhaps this very
+            # worker's, restarted after SIGKILL) count in the numbering below.
+            ingest_orphans(database)
         token = secrets.token_hex(16)
         conn = autocommit_connection(engine)
         try:
@@ -380,18 +416,35 @@ class DatabaseSink(Sink):
             raise
         self._token = token
         sqlite_driver = isinstance(conn.connection.driver_connection, sqlite3.Connection)
+        kwargs: dict[str, Any] = {
+            "experiment_id": experiment_id,
+            "worker": worker,
+            "next_num": next_num,
+            "where": self.db_url,
+            "token": token,
+        }
+        if database is not None and sqlite_driver and self._journal and journals_supported():
+            try:
+                journal = Journal(journal_folder(database), token)
+            except OSError as exc:
+                logger.warning(
+                    "cannot create the journal beside %s (%s): committing every episode "
+                    "before step() returns instead",
+                    database,
+                    exc,
+                )
+            else:
+                return JournaledSQLiteWriter(
+                    conn,
+                    engine,
+                    journal=journal,
+                    database=str(database),
+                    flush_every=self._flush_every_arg or FLUSH_ROWS,
+                    **kwargs,
+                )
         flush_every = self._flush_every_arg or (1 if sqlite_driver else REMOTE_FLUSH_EVERY)
         writer_cls = SQLiteEpisodeWriter if sqlite_driver else CoreEpisodeWriter
-        return writer_cls(
-            conn,
-            engine,
-            experiment_id=experiment_id,
-            worker=worker,
-            next_num=next_num,
-            flush_every=flush_every,
-            where=self.db_url,
-            token=token,
-        )
+        return writer_cls(conn, engine, flush_every=flush_every, **kwargs)
 
     def _open_failed(self, exc: BaseException) -> None:
         log = logger.warning if self._open_backoff.failed() == 1 else logger.debug

@@ -51,8 +51,12 @@ class SQLiteLoggerWrapper(VectorGymscopeWrapper):
         worker_offset: Worker number of sub-env 0; sub-env ``i`` is
             ``worker_offset + i`` (give a second vector env writing the same
             run its own range).
-        flush_every: Episodes per commit and sub-env; None for 1 on SQLite
-            and ``REMOTE_FLUSH_EVERY`` elsewhere.
+        flush_every: Episodes per commit and sub-env; None for the
+            backend's default (as the single-env ``SQLiteLoggerWrapper``).
+        journal: On a SQLite file, journal each episode with one ``write()``
+            and commit all sub-envs' rows in one batch off the training
+            thread (the default), or commit every row before ``step()``
+            returns (False). See the single-env wrapper's "Durability".
 
     Raises:
         TypeError, ValueError: for a bad argument, before anything is written.
@@ -92,6 +96,7 @@ class SQLiteLoggerWrapper(VectorGymscopeWrapper):
         info_keys: Sequence[str] = (),
         worker_offset: int = 0,
         flush_every: int | None = None,
+        journal: bool = True,
     ) -> None:
         from sqlalchemy.engine import Engine
 
@@ -128,6 +133,7 @@ class SQLiteLoggerWrapper(VectorGymscopeWrapper):
                     worker=offset + i,
                     flush_every=flush_every,
                     stats=stats,
+                    journal=journal,
                 )
             )
         self._db_sinks = tuple(sinks)

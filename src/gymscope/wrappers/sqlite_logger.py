@@ -59,10 +59,17 @@ class SQLiteLoggerWrapper(
     host stays taken, so that worker number is skipped). An explicit
     ``worker`` is checked the same way: a live holder is an error.
 
-    **Durability.** On SQLite (``flush_every=1``, the default there) each row
-    is committed in WAL mode before ``step()`` returns: killing the process
-    (SIGKILL, SIGTERM, a crash) loses no finished episode (a power loss may
-    lose the last ones: ``synchronous=NORMAL``). Other backends commit every
+    **Durability.** On a SQLite file each finished episode is appended to
+    the writer's journal (``<db>.gymscope-journal/``, one ``write()``)
+    before ``step()`` returns, and a background thread commits the journaled
+    rows in batches (at least every 0.25 s; see :mod:`gymscope.metrics.journal`):
+    killing the process (SIGKILL, SIGTERM, a crash) loses no finished episode;
+    the next writer or reader of the database ingests what the dead process
+    journaled but had not committed, each episode once. With
+    ``journal=False`` each row is committed in WAL mode before ``step()``
+    returns instead (``flush_every=1``, the default then), at about five
+    times the cost. A power loss may lose the last episodes either way
+    (``synchronous=NORMAL``). Other backends commit every
     ``flush_every`` episodes (default ``REMOTE_FLUSH_EVERY`` = 32) to spare
     the training thread a network round trip per episode: SIGKILL or SIGTERM
     loses at most the ``flush_every - 1`` latest episodes, while an exception,
@@ -94,8 +101,13 @@ class SQLiteLoggerWrapper(
         window_size: Episodes spanned by ``reward_moving_avg``/``_std``.
         info_keys: Keys of the final step's ``info`` to store in ``extra``.
         worker: Worker number of this env copy; None leases a free one.
-        flush_every: Episodes per commit; None for 1 on SQLite and
-            ``REMOTE_FLUSH_EVERY`` elsewhere.
+        flush_every: Episodes per commit; None for the backend's default
+            (SQLite with the journal: a batch at least every 0.25 s, or once
+            256 rows wait; SQLite without it: 1; elsewhere
+            ``REMOTE_FLUSH_EVERY``).
+        journal: On a SQLite file, journal each episode with one ``write()``
+            and commit in batches off the training thread (the default), or
+            commit every row before ``step()`` returns (False).
 
     Raises:
         TypeError, ValueError: for a bad argument, before anything is written:
@@ -143,6 +155,7 @@ class SQLiteLoggerWrapper(
         info_keys: Sequence[str] = (),
         worker: int | None = None,
         flush_every: int | None = None,
+        journal: bool = True,
     ) -> None:
         from sqlalchemy.engine import Engine
 
@@ -161,6 +174,7 @@ class SQLiteLoggerWrapper(
             worker=worker,
             flush_every=flush_every,
             stats=stats,
+            journal=journal,
         )
         gym.utils.RecordConstructorArgs.__init__(
             self,
@@ -173,6 +187,7 @@ class SQLiteLoggerWrapper(
             info_keys=keys,
             worker=worker,
             flush_every=flush_every,
+            journal=journal,
         )
         # priority -1: the database names the run and leases the worker before
         # the stack's other sinks report them

@@ -1,0 +1,510 @@
+"""Kill-safe episodes at the cost of one ``write()``: per-writer journals.
+
+A SQLite commit per episode is what made every finished episode survive
+SIGKILL, and it was most of what logging cost. The physical floor of that
+promise is one ``write()`` into the kernel's page cache, which outlives the
+process. So, on SQLite files, each finished episode (and each step-keyed
+metric report) is appended as one line to its writer's *journal* with a
+single ``os.write``, before ``step()`` returns, and a background thread
+commits the queued rows to the database in batches: every
+:data:`FLUSH_INTERVAL_S`, or as soon as a writer has ``flush_every`` rows
+waiting. After each commit the journal segment that held those rows is
+deleted.
+
+A journal left behind by a process that died (SIGKILL, a crash, power loss
+after the kernel wrote the page) is *ingested* by the next writer that opens
+the same database and by the next reader (``gymscope runs``, ``show``...):
+its rows are inserted with ``ON CONFLICT DO NOTHING`` on the episode's
+unique ``(experiment_id, worker, episode_num)`` (metric rows only where the
+same row is not there yet), so a segment that was committed but not yet
+deleted when the process died is not inserted twice: each episode is stored
+exactly once.
+
+Layout: next to ``runs.db``, the folder ``runs.db.gymscope-journal/``
+holds ``{token}.{seq}.jsonl`` files, one line per row: ``["e", <the episode
+row's values in COLUMNS order>]`` or ``["m", experiment_id, worker, name,
+step, value, wall_time]``. A live writer holds a POSIX record lock
+(``lockf``) on each of its segments: a segment nobody holds is an orphan.
+POSIX locks belong to the process (a forked child does not inherit them), so
+an AsyncVectorEnv worker that inherited the descriptor cannot keep a dead
+parent's journal "alive". A segment is created under a ``.tmp`` name, locked,
+then renamed, so an ingester never mistakes a segment being created for an
+orphan.
+
+Everything here uses the standard library only (``sqlite3``, ``fcntl``):
+readers ingest without importing SQLAlchemy.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import logging
+import os
+import sqlite3
+import threading
+import time
+import weakref
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from gymscope._retry import Backoff
+
+try:  # POSIX only; elsewhere the journal is off and every episode is its own commit
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
+
+__all__ = [
+    "FLUSH_INTERVAL_S",
+    "FLUSH_ROWS",
+    "JOURNAL_SUFFIX",
+    "Journal",
+    "Segment",
+    "ingest_orphans",
+    "journal_folder",
+    "journals_supported",
+]
+
+logger = logging.getLogger(__name__)
+
+#: Name of the journal folder: ``<database file name>`` + this, beside it.
+JOURNAL_SUFFIX = ".gymscope-journal"
+#: The background thread commits queued rows at least this often (seconds):
+#: readers see an episode this long after it ended, plus the commit's time.
+FLUSH_INTERVAL_S = 0.25
+#: Default rows a writer queues before the thread is woken to commit them at once.
+FLUSH_ROWS = 256
+#: A ``.tmp`` segment (created, not yet renamed) this old is a dead process's.
+_TMP_STALE_S = 60.0
+
+_EPISODE, _METRIC = "e", "m"
+_dumps = json.JSONEncoder(separators=(",", ":"), allow_nan=True).encode
+_write = os.write
+
+
+def journals_supported() -> bool:
+    """True where journals work (POSIX record locks are available)."""
+    return fcntl is not None
+
+
+def journal_folder(database: str | os.PathLike[str]) -> Path:
+    """The journal folder of the SQLite file ``database``."""
+    path = Path(database)
+    return path.with_name(path.name + JOURNAL_SUFFIX)
+
+
+def _lock(fd: int) -> bool:
+    """Take the POSIX write lock of ``fd`` without waiting; False if another process holds it."""
+    try:
+        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        if exc.errno in (errno.EACCES, errno.EAGAIN):
+            return False
+        raise
+    return True
+
+
+#: Paths of the segments this process's journals hold: POSIX locks never
+#: conflict within one process, so an ingester must skip them by name (and
+#: closing a second descriptor of a held file would drop its lock).
+_OWN: set[str] = set()
+_OWN_LOCK = threading.Lock()
+
+
+class Segment:
+    """One journal file: its path and the locked descriptor lines are appended to."""
+
+    __slots__ = ("fd", "path")
+
+    def __init__(self, path: Path, fd: int) -> None:
+        self.path = path
+        self.fd = fd
+
+
+class Journal:
+    """The journal of one writer: the current segment, rotated at each batch.
+
+    Args:
+        folder: The database's journal folder (created if missing).
+        stem: This writer's unique name (its lease token).
+
+    Raises:
+        OSError: the folder or the segment cannot be created.
+    """
+
+    def __init__(self, folder: Path, stem: str) -> None:
+        folder.mkdir(exist_ok=True)
+        self.folder = folder
+        self.stem = stem
+        self._seq = 0
+        self.current = self._new_segment()
+
+    def _new_segment(self) -> Segment:
+        self._seq += 1
+        path = self.folder / f"{self.stem}.{self._seq}.jsonl"
+        tmp = path.with_suffix(".tmp")
+        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC
+        try:
+            fd = os.open(tmp, flags, 0o644)
+        except FileNotFoundError:  # the last writer of another process removed the folder
+            self.folder.mkdir(exist_ok=True)
+            fd = os.open(tmp, flags, 0o644)
+        try:
+            _lock(fd)  # a fresh file: nobody else can hold it
+            with _OWN_LOCK:
+                _OWN.add(str(path))
+            os.rename(tmp, path)
+        except BaseException:
+            os.close(fd)
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            with _OWN_LOCK:
+                _OWN.discard(str(path))
+            raise
+        return Segment(path, fd)
+
+    def append_episode(self, row: Sequence[Any]) -> None:
+        """Append one episode row (one ``write()``)."""
+        self._append(_dumps([_EPISODE, *row]) + "\n")
+
+    def append_metrics(self, rows: Iterable[Sequence[Any]]) -> None:
+        """Append metric rows ``(experiment_id, worker, name, step, value, wall_time)``."""
+        text = "".join(_dumps([_METRIC, *row]) + "\n" for row in rows)
+        if text:
+            self._append(text)
+
+    def _append(self, text: str) -> None:
+        data = text.encode()
+        fd = self.current.fd
+        written = _write(fd, data)
+        while written < len(data):  # a short write: the disk is full, or a signal
+            data = data[written:]
+            written = _write(fd, data)
+
+    def rotate(self) -> Segment:
+        """Start a new segment; return the previous one (still locked: the rows
+        in it are not committed yet)."""
+        old = self.current
+        self.current = self._new_segment()
+        return old
+
+    @staticmethod
+    def discard(segment: Segment) -> None:
+        """Delete a segment whose rows are committed, and unlock it."""
+        try:
+            os.unlink(segment.path)
+        except FileNotFoundError:
+            pass
+        finally:
+            with _OWN_LOCK:
+                _OWN.discard(str(segment.path))
+            os.close(segment.fd)
+
+    @staticmethod
+    def abandon(segment: Segment) -> None:
+        """Unlock a segment and leave it on disk: an orphan, for ingestion."""
+        with _OWN_LOCK:
+            _OWN.discard(str(segment.path))
+        os.close(segment.fd)
+
+    def close(self) -> None:
+        """Delete the current segment (call once its rows are committed), and the
+        folder if no other writer uses it."""
+        self.discard(self.current)
+        with contextlib.suppress(OSError):  # not empty: another writer's segments
+            os.rmdir(self.folder)
+
+
+# -- ingestion -------------------------------------------------------------------------
+_EPISODE_SQL_CACHE: dict[int, str] = {}
+_METRIC_SQL = (
+    "INSERT INTO gymscope_metric (experiment_id, worker, name, step, value, wall_time) "
+    "SELECT ?1, ?2, ?3, ?4, ?5, ?6 WHERE NOT EXISTS (SELECT 1 FROM gymscope_metric "
+    "WHERE experiment_id = ?1 AND name = ?3 AND step = ?4 AND worker IS ?2 AND wall_time = ?6)"
+)
+
+
+def _episode_sql(columns: Sequence[str]) -> str:
+    sql = _EPISODE_SQL_CACHE.get(len(columns))
+    if sql is None:
+        sql = _EPISODE_SQL_CACHE[len(columns)] = (
+            f"INSERT INTO episode ({', '.join(columns)}) "
+            f"VALUES ({', '.join('?' * len(columns))}) ON CONFLICT DO NOTHING"
+        )
+    return sql
+
+
+def _parse(path: Path) -> tuple[list[list[Any]], list[list[Any]]]:
+    """The episode and metric rows of a segment; a torn last line is skipped."""
+    episodes: list[list[Any]] = []
+    metrics: list[list[Any]] = []
+    with open(path, "rb") as file:
+        data = file.read()
+    for line in data.split(b"\n"):
+        if not line:
+            continue
+        try:
+            item = json.loads(line)
+        except ValueError:
+            logger.warning("skipping a torn line in the journal segment %s", path)
+            continue
+        if not isinstance(item, list) or not item:
+            continue
+        (episodes if item[0] == _EPISODE else metrics).append(item[1:])
+    return episodes, metrics
+
+
+def ingest_orphans(database: str | os.PathLike[str], conn: sqlite3.Connection | None = None) -> int:
+    """Insert the rows of journal segments left by dead processes; delete the segments.
+
+    Safe to call from any number of processes at once: a segment is read
+    only while its lock is held, and rows already in the database are not
+    inserted again. Returns the number of episode rows inserted. Errors (a
+    read-only database, a locked file) are logged, never raised: the
+    segments stay for the next attempt.
+
+    Args:
+        database: The SQLite file.
+        conn: A sqlite3 connection to it to use (else one is opened and closed).
+    """
+    folder = journal_folder(database)
+    if fcntl is None or not folder.is_dir():
+        return 0
+    try:
+        names = sorted(os.listdir(folder))
+    except OSError:
+        return 0
+    inserted = 0
+    own_conn: sqlite3.Connection | None = None
+    try:
+        for name in names:
+            path = folder / name
+            if name.endswith(".tmp"):
+                _drop_stale_tmp(path)
+                continue
+            if not name.endswith(".jsonl"):
+                continue
+            with _OWN_LOCK:
+                if str(path) in _OWN:
+                    continue
+            try:
+                fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
+            except FileNotFoundError:
+                continue  # deleted since listed: committed
+            try:
+                if not _lock(fd):
+                    continue  # a live writer's
+                if not path.exists():
+                    continue  # another ingester finished it
+                episodes, metrics = _parse(path)
+                if episodes or metrics:
+                    if conn is None and own_conn is None:
+                        own_conn = _connect(database)
+                    inserted += _insert(conn or own_conn, episodes, metrics)  # type: ignore[arg-type]
+                os.unlink(path)
+                logger.warning(
+                    "recovered %d episode(s) and %d metric value(s) from %s, the journal of "
+                    "a writer that stopped before committing them",
+                    len(episodes),
+                    len(metrics),
+                    path,
+                )
+            except (OSError, sqlite3.Error) as exc:
+                logger.warning("could not ingest the journal segment %s yet: %s", path, exc)
+            finally:
+                os.close(fd)
+    finally:
+        if own_conn is not None:
+            own_conn.close()
+    return inserted
+
+
+def _drop_stale_tmp(path: Path) -> None:
+    try:
+        if time.time() - path.stat().st_mtime < _TMP_STALE_S:
+            return
+        fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
+    except OSError:
+        return
+    try:
+        if _lock(fd):
+            os.unlink(path)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _connect(database: str | os.PathLike[str]) -> sqlite3.Connection:
+    from gymscope.metrics.db import BUSY_TIMEOUT_S
+
+    conn = sqlite3.connect(
+        os.fspath(database), timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
+    )
+    conn.execute("PRAGMA foreign_keys = ON")
+    conn.execute("PRAGMA synchronous = NORMAL")
+    return conn
+
+
+def _insert(conn: sqlite3.Connection, episodes: list[list[Any]], metrics: list[list[Any]]) -> int:
+    """Insert rows in one transaction; the number of episode rows that were new."""
+    from gymscope.metrics.codec import COLUMNS
+
+    before = conn.total_changes
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        if episodes:
+            conn.executemany(_episode_sql(COLUMNS), episodes)
+        new_episodes = conn.total_changes - before
+        if metrics:
+            conn.executemany(_METRIC_SQL, metrics)
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.rollback()
+        raise
+    return new_episodes
+
+
+# -- the background committer ----------------------------------------------------------
+class Flusher:
+    """The thread that commits the queued rows of a process's journaled writers
+    of one database file, in one transaction per round, on its own connection.
+
+    Writers register with :func:`join_flusher`; the thread wakes every
+    :data:`FLUSH_INTERVAL_S` or when :meth:`wake` is called, asks each writer
+    for its queued rows (:meth:`JournaledWriter.take`), commits them all, and
+    tells each writer the outcome.
+    """
+
+    def __init__(self, database: str) -> None:
+        self.database = database
+        self._writers: weakref.WeakSet[Any] = weakref.WeakSet()
+        self._event = threading.Event()
+        self._commit_lock = threading.Lock()
+        # Opened now, while the file is where the writer just found it: a
+        # SQLite connection follows its file if the folder is moved, and is
+        # never dropped (an error leaves it usable).
+        self._conn: sqlite3.Connection | None = _connect(database)
+        self._backoff = Backoff()
+        self._stopped = False
+        self._thread = threading.Thread(
+            target=self._run, name=f"gymscope-flusher {Path(database).name}", daemon=True
+        )
+        self._thread.start()
+
+    @property
+    def stopped(self) -> bool:
+        """The last writer left: :func:`flusher_for` makes a new flusher."""
+        return self._stopped
+
+    def unregister(self, writer: Any) -> None:
+        """Forget ``writer``; the last one stops the thread and closes the
+        connection (so a closed database leaves no ``-wal`` file behind)."""
+        with _FLUSHERS_LOCK:
+            self._writers.discard(writer)
+            if self._writers:
+                return
+            if _FLUSHERS.get(self.database) is self:
+                del _FLUSHERS[self.database]
+            self._stopped = True
+        self._event.set()
+        if threading.current_thread() is not self._thread:
+            self._thread.join()
+        with self._commit_lock:
+            self._drop_connection()
+
+    def wake(self) -> None:
+        """Commit soon (a writer has ``flush_every`` rows waiting)."""
+        self._event.set()
+
+    def _run(self) -> None:
+        while not self._stopped:
+            self._event.wait(FLUSH_INTERVAL_S)
+            self._event.clear()
+            if not self._backoff.ready():
+                continue
+            try:
+                self.commit()
+            except Exception:  # never let the thread die: the next round retries
+                logger.exception("gymscope's journal flusher failed; retrying")
+
+    def commit(self) -> None:
+        """Commit every registered writer's queued rows now (one transaction)."""
+        with self._commit_lock:
+            batches = []
+            for writer in list(self._writers):
+                batch = writer.take()
+                if batch is not None:
+                    batches.append((writer, batch))
+            if not batches:
+                return
+            episodes = [row for _, (rows, _, _) in batches for row in rows]
+            metrics = [row for _, (_, rows, _) in batches for row in rows]
+            try:
+                conn = self._connection()
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    if episodes:
+                        from gymscope.metrics.codec import COLUMNS
+
+                        conn.executemany(_episode_sql(COLUMNS), episodes)
+                    if metrics:
+                        conn.executemany(_METRIC_SQL, metrics)
+                    conn.execute("COMMIT")
+                except BaseException:
+                    if conn.in_transaction:
+                        conn.rollback()
+                    raise
+            except (sqlite3.Error, OSError) as exc:
+                failures = self._backoff.failed()
+                for writer, batch in batches:
+                    writer.failed(batch, exc, failures)
+                return
+            failures = self._backoff.succeeded() if self._backoff.failures else 0
+            for writer, batch in batches:
+                writer.committed(batch, failures)
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None:
+            self._conn = _connect(self.database)
+        return self._conn
+
+    def _drop_connection(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self._conn.close()
+            self._conn = None
+
+
+_FLUSHERS: dict[str, Flusher] = {}
+_FLUSHERS_LOCK = threading.Lock()
+
+
+def join_flusher(database: str, writer: Any) -> Flusher:
+    """Register ``writer`` with this process's flusher of ``database`` (started
+    on first use, and again after its last writer left)."""
+    key = os.path.realpath(database)
+    with _FLUSHERS_LOCK:
+        flusher = _FLUSHERS.get(key)
+        if flusher is None or flusher.stopped:
+            flusher = _FLUSHERS[key] = Flusher(key)
+        flusher._writers.add(writer)
+        return flusher
+
+
+def _after_fork_in_child() -> None:
+    # The parent's threads do not exist in a forked child, its locks may be
+    # held by them, and its journals and record locks are the parent's.
+    global _FLUSHERS_LOCK, _OWN_LOCK
+    _FLUSHERS.clear()
+    _FLUSHERS_LOCK = threading.Lock()
+    _OWN.clear()
+    _OWN_LOCK = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)

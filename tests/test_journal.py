@@ -1,0 +1,334 @@
+"""The SQLite journal: one write() per episode, batched commits, orphans ingested once.
+
+Kill tests fork a child that logs scripted episodes and reports each finished
+one (``db_child``), with the background commit slowed down so that the kill
+lands between the journal write and the batch commit; then a reader (or the
+next writer) must find exactly the episodes the child knew were finished.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import sqlite3
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import db_child
+import gymscope.metrics  # noqa: F401  (imported once, not in every forked child)
+from gymscope.metrics import journal as journal_module
+from gymscope.metrics.journal import Journal, ingest_orphans, journal_folder
+from gymscope.wrappers.sqlite_logger import SQLiteLoggerWrapper
+from stubs import ScriptedEnv
+from stubs_db import SCRIPT, query, read_episodes, script_episode
+
+FORK = multiprocessing.get_context("fork")
+
+
+def sqlite_url(path: Path) -> str:
+    return f"sqlite:///{path}"
+
+
+def segments(db: Path) -> list[Path]:
+    folder = journal_folder(db)
+    return sorted(folder.glob("*.jsonl")) if folder.is_dir() else []
+
+
+def run_episodes(env: Any, n: int) -> None:
+    env.reset()
+    done = 0
+    while done < n:
+        _, _, terminated, truncated, _ = env.step(0)
+        if terminated or truncated:
+            done += 1
+            env.reset()
+
+
+def _child_without_commits(**kwargs: Any) -> None:
+    # Never committed by the background thread (nor at exit: the child is killed)
+    journal_module.FLUSH_INTERVAL_S = 3600.0
+    db_child.run(**kwargs)
+
+
+def _fork(target: Any, **kwargs: Any) -> Any:
+    proc = FORK.Process(target=target, kwargs=kwargs)
+    proc.start()
+    return proc
+
+
+# -- kill between the journal write and the batch commit --------------------------------
+@pytest.mark.parametrize("kill_at", [7, 60, 233])
+def test_sigkill_before_any_commit_loses_nothing(tmp_path: Path, kill_at: int) -> None:
+    db = tmp_path / "m.db"
+    url = sqlite_url(db)
+    report = tmp_path / "report.txt"
+    proc = _fork(
+        _child_without_commits,
+        url=url,
+        experiment="k",
+        report=str(report),
+        signal_name="KILL",
+        signal_at=kill_at,
+        flush_every=10**6,
+    )
+    proc.join(60)
+    assert proc.exitcode == -signal.SIGKILL
+    reported = db_child.read_report(report)
+    assert reported, "the child finished no episode before the kill"
+    # nothing was committed: the episodes are only in the journal
+    raw = sqlite3.connect(db)
+    try:
+        assert raw.execute("SELECT count(*) FROM episode").fetchone() == (0,)
+    finally:
+        raw.close()
+    assert segments(db), "no journal segment was left"
+    rows = read_episodes(url, "k")  # a reader ingests the dead writer's journal
+    assert [(r["reward"], r["length"]) for r in rows] == reported
+    assert [r["episode_num"] for r in rows] == list(range(len(reported)))
+    assert segments(db) == []
+    # and a second reader finds the same, nothing twice
+    assert len(read_episodes(url, "k")) == len(reported)
+
+
+def test_a_killed_worker_restarts_after_its_journaled_episodes(tmp_path: Path) -> None:
+    # the next *writer* ingests first, so the resumed worker numbers after them
+    db = tmp_path / "m.db"
+    url = sqlite_url(db)
+    report = tmp_path / "report.txt"
+    proc = _fork(
+        _child_without_commits,
+        url=url,
+        experiment="r",
+        report=str(report),
+        signal_name="KILL",
+        signal_at=50,
+        flush_every=10**6,
+    )
+    proc.join(60)
+    assert proc.exitcode == -signal.SIGKILL
+    reported = db_child.read_report(report)
+    env = SQLiteLoggerWrapper(ScriptedEnv(SCRIPT), url, "r", worker=0)
+    run_episodes(env, 3)
+    env.close()
+    raw = [(r["episode_num"], r["reward"]) for r in read_episodes(url, "r")]
+    n = len(reported)
+    assert [num for num, _ in raw] == list(range(n + 3))
+    assert [reward for _, reward in raw[:n]] == [reward for reward, _ in reported]
+    # the new process's env plays its script from the start, numbered after them
+    assert [reward for _, reward in raw[n:]] == [script_episode(i)[0] for i in range(3)]
+
+
+def test_a_segment_committed_but_not_deleted_is_not_inserted_twice(tmp_path: Path) -> None:
+    db = tmp_path / "m.db"
+    url = sqlite_url(db)
+    report = tmp_path / "report.txt"
+
+    def child(**kwargs: Any) -> None:
+        journal_module.FLUSH_INTERVAL_S = 0.001  # commit constantly...
+        journal_module.Journal.discard = staticmethod(  # type: ignore[method-assign]
+            lambda segment: os.close(segment.fd)  # ...and never delete (killed in between)
+        )
+        db_child.run(**kwargs)
+
+    proc = _fork(
+        child, url=url, experiment="d", report=str(report), signal_name="KILL", signal_at=300
+    )
+    proc.join(60)
+    assert proc.exitcode == -signal.SIGKILL
+    reported = db_child.read_report(report)
+    raw = sqlite3.connect(db)
+    try:
+        committed = raw.execute("SELECT count(*) FROM episode").fetchone()[0]
+    finally:
+        raw.close()
+    assert 0 < committed <= len(reported)
+    assert len(segments(db)) > 1  # committed segments left behind, and the last one
+    rows = read_episodes(url, "d")
+    assert [(r["reward"], r["length"]) for r in rows] == reported
+    assert [r["episode_num"] for r in rows] == list(range(len(reported)))
+
+
+def test_concurrent_ingesters_insert_each_episode_once(tmp_path: Path) -> None:
+    db = tmp_path / "m.db"
+    url = sqlite_url(db)
+    report = tmp_path / "report.txt"
+    proc = _fork(
+        _child_without_commits,
+        url=url,
+        experiment="c",
+        report=str(report),
+        signal_name="KILL",
+        signal_at=400,
+        flush_every=10**6,
+    )
+    proc.join(60)
+    reported = db_child.read_report(report)
+    barrier = FORK.Barrier(4)
+
+    def ingest() -> None:
+        barrier.wait()
+        ingest_orphans(db)
+
+    procs = [FORK.Process(target=ingest) for _ in range(4)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+        assert p.exitcode == 0
+    rows = read_episodes(url, "c")
+    assert [(r["reward"], r["length"]) for r in rows] == reported
+
+
+def test_a_forked_child_does_not_keep_a_dead_parents_journal_alive(tmp_path: Path) -> None:
+    # AsyncVectorEnv-style: the child inherits the journal's descriptor by fork;
+    # POSIX record locks are not inherited, so the journal is an orphan once
+    # the parent is gone even while the child lives
+    db = tmp_path / "m.db"
+    url = sqlite_url(db)
+    ready, release = FORK.Event(), FORK.Event()
+
+    def parent() -> None:
+        journal_module.FLUSH_INTERVAL_S = 3600.0
+        env = SQLiteLoggerWrapper(ScriptedEnv(SCRIPT), url, "f", flush_every=10**6)
+        run_episodes(env, 5)
+        child = FORK.Process(target=release.wait, args=(60,))
+        child.start()
+        ready.set()
+        time.sleep(60)
+
+    proc = FORK.Process(target=parent)
+    proc.start()
+    assert ready.wait(60)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.join(60)
+    try:
+        rows = read_episodes(url, "f")
+        assert [r["episode_num"] for r in rows] == list(range(5))
+    finally:
+        release.set()
+
+
+# -- live runs --------------------------------------------------------------------------
+def test_a_live_run_is_committed_without_flush(tmp_path: Path) -> None:
+    db = tmp_path / "m.db"
+    url = sqlite_url(db)
+    env = SQLiteLoggerWrapper(ScriptedEnv(SCRIPT), url, "live")
+    run_episodes(env, 4)
+    assert len(segments(db)) == 1  # the live writer's own, locked
+    # the background thread commits within FLUSH_INTERVAL_S (polled, no time limit)
+    deadline = time.monotonic() + 60
+    while len(query(url, "SELECT id FROM episode")) < 4 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert len(query(url, "SELECT id FROM episode")) == 4
+    # a reader does not ingest a live writer's journal
+    assert ingest_orphans(db) == 0
+    run_episodes(env, 2)
+    env.close()
+    assert [r["episode_num"] for r in read_episodes(url, "live")] == list(range(6))
+    assert segments(db) == []  # a clean close leaves no journal
+
+
+def test_flush_every_wakes_the_commit(tmp_path: Path) -> None:
+    db = tmp_path / "m.db"
+    url = sqlite_url(db)
+    old = journal_module.FLUSH_INTERVAL_S
+    journal_module.FLUSH_INTERVAL_S = 3600.0
+    try:
+        env = SQLiteLoggerWrapper(ScriptedEnv(SCRIPT), url, "w", flush_every=3)
+        run_episodes(env, 3)
+        deadline = time.monotonic() + 60
+        while len(query(url, "SELECT id FROM episode")) < 3 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert len(query(url, "SELECT id FROM episode")) == 3
+        env.close()
+    finally:
+        journal_module.FLUSH_INTERVAL_S = old
+
+
+def test_log_metrics_are_journaled_and_ingested_once(tmp_path: Path) -> None:
+    db = tmp_path / "m.db"
+    url = sqlite_url(db)
+
+    def child() -> None:
+        journal_module.FLUSH_INTERVAL_S = 3600.0
+        env = SQLiteLoggerWrapper(ScriptedEnv(SCRIPT), url, "m", flush_every=10**6)
+        run_episodes(env, 2)
+        env.log_metrics(step=10, loss=0.5, lr=1e-3)
+        env.log_metrics(step=20, loss=float("nan"))
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    proc = FORK.Process(target=child)
+    proc.start()
+    proc.join(60)
+    assert proc.exitcode == -signal.SIGKILL
+    read_episodes(url)  # ingests
+    ingest_orphans(db)  # a second time: nothing more
+    assert sorted(query(url, "SELECT name, step, value FROM gymscope_metric")) == [
+        ("loss", 10, 0.5),
+        ("loss", 20, None),
+        ("lr", 10, 1e-3),
+    ]
+
+
+def test_journal_false_commits_before_step_returns(tmp_path: Path) -> None:
+    db = tmp_path / "m.db"
+    url = sqlite_url(db)
+    env = SQLiteLoggerWrapper(ScriptedEnv(SCRIPT), url, "sync", journal=False)
+    run_episodes(env, 2)
+    assert len(query(url, "SELECT id FROM episode")) == 2
+    assert not journal_folder(db).exists()
+    env.close()
+
+
+def test_a_locked_database_keeps_rows_in_the_journal_and_retries(tmp_path: Path) -> None:
+    db = tmp_path / "m.db"
+    url = sqlite_url(db)
+    env = SQLiteLoggerWrapper(ScriptedEnv(SCRIPT), url, "busy")
+    run_episodes(env, 1)
+    env.flush()
+    query(url, "ALTER TABLE episode RENAME TO episode_away")
+    run_episodes(env, 3)  # commits fail in the background; step() never raises
+    journaled = sum(p.read_bytes().count(b"\n") for p in segments(db))
+    assert journaled >= 3
+    query(url, "ALTER TABLE episode_away RENAME TO episode")
+    env.close()
+    assert [r["episode_num"] for r in read_episodes(url, "busy")] == list(range(4))
+    assert segments(db) == []
+
+
+def test_journal_lines_survive_a_torn_last_line(tmp_path: Path) -> None:
+    db = tmp_path / "m.db"
+    url = sqlite_url(db)
+    env = SQLiteLoggerWrapper(ScriptedEnv(SCRIPT), url, "t")
+    run_episodes(env, 2)
+    env.close()
+    folder = journal_folder(db)
+    folder.mkdir(exist_ok=True)
+    # a dead writer's segment with one whole line and a torn one
+    rows = query(url, "SELECT * FROM episode ORDER BY episode_num")
+    assert len(rows) == 2
+    journal = Journal(folder, "deadbeef")
+    from gymscope.metrics.codec import COLUMNS
+
+    columns = [c[1] for c in query(url, "PRAGMA table_info(episode)")]
+    first = dict(zip(columns, rows[0], strict=True))
+    line = [first[c] for c in COLUMNS]
+    line[COLUMNS.index("episode_num")] = 2
+    journal.append_episode(line)
+    os.write(journal.current.fd, b'["e", 1, 3, 1.')
+    Journal.abandon(journal.current)
+    assert ingest_orphans(db) == 1
+    assert [r["episode_num"] for r in read_episodes(url, "t")] == [0, 1, 2]
+
+
+def test_the_flusher_thread_runs_in_the_background(tmp_path: Path) -> None:
+    env = SQLiteLoggerWrapper(ScriptedEnv(SCRIPT), tmp_path / "m.db", "bg")
+    run_episodes(env, 1)
+    names = [t.name for t in threading.enumerate()]
+    assert any(name.startswith("gymscope-flusher") for name in names)
+    env.close()
