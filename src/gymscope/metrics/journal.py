@@ -39,6 +39,8 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import heapq
+import itertools
 import json
 import logging
 import os
@@ -81,6 +83,11 @@ FLUSH_ROWS = 256
 _TMP_STALE_S = 60.0
 
 _EPISODE, _METRIC = "e", "m"
+#: A process-wide count of queued episode rows: each writer's queue holds
+#: ``(sequence, row)``, so one commit inserts all writers' rows in the order
+#: the episodes ended (``episode.id`` order is end order, as with a commit
+#: per episode).
+next_sequence = itertools.count().__next__
 _dumps = json.JSONEncoder(separators=(",", ":"), allow_nan=True).encode
 _write = os.write
 
@@ -442,7 +449,8 @@ class Flusher:
                     batches.append((writer, batch))
             if not batches:
                 return
-            episodes = [row for _, (rows, _, _) in batches for row in rows]
+            by_writer = [rows for _, (rows, _, _) in batches]
+            episodes = [row for _, row in heapq.merge(*by_writer, key=_first)]
             metrics = [row for _, (_, rows, _) in batches for row in rows]
             try:
                 conn = self._connection()
@@ -478,6 +486,10 @@ class Flusher:
             with contextlib.suppress(sqlite3.Error):
                 self._conn.close()
             self._conn = None
+
+
+def _first(item: tuple[int, Any]) -> int:
+    return item[0]
 
 
 _FLUSHERS: dict[str, Flusher] = {}

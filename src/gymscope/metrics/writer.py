@@ -54,7 +54,7 @@ from gymscope.metrics.codec import (
     row_values,
 )
 from gymscope.metrics.db import autocommit_connection, write_transaction
-from gymscope.metrics.journal import Flusher, Journal, Segment, join_flusher
+from gymscope.metrics.journal import Flusher, Journal, Segment, join_flusher, next_sequence
 from gymscope.metrics.models import Episode, metric
 from gymscope.metrics.runs import HEARTBEAT_S, heartbeat, release_worker
 
@@ -525,7 +525,7 @@ class JournaledSQLiteWriter(SQLiteEpisodeWriter):
                 self._journal_failed(exc)
             else:
                 self._journal_ok()
-            self._pending.append(row)
+            self._pending.append((next_sequence(), row))
             full = len(self._pending) >= self.flush_every
         if full:
             self._flusher.wake()
