@@ -487,6 +487,8 @@ def test_constructor_arguments_are_recorded_for_gym_make() -> None:
         "info_keys": (),
         "worker": 2,
         "flush_every": None,
+        "max_pending": 50_000,
+        "check_connection": True,
     }
     assert env.db_url == f"sqlite:///{Path.cwd() / 'm.db'}"
     env.close()

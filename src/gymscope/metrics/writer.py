@@ -18,7 +18,15 @@ logged once, and the write is retried with exponential backoff at later
 episode ends. :meth:`EpisodeWriter.flush`
 raises :class:`EpisodeWriteError` if rows still cannot be written. Inserts use
 ``ON CONFLICT DO NOTHING`` on the unique ``(experiment_id, worker,
-episode_num)``, so retrying a batch that did commit cannot duplicate rows.
+episode_num)``, so retrying a batch that did commit (a commit whose answer
+was lost with the connection) cannot duplicate rows.
+
+What waits in memory is bounded: at most ``max_pending`` episodes (default
+:data:`MAX_PENDING`) and as many metric values per writer. An outage that
+outlasts the buffer drops the newest episodes, with one warning when it
+starts and the number dropped logged when the database is back (and in
+the error ``flush()`` raises); their ``episode_num`` values stay unused, so
+the gap shows in the run.
 """
 
 from __future__ import annotations
@@ -29,6 +37,7 @@ import logging
 import math
 import sqlite3
 import time
+import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from typing import Any
@@ -59,10 +68,12 @@ from gymscope.metrics.runs import HEARTBEAT_S, heartbeat, release_worker
 __all__ = [
     "COLUMNS",
     "LOSS_COLUMNS",
+    "MAX_PENDING",
     "WAL_AUTOCHECKPOINT_BYTES",
     "CoreEpisodeWriter",
     "EpisodeWriteError",
     "EpisodeWriter",
+    "Overflow",
     "SQLiteEpisodeWriter",
     "episode_extra",
     "metric_rows",
@@ -100,6 +111,67 @@ _SQLITE_DEFAULT_AUTOCHECKPOINT = 1000
 _UTC = dt.timezone.utc
 _fromtimestamp = dt.datetime.fromtimestamp
 
+#: Default ``max_pending``: finished episodes (and metric values) one worker
+#: keeps in memory while the database cannot be written, a few tens of MB.
+MAX_PENDING = 50_000
+
+
+class Overflow:
+    """What a full buffer dropped during one outage: one warning when dropping
+    starts, the count logged when the database is back.
+
+    >>> import warnings
+    >>> overflow = Overflow("sqlite:///m.db", limit=2)
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     overflow.drop(episodes=1)
+    ...     overflow.drop(episodes=1, metrics=3)
+    >>> len(caught), overflow.episodes, overflow.metrics, overflow.describe()
+    (1, 2, 3, '2 finished episode(s) and 3 metric value(s) were dropped (max_pending=2)')
+    >>> overflow.recovered(); overflow.episodes
+    0
+    """
+
+    __slots__ = ("episodes", "limit", "metrics", "warned", "where")
+
+    def __init__(self, where: str, limit: int) -> None:
+        self.where = where
+        self.limit = limit
+        self.episodes = 0
+        self.metrics = 0
+        self.warned = False
+
+    def drop(self, *, episodes: int = 0, metrics: int = 0) -> None:
+        """Count what could not be kept; warn at the first drop of the outage."""
+        self.episodes += episodes
+        self.metrics += metrics
+        if self.warned:
+            return
+        self.warned = True
+        warnings.warn(
+            f"the metrics database {self.where} still cannot be written and "
+            f"max_pending={self.limit} finished episodes (or metric values) already wait "
+            "in memory: newer ones are dropped until it can be written again. How many "
+            "were dropped is logged then, and at close(); raise max_pending to keep more",
+            RuntimeWarning,
+            stacklevel=4,
+        )
+
+    def describe(self) -> str:
+        """What was dropped, as a clause ('' when nothing was)."""
+        if not (self.episodes or self.metrics):
+            return ""
+        parts = [f"{self.episodes} finished episode(s)"] if self.episodes else []
+        parts += [f"{self.metrics} metric value(s)"] if self.metrics else []
+        return f"{' and '.join(parts)} were dropped (max_pending={self.limit})"
+
+    def recovered(self) -> None:
+        """The database takes writes again: log what was lost, start afresh."""
+        if self.episodes or self.metrics:
+            logger.warning("%s is written again; during the outage %s", self.where, self.describe())
+        self.episodes = self.metrics = 0
+        self.warned = False
+
 
 class EpisodeWriter(ABC):
     """Buffers rows of one (experiment, worker) and writes them in transactions.
@@ -112,6 +184,11 @@ class EpisodeWriter(ABC):
         next_num: ``episode_num`` of the first row.
         flush_every: Rows per transaction (1: one commit per episode).
         where: How to name the database in messages.
+        token: The worker lease's token (heartbeats refresh it).
+        max_pending: Episodes (and metric values) kept in memory while writes
+            fail; newer ones are then dropped.
+        overflow: Counts what was dropped (shared with the sink that queued
+            episodes before the writer existed); a new one by default.
     """
 
     def __init__(
@@ -125,6 +202,8 @@ class EpisodeWriter(ABC):
         flush_every: int,
         where: str,
         token: str | None = None,
+        max_pending: int = MAX_PENDING,
+        overflow: Overflow | None = None,
     ) -> None:
         self.conn = conn
         self.engine = engine
@@ -139,6 +218,8 @@ class EpisodeWriter(ABC):
         self._pending_metrics: list[dict[str, Any]] = []
         self._backoff = Backoff()
         self._next_heartbeat = time.monotonic() + HEARTBEAT_S
+        self.max_pending = max_pending
+        self.overflow = overflow if overflow is not None else Overflow(where, max_pending)
 
     @property
     def pending(self) -> int:
@@ -149,19 +230,30 @@ class EpisodeWriter(ABC):
     def add(self, record: EpisodeRecord) -> None:
         """Queue (and, per ``flush_every``, commit) the row of ``record``. Never raises
         for a database error: the rows are kept and retried later."""
-        row = self._row(record, self.next_num)
-        self.next_num += 1
-        self._pending.append(row)
-        if len(self._pending) >= self.flush_every and self._backoff.ready():
+        if self._backoff.failures and len(self._pending) >= self.max_pending:
+            self.skip(1)  # the outage outlasts the buffer
+        else:
+            self._pending.append(self._row(record, self.next_num))
+            self.next_num += 1
+            if len(self._pending) < self.flush_every:
+                return
+        if self._backoff.ready():
             self._try_flush()
+
+    def skip(self, episodes: int) -> None:
+        """Count ``episodes`` dropped (their numbers stay unused)."""
+        self.next_num += episodes
+        self.overflow.drop(episodes=episodes)
 
     def add_metrics(self, step: int, values: Mapping[str, float], wall_time: float) -> None:
         """Store step-keyed metrics of this worker: written at once in one
         transaction (with the episode rows waiting, if any). Never raises for
         a database error: they are kept and retried with the episodes."""
-        self._pending_metrics.extend(
-            metric_rows(self.experiment_id, self.worker, step, values, wall_time)
-        )
+        rows = metric_rows(self.experiment_id, self.worker, step, values, wall_time)
+        if self._backoff.failures and len(self._pending_metrics) + len(rows) > self.max_pending:
+            self.overflow.drop(metrics=len(rows))
+        else:
+            self._pending_metrics.extend(rows)
         if self._backoff.ready():
             self._try_flush()
 
@@ -185,9 +277,10 @@ class EpisodeWriter(ABC):
             self._failed(exc)
             metrics = len(self._pending_metrics)
             also = f" and {metrics} metric value(s)" if metrics else ""
+            dropped = self.overflow.describe()
             raise EpisodeWriteError(
                 f"{len(self._pending)} finished episode(s){also} could not be written to "
-                f"{self.where}: {exc}"
+                f"{self.where}: {exc}" + (f"; {dropped} while it could not" if dropped else "")
             ) from exc
 
     def _flush_pending(self) -> None:
@@ -216,6 +309,8 @@ class EpisodeWriter(ABC):
                 self.where,
                 failures,
             )
+        if self.overflow.warned:
+            self.overflow.recovered()
         self._beat()
 
     def _write_metrics(self, metrics: list[dict[str, Any]]) -> None:
@@ -372,6 +467,8 @@ class SQLiteEpisodeWriter(EpisodeWriter):
             self._failed(exc)
             return
         self.written += 1
+        if self.overflow.warned:  # the first write after an outage that dropped some
+            self.overflow.recovered()
         if self.token is not None and time.monotonic() >= self._next_heartbeat:
             self._beat()
 
