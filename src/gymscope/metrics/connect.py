@@ -153,9 +153,7 @@ def unreachable_error(
             cause, fix = meaning, remedy
             break
     shown = url.render_as_string(hide_password=True)
-    detail = " ".join(message.split())
-    if url.password is not None:  # drivers do not echo it, but never let it through
-        detail = detail.replace(str(url.password), "***")
+    detail = " ".join(message.split())  # libpq's messages never hold the password
     return DatabaseUnreachableError(
         f"{argument}={shown!r}: cannot connect to the database server: {cause} ({detail}); {fix}"
     )
