@@ -185,10 +185,11 @@ def _free_port() -> int:
 class PostgresServer:
     """A PostgreSQL cluster in a temporary directory, listening on 127.0.0.1 only.
 
-    ``listen`` (addresses), ``netns`` (a network namespace to run it in) and
+    ``listen`` (addresses), ``netns`` (a network namespace to run it in),
     ``hba`` (``pg_hba.conf`` lines put before initdb's, which trust every
-    connection) make the servers of the outage and multi-host tests; the
-    unix socket in :attr:`root` reaches the server from any namespace.
+    connection from loopback) and ``conf`` (settings appended to
+    ``postgresql.conf``) make the servers of the outage and multi-host tests;
+    the unix socket in :attr:`root` reaches the server from any namespace.
     """
 
     def __init__(
@@ -199,6 +200,7 @@ class PostgresServer:
         port: int | None = None,
         netns: str | None = None,
         hba: Sequence[str] = (),
+        conf: str = "",
     ) -> None:
         self.bindir = bindir
         self.root = Path(tempfile.mkdtemp(prefix="gymscope-pg-"))
@@ -207,6 +209,7 @@ class PostgresServer:
         self.port = port if port is not None else _free_port()
         self.netns = netns
         self.hba = tuple(hba)
+        self.conf = conf
         self._as_postgres = os.geteuid() == 0
         self._names = itertools.count()
         self.running = False
@@ -240,7 +243,7 @@ class PostgresServer:
                 # The tests kill clients, never the server: its own crash
                 # safety only costs time here.
                 "fsync = off\nfull_page_writes = off\nsynchronous_commit = off\n"
-                "max_connections = 200\n"
+                "max_connections = 200\n" + self.conf
             )
         if self.hba:
             hba = self.data / "pg_hba.conf"

@@ -19,7 +19,7 @@ on a cut link, fails after that long instead of TCP's ~15 minutes).
 >>> from sqlalchemy.engine import make_url
 >>> args = connect_args(make_url("postgresql+psycopg://u@db.example/runs"))
 >>> args["connect_timeout"], args["tcp_user_timeout"], args["keepalives_idle"]
-(3, 5000, 10)
+(3, 2000, 10)
 >>> given = make_url("postgresql+psycopg://u@h/runs?connect_timeout=20")
 >>> "connect_timeout" in connect_args(given)  # the URL's own setting wins
 False
@@ -48,8 +48,9 @@ __all__ = [
 #: libpq counts at least 2 s). Also bounds each reconnection attempt during an outage.
 CONNECT_TIMEOUT_S = 3
 #: Longest wait for the server to acknowledge data sent on an open connection
-#: (libpq's ``tcp_user_timeout``): how long a write can block on a cut link.
-TCP_USER_TIMEOUT_S = 5.0
+#: (libpq's ``tcp_user_timeout``): how long a write can block on a cut link. A
+#: false alarm on a slow link costs a reconnection, never a row (see the writer).
+TCP_USER_TIMEOUT_S = 2.0
 
 _LIBPQ_DRIVERS = {"psycopg", "psycopg2"}
 
@@ -85,7 +86,11 @@ def check_reachable(url: URL, *, argument: str = "db") -> None:
     import sqlalchemy as sa
     from sqlalchemy.pool import NullPool
 
-    engine = sa.create_engine(url, poolclass=NullPool, connect_args=connect_args(url))
+    args = connect_args(url)
+    # unacknowledged SYNs would count against it too, and end the attempt with a
+    # "server closed the connection" instead of connect_timeout's clear timeout
+    args.pop("tcp_user_timeout", None)
+    engine = sa.create_engine(url, poolclass=NullPool, connect_args=args)
     try:
         with engine.connect() as conn:
             conn.exec_driver_sql("SELECT 1")
@@ -138,6 +143,12 @@ _CAUSES: tuple[tuple[str, str, str], ...] = (
         "no answer from the host",
         "check the host and port in the URL, that the host is up and that no firewall drops "
         "the connection",
+    ),
+    (
+        r"server closed the connection unexpectedly",
+        "the connection was closed before the server answered",
+        "check the host and port in the URL (a PostgreSQL server, not another service) and "
+        "that no firewall or proxy cuts the connection",
     ),
 )
 

@@ -36,6 +36,7 @@ import json
 import logging
 import math
 import sqlite3
+import threading
 import time
 import warnings
 from abc import ABC, abstractmethod
@@ -220,6 +221,7 @@ class EpisodeWriter(ABC):
         self._next_heartbeat = time.monotonic() + HEARTBEAT_S
         self.max_pending = max_pending
         self.overflow = overflow if overflow is not None else Overflow(where, max_pending)
+        self._sync = False  # inside flush(): an attempt may wait for a connection
 
     @property
     def pending(self) -> int:
@@ -237,7 +239,7 @@ class EpisodeWriter(ABC):
             self.next_num += 1
             if len(self._pending) < self.flush_every:
                 return
-        if self._backoff.ready():
+        if self._may_retry():
             self._try_flush()
 
     def skip(self, episodes: int) -> None:
@@ -254,8 +256,12 @@ class EpisodeWriter(ABC):
             self.overflow.drop(metrics=len(rows))
         else:
             self._pending_metrics.extend(rows)
-        if self._backoff.ready():
+        if self._may_retry():
             self._try_flush()
+
+    def _may_retry(self) -> bool:
+        """Whether a write may be attempted now (always, unless failing)."""
+        return self._backoff.ready()
 
     def _try_flush(self) -> None:
         try:
@@ -271,6 +277,7 @@ class EpisodeWriter(ABC):
         """
         if not self._pending and not self._pending_metrics:
             return
+        self._sync = True
         try:
             self._flush_pending()
         except self._errors() as exc:
@@ -282,6 +289,8 @@ class EpisodeWriter(ABC):
                 f"{len(self._pending)} finished episode(s){also} could not be written to "
                 f"{self.where}: {exc}" + (f"; {dropped} while it could not" if dropped else "")
             ) from exc
+        finally:
+            self._sync = False
 
     def _flush_pending(self) -> None:
         rows, metrics = self._pending, self._pending_metrics
@@ -513,6 +522,7 @@ class CoreEpisodeWriter(EpisodeWriter):
             statement = sa.insert(table)
         self._statement = statement
         self._broken = False
+        self._reconnector: _Reconnector | None = None
 
     def _row(self, record: EpisodeRecord, episode_num: int) -> dict[str, Any]:
         losses = record_losses(record)
@@ -531,11 +541,36 @@ class CoreEpisodeWriter(EpisodeWriter):
             for i, (name, value) in enumerate(zip(COLUMNS, values, strict=True))
         }
 
+    def _connection(self) -> Connection:
+        """The open connection; after a failure, the one the reconnector opened.
+
+        Outside :meth:`flush`, a connection that is not there yet is a failed
+        attempt at once (the training thread never waits for a connect); in
+        ``flush()`` it is opened here (waiting at most the connect timeout).
+        """
+        if not self._broken:
+            return self.conn
+        reconnector, conn = self._reconnector, None
+        if reconnector is not None:
+            conn = reconnector.take()
+            if conn is None and not self._sync:
+                raise sa.exc.DisconnectionError(
+                    f"not connected again yet ({reconnector.error or 'connecting'})"
+                )
+            reconnector.stop()
+            self._reconnector = None
+        self.conn = conn if conn is not None else autocommit_connection(self.engine)
+        self._broken = False
+        return self.conn
+
+    def _may_retry(self) -> bool:
+        reconnector = self._reconnector
+        return self._backoff.ready() or (
+            reconnector is not None and reconnector.connection is not None
+        )
+
     def _write(self, rows: list[Any]) -> None:
-        if self._broken:
-            self.conn = autocommit_connection(self.engine)
-            self._broken = False
-        conn = self.conn
+        conn = self._connection()
         conn.exec_driver_sql("BEGIN")
         try:
             conn.execute(self._statement, rows)
@@ -555,16 +590,81 @@ class CoreEpisodeWriter(EpisodeWriter):
         return self._broken
 
     def _metrics_connection(self) -> Connection:
-        if self._broken:
-            self.conn = autocommit_connection(self.engine)
-            self._broken = False
-        return self.conn
+        return self._connection()
 
     def _after_failure(self) -> None:
-        # The server may have dropped the connection: start the next attempt on a
-        # fresh one rather than retrying forever on a dead socket.
-        try:
-            self.conn.close()
-        except Exception:
-            logger.debug("closing a failed connection failed", exc_info=True)
-        self._broken = True
+        # The server may have dropped the connection: the next attempt needs a
+        # fresh one, which a background thread opens (a connect can take up to
+        # the connect timeout when the network is cut).
+        if not self._broken:
+            try:
+                self.conn.close()
+            except Exception:
+                logger.debug("closing a failed connection failed", exc_info=True)
+            self._broken = True
+        if self._reconnector is None:
+            self._reconnector = _Reconnector(self.engine)
+
+    def release(self, token: str) -> None:
+        if self._reconnector is not None:
+            conn = self._reconnector.take()
+            self._reconnector.stop()
+            self._reconnector = None
+            if conn is not None:
+                self.conn, self._broken = conn, False
+        super().release(token)
+
+
+#: Longest pause between two reconnection attempts of a writer whose server is away.
+RECONNECT_MAX_S = 5.0
+
+
+class _Reconnector:
+    """Opens a connection for a writer off the training thread, retrying with
+    backoff (0.25 s doubling to :data:`RECONNECT_MAX_S`) until one works or
+    it is stopped. The writer takes the connection at its next attempt."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.connection: Connection | None = None
+        self.error: BaseException | None = None
+        self._lock = threading.Lock()
+        self._stopped = threading.Event()
+        thread = threading.Thread(target=self._run, name="gymscope-reconnect", daemon=True)
+        thread.start()
+
+    def _run(self) -> None:
+        backoff = Backoff(first_s=0.25, max_s=RECONNECT_MAX_S)
+        while not self._stopped.is_set():
+            try:
+                conn = autocommit_connection(self.engine)
+                conn.exec_driver_sql("SELECT 1")
+            except Exception as exc:
+                self.error = exc
+                logger.debug("reconnecting failed: %s", exc)
+                backoff.failed()
+                self._stopped.wait(backoff.delay_s)
+                continue
+            with self._lock:
+                if not self._stopped.is_set():
+                    self.connection = conn
+                    return
+            conn.close()
+            return
+
+    def take(self) -> Connection | None:
+        """The connection, if it is open (then it is the caller's)."""
+        with self._lock:
+            conn, self.connection = self.connection, None
+        return conn
+
+    def stop(self) -> None:
+        """Stop trying; close a connection nobody took."""
+        with self._lock:
+            self._stopped.set()
+            conn, self.connection = self.connection, None
+        if conn is not None:
+            try:
+                conn.close()
+            except Exception:
+                logger.debug("closing an unused connection failed", exc_info=True)
