@@ -17,8 +17,9 @@ multihost_child.py``); the fault tests fork them from this process and move
 them into their namespace (``setns``), which spares an interpreter start-up
 (several seconds on a busy machine) per writer.
 
-Needs root and ``ip``; skips otherwise (CI runs as root). Everything made
-here is removed afterwards, also when a test fails.
+Needs root and ``ip``; skips otherwise, unless ``GYMSCOPE_REQUIRE_NETNS=1``
+(set by CI, which runs as root): then it fails. Everything made here is
+removed afterwards, also when a test fails.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from itertools import count
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 import sqlalchemy as sa
@@ -82,17 +83,27 @@ class Hosts:
         return url.render_as_string(hide_password=False)
 
 
+REQUIRE_ENV = "GYMSCOPE_REQUIRE_NETNS"
+
+
+def _cannot(reason: str) -> NoReturn:
+    """Skip, or fail where the tests are required to run (CI sets REQUIRE_ENV=1)."""
+    if os.environ.get(REQUIRE_ENV, "") not in ("", "0"):
+        pytest.fail(f"{reason}, and {REQUIRE_ENV}=1 requires the multi-host tests to run")
+    pytest.skip(reason)
+
+
 def _make_hosts() -> Hosts:
     if sys.platform != "linux" or os.geteuid() != 0:
-        pytest.skip("network namespaces (ip netns add) need root on Linux")
+        _cannot("network namespaces (ip netns add) need root on Linux")
     if shutil.which("ip") is None:
-        pytest.skip("the ip command (iproute2) is not installed")
+        _cannot("the ip command is not installed (Debian package iproute2)")
     prefix = f"gs{os.getpid() % 100000}{secrets.token_hex(1)}"  # veth names: 15 bytes at most
     hosts = Hosts(prefix, f"{prefix}db", {}, {})
     try:
         ip("netns", "add", hosts.db)
     except subprocess.CalledProcessError as exc:
-        pytest.skip(f"cannot create a network namespace here: {exc.stderr.strip()}")
+        _cannot(f"cannot create a network namespace here: {exc.stderr.strip()}")
     hosts.made.append(hosts.db)
     ip("-n", hosts.db, "link", "set", "lo", "up")
     for i in (1, 2):

@@ -36,7 +36,8 @@ class SQLiteLoggerWrapper(VectorGymscopeWrapper):
     described there: a worker that has rows already continues its stream
     (episode numbers, moving statistics) at the first ``reset()``.
 
-    Nothing is opened or created before the first ``reset()``. On
+    Nothing is created before the first ``reset()`` (a database server is
+    connected to once at construction, to report misconfiguration at once). On
     ``close()`` the sinks flush and give their workers back, and an engine
     the wrapper created is disposed (a given one is left open).
 

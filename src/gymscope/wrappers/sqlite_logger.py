@@ -79,9 +79,10 @@ class SQLiteLoggerWrapper(
     between checkpoints (every ~8000 episodes in a file gymscope created),
     which keeps these rare on the training thread.
 
-    **Lifecycle.** Nothing is opened or created before the stack's first
-    ``reset()`` (gymnasium's ``AsyncVectorEnv`` builds and closes a throwaway
-    copy that is never reset: it leaves no file and no row). Pickled copies
+    **Lifecycle.** Nothing is created before the stack's first ``reset()``
+    (gymnasium's ``AsyncVectorEnv`` builds and closes a throwaway copy that
+    is never reset: it leaves no file and no row); a database server is only
+    connected to and hung up on, to report misconfiguration at once. Pickled copies
     drop the connection and open their own in the new process (a given
     Engine is replaced by one for the same URL). ``close()`` is idempotent,
     flushes, and runs at exit.
