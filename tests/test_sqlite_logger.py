@@ -423,6 +423,9 @@ def test_postgres_connection_loss_is_survived(tmp_path: Path) -> None:
         ({"flush_every": 0}, ValueError, "flush_every must be an int >= 1"),
         ({"flush_every": 2.0}, TypeError, "flush_every must be an int"),
         ({"window_size": 0}, ValueError, "window_size must be an int >= 1"),
+        ({"max_pending": 0}, ValueError, "max_pending must be an int >= 1"),
+        ({"max_pending": 1.5}, TypeError, "max_pending must be an int"),
+        ({"check_connection": 1}, TypeError, "check_connection must be True or False"),
     ],
 )
 def test_bad_arguments_fail_at_construction_and_write_nothing(
