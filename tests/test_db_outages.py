@@ -250,6 +250,26 @@ def test_an_outage_longer_than_the_buffer_drops_the_newest_with_one_warning(
     assert stored(url) == expected([0, 1, 2, 3, 4, 9])
 
 
+def test_the_buffer_before_the_first_connection_is_bounded_too(
+    pg: PostgresServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    url = writer_url(pg)
+    pg.pause()
+    env = SQLiteLoggerWrapper(
+        ScriptedEnv(SCRIPT), url, "run", flush_every=1, max_pending=2, check_connection=False
+    )
+    with pytest.warns(RuntimeWarning, match=r"max_pending=2 finished episodes") as caught:
+        run_episodes(env, 5)  # never connected yet: 2 kept, 3 dropped
+    assert len(caught) == 1
+    pg.resume()
+    with caplog.at_level(logging.WARNING, logger="gymscope.metrics.writer"):
+        env.flush()
+    assert "during the outage 3 finished episode(s) were dropped (max_pending=2)" in caplog.text
+    run_episodes(env, 1)
+    env.close()
+    assert stored(url) == expected([0, 1, 5])
+
+
 def test_a_retried_commit_that_had_gone_through_is_not_stored_twice(
     pg: PostgresServer,
 ) -> None:

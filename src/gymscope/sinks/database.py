@@ -177,6 +177,7 @@ class DatabaseSink(Sink):
         self._writer: EpisodeWriter | None = None
         self._backlog: list[EpisodeRecord] = []
         self._metric_backlog: list[tuple[int, dict[str, float], float]] = []
+        self._metric_values = 0  # values in _metric_backlog
         self._token: str | None = None
         self._experiment_id: int | None = None
         self._open_backoff = Backoff()
@@ -295,9 +296,9 @@ class DatabaseSink(Sink):
         now = time.time()
         writer = self._writer
         if writer is None:
-            waiting = sum(len(v) for _, v, _ in self._metric_backlog)
-            if waiting + len(values) <= self._max_pending:
+            if self._metric_values + len(values) <= self._max_pending:
                 self._metric_backlog.append((step, dict(values), now))
+                self._metric_values += len(values)
             else:
                 self._dropped_overflow().drop(metrics=len(values))
             if self._open_backoff.ready():
@@ -335,6 +336,7 @@ class DatabaseSink(Sink):
         self._writer = None
         self._backlog = []
         self._metric_backlog = []
+        self._metric_values = 0
         self._token = None
         self._experiment_id = None
         self._overflow = None
@@ -392,7 +394,7 @@ class DatabaseSink(Sink):
         for record in backlog:
             self._writer.add(record)
         self._writer.next_num += skipped
-        metrics, self._metric_backlog = self._metric_backlog, []
+        metrics, self._metric_backlog, self._metric_values = self._metric_backlog, [], 0
         for step, values, wall_time in metrics:
             self._writer.add_metrics(step, values, wall_time)
 
@@ -497,6 +499,7 @@ class DatabaseSink(Sink):
             _writer=None,
             _backlog=[],  # this instance writes them; a copy must not
             _metric_backlog=[],
+            _metric_values=0,
             _token=None,
             _experiment_id=None,
             _open_backoff=Backoff(),
