@@ -102,6 +102,9 @@ def in_namespace(ns: str, log: str, function: Callable[..., None], *args: Any) -
     out = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     os.dup2(out, 1)
     os.dup2(out, 2)
+    # pytest's capture may have replaced sys.stdout with a file of its own
+    sys.stdout = open(1, "w", buffering=1, closefd=False)  # noqa: SIM115
+    sys.stderr = open(2, "w", buffering=1, closefd=False)  # noqa: SIM115
     code = 0
     try:
         enter(ns)
