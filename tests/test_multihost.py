@@ -43,7 +43,10 @@ from typing import Any, NoReturn
 import pytest
 import sqlalchemy as sa
 
-with contextlib.suppress(ImportError):  # once here, not in every forked writer
+import gymscope.metrics.connect
+import gymscope.metrics.writer  # noqa: F401  (imported once here, not in every forked writer)
+
+with contextlib.suppress(ImportError):
     import sqlalchemy.dialects.postgresql.psycopg
 
 import multihost_child
