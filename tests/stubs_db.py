@@ -190,13 +190,33 @@ def _free_port() -> int:
 
 
 class PostgresServer:
-    """A PostgreSQL cluster in a temporary directory, listening on 127.0.0.1 only."""
+    """A PostgreSQL cluster in a temporary directory, listening on 127.0.0.1 only.
 
-    def __init__(self, bindir: Path) -> None:
+    ``listen`` (addresses), ``netns`` (a network namespace to run it in),
+    ``hba`` (``pg_hba.conf`` lines put before initdb's, which trust every
+    connection from loopback) and ``conf`` (settings appended to
+    ``postgresql.conf``) make the servers of the outage and multi-host tests;
+    the unix socket in :attr:`root` reaches the server from any namespace.
+    """
+
+    def __init__(
+        self,
+        bindir: Path,
+        *,
+        listen: str = "127.0.0.1",
+        port: int | None = None,
+        netns: str | None = None,
+        hba: Sequence[str] = (),
+        conf: str = "",
+    ) -> None:
         self.bindir = bindir
         self.root = Path(tempfile.mkdtemp(prefix="gymscope-pg-"))
         self.data = self.root / "data"
-        self.port = _free_port()
+        self.listen = listen
+        self.port = port if port is not None else _free_port()
+        self.netns = netns
+        self.hba = tuple(hba)
+        self.conf = conf
         self._as_postgres = os.geteuid() == 0
         self._names = itertools.count()
         self.running = False
@@ -205,6 +225,8 @@ class PostgresServer:
         command = [str(self.bindir / args[0]), *args[1:]]
         if self._as_postgres:  # PostgreSQL refuses to run as root
             command = ["runuser", "-u", "postgres", "--", *command]
+        if self.netns is not None:
+            command = ["ip", "netns", "exec", self.netns, *command]
         result = subprocess.run(command, cwd=self.root, capture_output=True, text=True)
         if result.returncode != 0:
             log = self.root / "server.log"
@@ -222,17 +244,41 @@ class PostgresServer:
                   "--no-sync")  # fmt: skip
         with (self.data / "postgresql.conf").open("a") as conf:
             conf.write(
-                "\nlisten_addresses = '127.0.0.1'\n"
+                f"\nlisten_addresses = '{self.listen}'\n"
                 f"port = {self.port}\n"
                 f"unix_socket_directories = '{self.root}'\n"
                 # The tests kill clients, never the server: its own crash
                 # safety only costs time here.
                 "fsync = off\nfull_page_writes = off\nsynchronous_commit = off\n"
-                "max_connections = 200\n"
+                "max_connections = 200\n" + self.conf
             )
+        if self.hba:
+            hba = self.data / "pg_hba.conf"
+            hba.write_text("\n".join(self.hba) + "\n" + hba.read_text())
+        self.resume()
+
+    def pause(self, mode: str = "fast") -> None:
+        """Stop the server (``pg_ctl stop -m mode``), keeping its data."""
+        self._run("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "stop")
+        self.running = False
+
+    def resume(self) -> None:
+        """Start the (stopped) server again on the same address and port."""
         self._run("pg_ctl", "-D", str(self.data), "-l", str(self.root / "server.log"), "-w",
                   "-t", "60", "start")  # fmt: skip
         self.running = True
+
+    def admin_dsn(self, database: str = "postgres") -> str:
+        """A libpq DSN of the superuser through the unix socket (any namespace)."""
+        return f"host={self.root} port={self.port} user=postgres dbname={database}"
+
+    def execute(self, sql: str, database: str = "postgres") -> list[tuple[Any, ...]]:
+        """Run ``sql`` as the superuser (autocommit); its rows, if any."""
+        import psycopg
+
+        with psycopg.connect(self.admin_dsn(database), autocommit=True) as conn:
+            cursor = conn.execute(sql)
+            return list(cursor.fetchall()) if cursor.description else []
 
     def stop(self) -> None:
         if self.running:
@@ -255,14 +301,30 @@ class PostgresServer:
         import psycopg
 
         name = f"t{os.getpid()}_{next(self._names)}"
-        dsn = f"host=127.0.0.1 port={self.port} user=postgres dbname=postgres"
-        with psycopg.connect(dsn, autocommit=True) as conn:
+        with psycopg.connect(self.admin_dsn(), autocommit=True) as conn:
             conn.execute(f'CREATE DATABASE "{name}"')
         return self.url(name)
 
 
 _server: PostgresServer | None = None
 _server_error: str | None = None
+
+
+def postgres_bindir() -> Path:
+    """Where initdb and pg_ctl are; skips (or fails in CI) without them."""
+    bindir = _pg_bindir()
+    error = None
+    if bindir is None:
+        error = "PostgreSQL server binaries (initdb, pg_ctl) not found"
+    elif os.geteuid() == 0 and (not shutil.which("runuser") or not _has_user("postgres")):
+        error = "running as root needs runuser and a 'postgres' user"
+    if error is None and bindir is not None:
+        return bindir
+    import pytest
+
+    if postgres_required():
+        pytest.fail(f"{error}, and {REQUIRE_ENV}=1 requires PostgreSQL tests to run")
+    pytest.skip(f"{error}; install the Debian 'postgresql' package")
 
 
 def postgres_server() -> PostgresServer:

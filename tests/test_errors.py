@@ -26,6 +26,7 @@ BUILTIN_OF = {
     "WorkerInUseError": RuntimeError,
     "EpisodeWriteError": RuntimeError,
     "DatabaseNotFoundError": FileNotFoundError,
+    "DatabaseUnreachableError": ConnectionError,
     "NotAMetricsDatabaseError": ValueError,
     "ExperimentNotFoundError": LookupError,
 }

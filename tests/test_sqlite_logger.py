@@ -431,6 +431,9 @@ def test_postgres_connection_loss_is_survived(tmp_path: Path) -> None:
         ({"flush_every": 0}, ValueError, "flush_every must be an int >= 1"),
         ({"flush_every": 2.0}, TypeError, "flush_every must be an int"),
         ({"window_size": 0}, ValueError, "window_size must be an int >= 1"),
+        ({"max_pending": 0}, ValueError, "max_pending must be an int >= 1"),
+        ({"max_pending": 1.5}, TypeError, "max_pending must be an int"),
+        ({"check_connection": 1}, TypeError, "check_connection must be True or False"),
     ],
 )
 def test_bad_arguments_fail_at_construction_and_write_nothing(
@@ -495,6 +498,8 @@ def test_constructor_arguments_are_recorded_for_gym_make() -> None:
         "info_keys": (),
         "worker": 2,
         "flush_every": None,
+        "max_pending": 50_000,
+        "check_connection": True,
         "journal": True,
     }
     assert env.db_url == f"sqlite:///{Path.cwd() / 'm.db'}"

@@ -196,6 +196,10 @@ def test_bad_arguments_before_anything_is_written(tmp_path: Path) -> None:
         SQLiteLoggerWrapper(scripted(), tmp_path / "m.db", worker_offset=-1)
     with pytest.raises(InvalidArgumentError, match="directory"):
         SQLiteLoggerWrapper(scripted(), tmp_path / "no" / "m.db")
+    with pytest.raises(InvalidArgumentError, match="max_pending must be an int >= 1, got 0"):
+        SQLiteLoggerWrapper(scripted(), tmp_path / "m.db", max_pending=0)
+    with pytest.raises(TypeError, match="check_connection must be True or False"):
+        SQLiteLoggerWrapper(scripted(), tmp_path / "m.db", check_connection="yes")  # type: ignore[arg-type]
     assert list(tmp_path.iterdir()) == []
 
 

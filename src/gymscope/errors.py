@@ -19,6 +19,7 @@ __all__ = [
     "CheckpointError",
     "CheckpointNotFoundError",
     "DatabaseNotFoundError",
+    "DatabaseUnreachableError",
     "EpisodeWriteError",
     "ExperimentNotFoundError",
     "FolderNotWritableError",
@@ -109,6 +110,16 @@ class WorkerInUseError(GymscopeError, RuntimeError):
 class EpisodeWriteError(GymscopeError, RuntimeError):
     """Finished episodes (or a :class:`~gymscope.run_logger.RunLogger`'s metrics,
     texts and configs) could not be written to the metrics database."""
+
+
+class DatabaseUnreachableError(GymscopeError, ConnectionError):
+    """A database server cannot be used as configured: wrong host or port, no
+    server listening, wrong user or password, a missing database, a client the
+    server refuses. Raised when the writer is built (or, for a given Engine,
+    when it first connects); the message names the URL, password hidden, and
+    the fix. An outage *after* a first successful connection is not this
+    error: the episodes wait in memory and are written when the server is back.
+    """
 
 
 class DatabaseNotFoundError(GymscopeError, FileNotFoundError):

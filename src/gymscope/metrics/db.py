@@ -369,7 +369,10 @@ def get_db_engine(url: DbTarget | None = None) -> Engine:
     resolved = resolve_url(url if url is not None else DEFAULT_URL, argument="url")
     kwargs: dict[str, Any] = {}
     if not is_sqlite(resolved):
-        kwargs["pool_pre_ping"] = True
+        from gymscope.metrics.connect import connect_args
+
+        # bounded connect and write timeouts: an outage must not hang the run
+        kwargs.update(pool_pre_ping=True, connect_args=connect_args(resolved))
     engine = sa.create_engine(resolved, **kwargs)
     configure_sqlite(engine)
     try:

@@ -18,7 +18,15 @@ logged once, and the write is retried with exponential backoff at later
 episode ends. :meth:`EpisodeWriter.flush`
 raises :class:`EpisodeWriteError` if rows still cannot be written. Inserts use
 ``ON CONFLICT DO NOTHING`` on the unique ``(experiment_id, worker,
-episode_num)``, so retrying a batch that did commit cannot duplicate rows.
+episode_num)``, so retrying a batch that did commit (a commit whose answer
+was lost with the connection) cannot duplicate rows.
+
+What waits in memory is bounded: at most ``max_pending`` episodes (default
+:data:`MAX_PENDING`) and as many metric values per writer. An outage that
+outlasts the buffer drops the newest episodes, with one warning when it
+starts and the number dropped logged when the database is back (and in
+the error ``flush()`` raises); their ``episode_num`` values stay unused, so
+the gap shows in the run.
 """
 
 from __future__ import annotations
@@ -30,6 +38,7 @@ import math
 import sqlite3
 import threading
 import time
+import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from typing import Any
@@ -61,11 +70,13 @@ from gymscope.metrics.runs import HEARTBEAT_S, heartbeat, release_worker
 __all__ = [
     "COLUMNS",
     "LOSS_COLUMNS",
+    "MAX_PENDING",
     "WAL_AUTOCHECKPOINT_BYTES",
     "CoreEpisodeWriter",
     "EpisodeWriteError",
     "EpisodeWriter",
     "JournaledSQLiteWriter",
+    "Overflow",
     "SQLiteEpisodeWriter",
     "episode_extra",
     "metric_rows",
@@ -103,6 +114,67 @@ _SQLITE_DEFAULT_AUTOCHECKPOINT = 1000
 _UTC = dt.timezone.utc
 _fromtimestamp = dt.datetime.fromtimestamp
 
+#: Default ``max_pending``: finished episodes (and metric values) one worker
+#: keeps in memory while the database cannot be written, a few tens of MB.
+MAX_PENDING = 50_000
+
+
+class Overflow:
+    """What a full buffer dropped during one outage: one warning when dropping
+    starts, the count logged when the database is back.
+
+    >>> import warnings
+    >>> overflow = Overflow("sqlite:///m.db", limit=2)
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     overflow.drop(episodes=1)
+    ...     overflow.drop(episodes=1, metrics=3)
+    >>> len(caught), overflow.episodes, overflow.metrics, overflow.describe()
+    (1, 2, 3, '2 finished episode(s) and 3 metric value(s) were dropped (max_pending=2)')
+    >>> overflow.recovered(); overflow.episodes
+    0
+    """
+
+    __slots__ = ("episodes", "limit", "metrics", "warned", "where")
+
+    def __init__(self, where: str, limit: int) -> None:
+        self.where = where
+        self.limit = limit
+        self.episodes = 0
+        self.metrics = 0
+        self.warned = False
+
+    def drop(self, *, episodes: int = 0, metrics: int = 0) -> None:
+        """Count what could not be kept; warn at the first drop of the outage."""
+        self.episodes += episodes
+        self.metrics += metrics
+        if self.warned:
+            return
+        self.warned = True
+        warnings.warn(
+            f"the metrics database {self.where} still cannot be written and "
+            f"max_pending={self.limit} finished episodes (or metric values) already wait "
+            "in memory: newer ones are dropped until it can be written again. How many "
+            "were dropped is logged then, and at close(); raise max_pending to keep more",
+            RuntimeWarning,
+            stacklevel=4,
+        )
+
+    def describe(self) -> str:
+        """What was dropped, as a clause ('' when nothing was)."""
+        if not (self.episodes or self.metrics):
+            return ""
+        parts = [f"{self.episodes} finished episode(s)"] if self.episodes else []
+        parts += [f"{self.metrics} metric value(s)"] if self.metrics else []
+        return f"{' and '.join(parts)} were dropped (max_pending={self.limit})"
+
+    def recovered(self) -> None:
+        """The database takes writes again: log what was lost, start afresh."""
+        if self.episodes or self.metrics:
+            logger.warning("%s is written again; during the outage %s", self.where, self.describe())
+        self.episodes = self.metrics = 0
+        self.warned = False
+
 
 class EpisodeWriter(ABC):
     """Buffers rows of one (experiment, worker) and writes them in transactions.
@@ -115,6 +187,11 @@ class EpisodeWriter(ABC):
         next_num: ``episode_num`` of the first row.
         flush_every: Rows per transaction (1: one commit per episode).
         where: How to name the database in messages.
+        token: The worker lease's token (heartbeats refresh it).
+        max_pending: Episodes (and metric values) kept in memory while writes
+            fail; newer ones are then dropped.
+        overflow: Counts what was dropped (shared with the sink that queued
+            episodes before the writer existed); a new one by default.
     """
 
     def __init__(
@@ -128,6 +205,8 @@ class EpisodeWriter(ABC):
         flush_every: int,
         where: str,
         token: str | None = None,
+        max_pending: int = MAX_PENDING,
+        overflow: Overflow | None = None,
     ) -> None:
         self.conn = conn
         self.engine = engine
@@ -142,6 +221,9 @@ class EpisodeWriter(ABC):
         self._pending_metrics: list[Any] = []  # dicts (tuples in JournaledSQLiteWriter)
         self._backoff = Backoff()
         self._next_heartbeat = time.monotonic() + HEARTBEAT_S
+        self.max_pending = max_pending
+        self.overflow = overflow if overflow is not None else Overflow(where, max_pending)
+        self._sync = False  # inside flush(): an attempt may wait for a connection
 
     @property
     def pending(self) -> int:
@@ -152,21 +234,36 @@ class EpisodeWriter(ABC):
     def add(self, record: EpisodeRecord) -> None:
         """Queue (and, per ``flush_every``, commit) the row of ``record``. Never raises
         for a database error: the rows are kept and retried later."""
-        row = self._row(record, self.next_num)
-        self.next_num += 1
-        self._pending.append(row)
-        if len(self._pending) >= self.flush_every and self._backoff.ready():
+        if self._backoff.failures and len(self._pending) >= self.max_pending:
+            self.skip(1)  # the outage outlasts the buffer
+        else:
+            self._pending.append(self._row(record, self.next_num))
+            self.next_num += 1
+            if len(self._pending) < self.flush_every:
+                return
+        if self._may_retry():
             self._try_flush()
+
+    def skip(self, episodes: int) -> None:
+        """Count ``episodes`` dropped (their numbers stay unused)."""
+        self.next_num += episodes
+        self.overflow.drop(episodes=episodes)
 
     def add_metrics(self, step: int, values: Mapping[str, float], wall_time: float) -> None:
         """Store step-keyed metrics of this worker: written at once in one
         transaction (with the episode rows waiting, if any). Never raises for
         a database error: they are kept and retried with the episodes."""
-        self._pending_metrics.extend(
-            metric_rows(self.experiment_id, self.worker, step, values, wall_time)
-        )
-        if self._backoff.ready():
+        rows = metric_rows(self.experiment_id, self.worker, step, values, wall_time)
+        if self._backoff.failures and len(self._pending_metrics) + len(rows) > self.max_pending:
+            self.overflow.drop(metrics=len(rows))
+        else:
+            self._pending_metrics.extend(rows)
+        if self._may_retry():
             self._try_flush()
+
+    def _may_retry(self) -> bool:
+        """Whether a write may be attempted now (always, unless failing)."""
+        return self._backoff.ready()
 
     def _try_flush(self) -> None:
         try:
@@ -182,16 +279,20 @@ class EpisodeWriter(ABC):
         """
         if not self._pending and not self._pending_metrics:
             return
+        self._sync = True
         try:
             self._flush_pending()
         except self._errors() as exc:
             self._failed(exc)
             metrics = len(self._pending_metrics)
             also = f" and {metrics} metric value(s)" if metrics else ""
+            dropped = self.overflow.describe()
             raise EpisodeWriteError(
                 f"{len(self._pending)} finished episode(s){also} could not be written to "
-                f"{self.where}: {exc}"
+                f"{self.where}: {exc}" + (f"; {dropped} while it could not" if dropped else "")
             ) from exc
+        finally:
+            self._sync = False
 
     def _flush_pending(self) -> None:
         rows, metrics = self._pending, self._pending_metrics
@@ -219,6 +320,8 @@ class EpisodeWriter(ABC):
                 self.where,
                 failures,
             )
+        if self.overflow.warned:
+            self.overflow.recovered()
         self._beat()
 
     def _write_metrics(self, metrics: list[dict[str, Any]]) -> None:
@@ -375,6 +478,8 @@ class SQLiteEpisodeWriter(EpisodeWriter):
             self._failed(exc)
             return
         self.written += 1
+        if self.overflow.warned:  # the first write after an outage that dropped some
+            self.overflow.recovered()
         if self.token is not None and time.monotonic() >= self._next_heartbeat:
             self._beat()
 
@@ -419,6 +524,7 @@ class CoreEpisodeWriter(EpisodeWriter):
             statement = sa.insert(table)
         self._statement = statement
         self._broken = False
+        self._reconnector: _Reconnector | None = None
 
     def _row(self, record: EpisodeRecord, episode_num: int) -> dict[str, Any]:
         losses = record_losses(record)
@@ -437,11 +543,36 @@ class CoreEpisodeWriter(EpisodeWriter):
             for i, (name, value) in enumerate(zip(COLUMNS, values, strict=True))
         }
 
+    def _connection(self) -> Connection:
+        """The open connection; after a failure, the one the reconnector opened.
+
+        Outside :meth:`flush`, a connection that is not there yet is a failed
+        attempt at once (the training thread never waits for a connect); in
+        ``flush()`` it is opened here (waiting at most the connect timeout).
+        """
+        if not self._broken:
+            return self.conn
+        reconnector, conn = self._reconnector, None
+        if reconnector is not None:
+            conn = reconnector.take()
+            if conn is None and not self._sync:
+                raise sa.exc.DisconnectionError(
+                    f"not connected again yet ({reconnector.error or 'connecting'})"
+                )
+            reconnector.stop()
+            self._reconnector = None
+        self.conn = conn if conn is not None else autocommit_connection(self.engine)
+        self._broken = False
+        return self.conn
+
+    def _may_retry(self) -> bool:
+        reconnector = self._reconnector
+        return self._backoff.ready() or (
+            reconnector is not None and reconnector.connection is not None
+        )
+
     def _write(self, rows: list[Any]) -> None:
-        if self._broken:
-            self.conn = autocommit_connection(self.engine)
-            self._broken = False
-        conn = self.conn
+        conn = self._connection()
         conn.exec_driver_sql("BEGIN")
         try:
             conn.execute(self._statement, rows)
@@ -461,19 +592,84 @@ class CoreEpisodeWriter(EpisodeWriter):
         return self._broken
 
     def _metrics_connection(self) -> Connection:
-        if self._broken:
-            self.conn = autocommit_connection(self.engine)
-            self._broken = False
-        return self.conn
+        return self._connection()
 
     def _after_failure(self) -> None:
-        # The server may have dropped the connection: start the next attempt on a
-        # fresh one rather than retrying forever on a dead socket.
-        try:
-            self.conn.close()
-        except Exception:
-            logger.debug("closing a failed connection failed", exc_info=True)
-        self._broken = True
+        # The server may have dropped the connection: the next attempt needs a
+        # fresh one, which a background thread opens (a connect can take up to
+        # the connect timeout when the network is cut).
+        if not self._broken:
+            try:
+                self.conn.close()
+            except Exception:
+                logger.debug("closing a failed connection failed", exc_info=True)
+            self._broken = True
+        if self._reconnector is None:
+            self._reconnector = _Reconnector(self.engine)
+
+    def release(self, token: str) -> None:
+        if self._reconnector is not None:
+            conn = self._reconnector.take()
+            self._reconnector.stop()
+            self._reconnector = None
+            if conn is not None:
+                self.conn, self._broken = conn, False
+        super().release(token)
+
+
+#: Longest pause between two reconnection attempts of a writer whose server is away.
+RECONNECT_MAX_S = 5.0
+
+
+class _Reconnector:
+    """Opens a connection for a writer off the training thread, retrying with
+    backoff (0.25 s doubling to :data:`RECONNECT_MAX_S`) until one works or
+    it is stopped. The writer takes the connection at its next attempt."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.connection: Connection | None = None
+        self.error: BaseException | None = None
+        self._lock = threading.Lock()
+        self._stopped = threading.Event()
+        thread = threading.Thread(target=self._run, name="gymscope-reconnect", daemon=True)
+        thread.start()
+
+    def _run(self) -> None:
+        backoff = Backoff(first_s=0.25, max_s=RECONNECT_MAX_S)
+        while not self._stopped.is_set():
+            try:
+                conn = autocommit_connection(self.engine)
+                conn.exec_driver_sql("SELECT 1")
+            except Exception as exc:
+                self.error = exc
+                logger.debug("reconnecting failed: %s", exc)
+                backoff.failed()
+                self._stopped.wait(backoff.delay_s)
+                continue
+            with self._lock:
+                if not self._stopped.is_set():
+                    self.connection = conn
+                    return
+            conn.close()
+            return
+
+    def take(self) -> Connection | None:
+        """The connection, if it is open (then it is the caller's)."""
+        with self._lock:
+            conn, self.connection = self.connection, None
+        return conn
+
+    def stop(self) -> None:
+        """Stop trying; close a connection nobody took."""
+        with self._lock:
+            self._stopped.set()
+            conn, self.connection = self.connection, None
+        if conn is not None:
+            try:
+                conn.close()
+            except Exception:
+                logger.debug("closing an unused connection failed", exc_info=True)
 
 
 class JournaledSQLiteWriter(SQLiteEpisodeWriter):

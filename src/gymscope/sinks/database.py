@@ -14,11 +14,12 @@ import time
 from collections.abc import Mapping, MutableMapping
 from typing import TYPE_CHECKING, Any
 
-from gymscope._checks import check_bool, check_optional_int, check_str
+from gymscope._checks import check_bool, check_int, check_optional_int, check_str
 from gymscope._retry import Backoff
 from gymscope.episode import EpisodeRecord, ResumeState, RunInfo, StatsConfig
 from gymscope.errors import (
     ArgumentTypeError,
+    DatabaseUnreachableError,
     EpisodeWriteError,
     UsageError,
 )
@@ -28,9 +29,9 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import URL, Engine
 
     from gymscope.metrics.db import DbTarget
-    from gymscope.metrics.writer import EpisodeWriter
+    from gymscope.metrics.writer import EpisodeWriter, Overflow
 
-__all__ = ["REMOTE_FLUSH_EVERY", "DatabaseSink"]
+__all__ = ["MAX_PENDING", "REMOTE_FLUSH_EVERY", "DatabaseSink"]
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +40,10 @@ MAX_WORKER = 2**31 - 1
 
 #: Default ``flush_every`` for databases other than SQLite: rows per commit.
 REMOTE_FLUSH_EVERY = 32
+
+#: Default ``max_pending`` (:data:`gymscope.metrics.writer.MAX_PENDING`): finished
+#: episodes kept in memory while the database cannot be written.
+MAX_PENDING = 50_000
 
 # Connections a forked child inherited from its parent. Closing them in the
 # child could disturb the parent's use of the same database, so the child
@@ -56,8 +61,16 @@ class DatabaseSink(Sink):
     under this sink's worker; per-episode means of ``log_metrics`` values go
     to the episode rows (velora's loss columns and ``extra["metrics"]``). Rows that
     cannot be written wait in memory and are retried with backoff at later
-    records; :meth:`flush` and :meth:`close` raise
+    records, up to ``max_pending`` of them (newer ones are then dropped, with
+    a warning); :meth:`flush` and :meth:`close` raise
     :class:`~gymscope.errors.EpisodeWriteError` if they still cannot be.
+
+    A database server is connected to once when the sink is built
+    (``check_connection``), so that a wrong host, port, user, password or
+    database name is reported then, as
+    :class:`~gymscope.errors.DatabaseUnreachableError`, rather than as
+    episodes that could not be written at ``close()``. A failure after that
+    (the server restarted, the network cut) is an outage: the episodes wait.
 
     Args:
         db: SQLite file path, SQLAlchemy URL or Engine (checked now).
@@ -83,6 +96,18 @@ class DatabaseSink(Sink):
             in-memory SQLite.
         stats: Window and EMA weight of the records' moving statistics,
             stored with a new experiment as the run's (default 100 and 0.1).
+        max_pending: Finished episodes (and metric values) kept in memory
+            while the database cannot be written; during a longer outage the
+            newer ones are dropped (one warning; the count is logged when the
+            database is back). Default :data:`MAX_PENDING`.
+        check_connection: Connect to a database server now (a URL) or at the
+            first open (an Engine) and raise
+            :class:`~gymscope.errors.DatabaseUnreachableError` if that fails.
+            False treats every failure as an outage (e.g. workers that may
+            start before the server): episodes wait and are retried.
+
+    Raises:
+        DatabaseUnreachableError: the server of a URL cannot be connected to.
 
     >>> import sqlite3, tempfile
     >>> from gymscope.sinks.base import replay_returns
@@ -109,10 +134,13 @@ class DatabaseSink(Sink):
         worker: int | None = None,
         flush_every: int | None = None,
         stats: StatsConfig | None = None,
+        max_pending: int = MAX_PENDING,
+        check_connection: bool = True,
         journal: bool = True,
     ) -> None:
         from sqlalchemy.engine import Engine
 
+        from gymscope.metrics.connect import check_reachable
         from gymscope.metrics.db import check_db_target, check_existing_schema
         from gymscope.metrics.runs import dump_config, experiment_name
 
@@ -131,6 +159,8 @@ class DatabaseSink(Sink):
             "worker", worker, 0, none_means="lease a free number", maximum=MAX_WORKER
         )
         check_optional_int("flush_every", flush_every, 1, none_means="the backend's default")
+        self._max_pending = check_int("max_pending", max_pending, 1)
+        check_bool("check_connection", check_connection)
         check_bool("journal", journal)
         self._journal = journal
         self._config_json = None if config is None else dump_config(config)
@@ -143,6 +173,10 @@ class DatabaseSink(Sink):
         target = check_db_target(db)
         if not isinstance(target, Engine):
             check_existing_schema(target)
+            if check_connection:
+                check_reachable(target)
+        # An Engine is connected to at the first open: a failure then is reported the same way.
+        self._check_first_open = check_connection and isinstance(target, Engine)
         self._env_id = env_id
         self._agent = agent or ""
         self._experiment_name = (
@@ -157,9 +191,11 @@ class DatabaseSink(Sink):
         self._writer: EpisodeWriter | None = None
         self._backlog: list[EpisodeRecord] = []
         self._metric_backlog: list[tuple[int, dict[str, float], float]] = []
+        self._metric_values = 0  # values in _metric_backlog
         self._token: str | None = None
         self._experiment_id: int | None = None
         self._open_backoff = Backoff()
+        self._overflow: Overflow | None = None
         self._closed = False
 
     # -- public ------------------------------------------------------------------------
@@ -214,13 +250,12 @@ class DatabaseSink(Sink):
                 f"episode {record.index} ended after SQLiteLoggerWrapper.close() (its "
                 "DatabaseSink is closed); it is not recorded. Create a new wrapper to keep logging"
             )
-        self._backlog.append(record)
-        if not self._open_backoff.ready():
-            return
-        try:
-            self._open()
-        except _open_errors() as exc:
-            self._open_failed(exc)
+        if len(self._backlog) < self._max_pending:
+            self._backlog.append(record)
+        else:
+            self._dropped_overflow().drop(episodes=1)
+        if self._open_backoff.ready():
+            self._try_open()
 
     def resume_state(self, history: int = 100) -> ResumeState | None:
         """Open the database now and read where this worker's stream left off.
@@ -235,10 +270,7 @@ class DatabaseSink(Sink):
         """
         if self._closed or self.experiment_id is not None:
             return None
-        try:
-            self._open()
-        except _open_errors() as exc:
-            self._open_failed(exc)
+        if not self._try_open():
             return None
         writer = self._writer
         assert writer is not None
@@ -278,13 +310,13 @@ class DatabaseSink(Sink):
         now = time.time()
         writer = self._writer
         if writer is None:
-            self._metric_backlog.append((step, dict(values), now))
-            if not self._open_backoff.ready():
-                return
-            try:
-                self._open()
-            except _open_errors() as exc:
-                self._open_failed(exc)
+            if self._metric_values + len(values) <= self._max_pending:
+                self._metric_backlog.append((step, dict(values), now))
+                self._metric_values += len(values)
+            else:
+                self._dropped_overflow().drop(metrics=len(values))
+            if self._open_backoff.ready():
+                self._try_open()
             return
         writer.add_metrics(step, values, now)
 
@@ -318,24 +350,54 @@ class DatabaseSink(Sink):
         self._writer = None
         self._backlog = []
         self._metric_backlog = []
+        self._metric_values = 0
         self._token = None
         self._experiment_id = None
+        self._overflow = None
 
     # -- opening -----------------------------------------------------------------------
+    def _dropped_overflow(self) -> Overflow:
+        """Counts what the backlog dropped; handed to the writer when it opens."""
+        if self._overflow is None:
+            from gymscope.metrics.writer import Overflow
+
+            self._overflow = Overflow(self.db_url, self._max_pending)
+        return self._overflow
+
+    def _try_open(self) -> bool:
+        """Open now if possible; an outage is logged and retried later."""
+        try:
+            self._open()
+        except DatabaseUnreachableError:  # an OSError, but misconfiguration: let it out
+            raise
+        except _open_errors() as exc:
+            self._open_failed(exc)
+            return False
+        return True
+
     def _open_or_raise(self) -> None:
         try:
             self._open()
+        except DatabaseUnreachableError:
+            raise
         except _open_errors() as exc:
             self._open_failed(exc)
+            dropped = self._overflow.describe() if self._overflow is not None else ""
             raise EpisodeWriteError(
                 f"{len(self._backlog)} finished episode(s) could not be written: cannot open "
-                f"{self.db_url}: {exc}"
+                f"{self.db_url}: {exc}" + (f"; {dropped} while it could not" if dropped else "")
             ) from exc
 
     def _open(self) -> None:
         """Open the database, register the run and the worker, write the backlog."""
+        skipped = 0
         if self._writer is None:
+            if self._check_first_open:
+                self._check_engine()
             self._writer = self._open_writer()
+            # the backlog's records come first; the ones dropped after them keep
+            # their numbers unused
+            skipped = self._overflow.episodes if self._overflow is not None else 0
             self._experiment_id = self._writer.experiment_id
             if self.run is not None and self.run.experiment == self._experiment_name:
                 self.run.worker = self._writer.worker
@@ -345,9 +407,23 @@ class DatabaseSink(Sink):
         backlog, self._backlog = self._backlog, []
         for record in backlog:
             self._writer.add(record)
-        metrics, self._metric_backlog = self._metric_backlog, []
+        self._writer.next_num += skipped
+        metrics, self._metric_backlog, self._metric_values = self._metric_backlog, [], 0
         for step, values, wall_time in metrics:
             self._writer.add_metrics(step, values, wall_time)
+
+    def _check_engine(self) -> None:
+        """The first connection through a given Engine: a failure is misconfiguration."""
+        import sqlalchemy as sa
+
+        from gymscope.metrics.connect import unreachable_error
+
+        assert self._engine is not None
+        try:
+            self._engine.connect().close()
+        except (sa.exc.SQLAlchemyError, OSError) as exc:
+            raise unreachable_error(self._url, exc) from None
+        self._check_first_open = False
 
     def _open_writer(self) -> EpisodeWriter:
         from gymscope._version import __version__
@@ -422,6 +498,8 @@ class DatabaseSink(Sink):
             "next_num": next_num,
             "where": self.db_url,
             "token": token,
+            "max_pending": self._max_pending,
+            "overflow": self._dropped_overflow(),
         }
         if database is not None and sqlite_driver and self._journal and journals_supported():
             try:
@@ -474,9 +552,11 @@ class DatabaseSink(Sink):
             _writer=None,
             _backlog=[],  # this instance writes them; a copy must not
             _metric_backlog=[],
+            _metric_values=0,
             _token=None,
             _experiment_id=None,
             _open_backoff=Backoff(),
+            _overflow=None,
         )
         return state
 

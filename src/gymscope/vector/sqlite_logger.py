@@ -8,8 +8,9 @@ from typing import TYPE_CHECKING, Any
 
 from gymnasium.vector import VectorEnv
 
-from gymscope._checks import check_int
+from gymscope._checks import check_bool, check_int
 from gymscope.episode import StatsConfig, check_info_keys, check_window_size
+from gymscope.sinks.database import MAX_PENDING
 from gymscope.vector.base import VectorGymscopeWrapper, check_vector_env
 
 if TYPE_CHECKING:
@@ -35,7 +36,8 @@ class SQLiteLoggerWrapper(VectorGymscopeWrapper):
     described there: a worker that has rows already continues its stream
     (episode numbers, moving statistics) at the first ``reset()``.
 
-    Nothing is opened or created before the first ``reset()``. On
+    Nothing is created before the first ``reset()`` (a database server is
+    connected to once at construction, to report misconfiguration at once). On
     ``close()`` the sinks flush and give their workers back, and an engine
     the wrapper created is disposed (a given one is left open).
 
@@ -57,9 +59,16 @@ class SQLiteLoggerWrapper(VectorGymscopeWrapper):
             and commit all sub-envs' rows in one batch off the training
             thread (the default), or commit every row before ``step()``
             returns (False). See the single-env wrapper's "Durability".
+        max_pending: Finished episodes per sub-env kept in memory while the
+            database cannot be written (default ``MAX_PENDING``).
+        check_connection: Connect to a database server at construction (an
+            Engine: at the first ``reset()``) and raise if that fails.
 
     Raises:
         TypeError, ValueError: for a bad argument, before anything is written.
+        DatabaseUnreachableError: the database server cannot be connected
+            to as configured (at construction; for an Engine, at the first
+            ``reset()``).
         WorkerInUseError: at the first ``reset()``, when a live logger holds
             one of the workers.
 
@@ -96,10 +105,13 @@ class SQLiteLoggerWrapper(VectorGymscopeWrapper):
         info_keys: Sequence[str] = (),
         worker_offset: int = 0,
         flush_every: int | None = None,
+        max_pending: int = MAX_PENDING,
+        check_connection: bool = True,
         journal: bool = True,
     ) -> None:
         from sqlalchemy.engine import Engine
 
+        from gymscope.metrics.connect import check_reachable
         from gymscope.metrics.db import check_db_target, check_existing_schema
         from gymscope.sinks.database import MAX_WORKER, DatabaseSink
 
@@ -113,11 +125,15 @@ class SQLiteLoggerWrapper(VectorGymscopeWrapper):
             0,
             maximum=MAX_WORKER,
         )
+        pending = check_int("max_pending", max_pending, 1)
+        check_bool("check_connection", check_connection)
         target = check_db_target(db)
         if isinstance(target, Engine):
             engine, self._owned_engine = target, None
         else:
             check_existing_schema(target)
+            if check_connection:  # once for all sub-envs (their sinks get the engine)
+                check_reachable(target)
             engine = self._owned_engine = _lazy_engine(target, env.num_envs)
         spec = getattr(env, "spec", None)
         env_id = str(getattr(spec, "id", "") or type(env.unwrapped).__name__)
@@ -133,6 +149,9 @@ class SQLiteLoggerWrapper(VectorGymscopeWrapper):
                     worker=offset + i,
                     flush_every=flush_every,
                     stats=stats,
+                    max_pending=pending,
+                    # a given Engine is checked by the sinks at the first open
+                    check_connection=check_connection and isinstance(target, Engine),
                     journal=journal,
                 )
             )
@@ -204,5 +223,7 @@ def _lazy_engine(url: Any, connections: int = 1) -> Engine:
 
     kwargs: dict[str, Any] = {"pool_size": max(5, connections), "max_overflow": 10}
     if not is_sqlite(url):
-        kwargs["pool_pre_ping"] = True
+        from gymscope.metrics.connect import connect_args
+
+        kwargs.update(pool_pre_ping=True, connect_args=connect_args(url))
     return sa.create_engine(url, **kwargs)

@@ -13,13 +13,13 @@ import gymnasium as gym
 from gymnasium.core import ActType, ObsType
 
 from gymscope.episode import StatsConfig, check_info_keys, check_window_size
-from gymscope.sinks.database import REMOTE_FLUSH_EVERY
+from gymscope.sinks.database import MAX_PENDING, REMOTE_FLUSH_EVERY
 from gymscope.wrappers.base import GymscopeWrapper, check_env
 
 if TYPE_CHECKING:
     from gymscope.metrics.db import DbTarget
 
-__all__ = ["REMOTE_FLUSH_EVERY", "SQLiteLoggerWrapper"]
+__all__ = ["MAX_PENDING", "REMOTE_FLUSH_EVERY", "SQLiteLoggerWrapper"]
 
 
 class SQLiteLoggerWrapper(
@@ -75,16 +75,21 @@ class SQLiteLoggerWrapper(
     loses at most the ``flush_every - 1`` latest episodes, while an exception,
     ``KeyboardInterrupt`` or a normal exit loses none (``close()`` runs at
     interpreter exit). ``flush_every=1`` makes any backend as safe as SQLite.
-    A failing database never stops the run: rows wait in memory and are
-    retried at later episode ends (a warning is logged); ``flush()`` and
-    ``close()`` raise :class:`~gymscope.errors.EpisodeWriteError` if
-    they still cannot be written. SQLite's ``-wal`` file grows to about 32 MB
+    A failing database never stops the run: rows wait in memory (up to
+    ``max_pending``) and are retried with backoff at later episode ends (a
+    warning is logged); ``flush()`` and ``close()`` raise
+    :class:`~gymscope.errors.EpisodeWriteError` if they still cannot be
+    written. A database server is connected to once at construction: a
+    wrong host, port, user, password or database name raises
+    :class:`~gymscope.errors.DatabaseUnreachableError` there (see the "Many
+    machines" docs page for what each failure loses). SQLite's ``-wal`` file grows to about 32 MB
     between checkpoints (every ~8000 episodes in a file gymscope created),
     which keeps these rare on the training thread.
 
-    **Lifecycle.** Nothing is opened or created before the stack's first
-    ``reset()`` (gymnasium's ``AsyncVectorEnv`` builds and closes a throwaway
-    copy that is never reset: it leaves no file and no row). Pickled copies
+    **Lifecycle.** Nothing is created before the stack's first ``reset()``
+    (gymnasium's ``AsyncVectorEnv`` builds and closes a throwaway copy that
+    is never reset: it leaves no file and no row); a database server is only
+    connected to and hung up on, to report misconfiguration at once. Pickled copies
     drop the connection and open their own in the new process (a given
     Engine is replaced by one for the same URL). ``close()`` is idempotent,
     flushes, and runs at exit.
@@ -108,6 +113,12 @@ class SQLiteLoggerWrapper(
         journal: On a SQLite file, journal each episode with one ``write()``
             and commit in batches off the training thread (the default), or
             commit every row before ``step()`` returns (False).
+        max_pending: Finished episodes kept in memory while the database
+            cannot be written (default ``MAX_PENDING``); a longer outage
+            drops the newer ones, with a warning.
+        check_connection: Connect to a database server at construction (an
+            Engine: at the first ``reset()``) and raise if that fails; False
+            treats a server that is not up yet as an outage.
 
     Raises:
         TypeError, ValueError: for a bad argument, before anything is written:
@@ -116,6 +127,9 @@ class SQLiteLoggerWrapper(
         IncompatibleSchemaError: an existing SQLite file was written by a
             newer, incompatible gymscope or by another program (other
             backends are checked when first opened).
+        DatabaseUnreachableError: the database server cannot be connected
+            to as configured; the message names the URL (password hidden)
+            and the fix.
 
     Example:
         >>> import gymnasium as gym, sqlite3, tempfile, os
@@ -155,6 +169,8 @@ class SQLiteLoggerWrapper(
         info_keys: Sequence[str] = (),
         worker: int | None = None,
         flush_every: int | None = None,
+        max_pending: int = MAX_PENDING,
+        check_connection: bool = True,
         journal: bool = True,
     ) -> None:
         from sqlalchemy.engine import Engine
@@ -174,6 +190,8 @@ class SQLiteLoggerWrapper(
             worker=worker,
             flush_every=flush_every,
             stats=stats,
+            max_pending=max_pending,
+            check_connection=check_connection,
             journal=journal,
         )
         gym.utils.RecordConstructorArgs.__init__(
@@ -187,6 +205,8 @@ class SQLiteLoggerWrapper(
             info_keys=keys,
             worker=worker,
             flush_every=flush_every,
+            max_pending=max_pending,
+            check_connection=check_connection,
             journal=journal,
         )
         # priority -1: the database names the run and leases the worker before
