@@ -12,10 +12,7 @@ import json
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Literal
-
-import numpy as np
-import numpy.typing as npt
+from typing import TYPE_CHECKING, Any, Literal
 
 from gymscope.metrics.codec import (
     aware_time,
@@ -24,7 +21,22 @@ from gymscope.metrics.codec import (
     row_loss,
     stored_float,
 )
-from gymscope.metrics.runstats import DEFAULT_ALPHA, DEFAULT_WINDOW, RunStatistics, run_statistics
+from gymscope.metrics.runstats import (
+    DEFAULT_ALPHA,
+    DEFAULT_WINDOW,
+    MergedStats,
+    RunStatistics,
+    merged_stats,
+    run_statistics,
+)
+
+# NumPy is imported by the methods that return arrays, not here: listing runs,
+# showing one and exporting it need none (they start without NumPy).
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+    FloatArray = npt.NDArray[np.float64]
 
 __all__ = [
     "EPISODE_FIELDS",
@@ -40,8 +52,6 @@ __all__ = [
     "WorkerSummary",
     "XAxis",
 ]
-
-FloatArray = npt.NDArray[np.float64]
 
 #: What a chart's x axis counts: episodes ended, env steps taken (all
 #: workers), or seconds since the run started.
@@ -190,6 +200,26 @@ class MetricSeries:
     values: FloatArray
     wall_time: FloatArray
     workers: npt.NDArray[np.int64]
+
+    @classmethod
+    def of(
+        cls,
+        name: str,
+        steps: list[int],
+        values: list[float],
+        wall_time: list[float],
+        workers: list[int],
+    ) -> MetricSeries:
+        """A series from plain lists."""
+        import numpy as np
+
+        return cls(
+            name,
+            np.array(steps, dtype=np.int64),
+            np.array(values, dtype=np.float64),
+            np.array(wall_time, dtype=np.float64),
+            np.array(workers, dtype=np.int64),
+        )
 
     def __len__(self) -> int:
         return len(self.steps)
@@ -349,17 +379,32 @@ class RunEpisodes:
     def __len__(self) -> int:
         return len(self.values["episode_num"])
 
-    def floats(self, name: str) -> FloatArray:
-        """Column ``name`` as floats: NULL, non-numbers and a missing column are NaN."""
+    def float_list(self, name: str) -> list[float]:
+        """Column ``name`` as a list of floats: NULL, non-numbers and a missing
+        column are NaN."""
         column = self.values.get(name)
         if column is None:
-            return np.full(len(self), np.nan)
-        numbers = [stored_float(v) for v in column]
-        return np.array([math.nan if v is None else v for v in numbers], dtype=np.float64)
+            return [math.nan] * len(self)
+        out = []
+        for value in column:
+            if type(value) is float:  # the common case, first
+                out.append(value)
+                continue
+            number = stored_float(value)
+            out.append(math.nan if number is None else number)
+        return out
+
+    def floats(self, name: str) -> FloatArray:
+        """Column ``name`` as floats: NULL, non-numbers and a missing column are NaN."""
+        import numpy as np
+
+        return np.array(self.float_list(name), dtype=np.float64)
 
     def loss(self, name: str) -> FloatArray:
         """Loss column ``name`` as floats, NaN where not reported (see
         :func:`~gymscope.metrics.codec.row_loss`)."""
+        import numpy as np
+
         if name not in self.values:
             return np.full(len(self), np.nan)
         out = np.full(len(self), np.nan)
@@ -398,8 +443,21 @@ class RunEpisodes:
             lengths=self.lengths,
         )
 
+    def merged_stats(
+        self, window_size: int | None = None, alpha: float | None = None
+    ) -> MergedStats:
+        """:meth:`run_stats` as plain lists (no NumPy)."""
+        return merged_stats(
+            self.float_list("reward"),
+            window_size=window_size or self.experiment.stats_window,
+            alpha=alpha or self.experiment.stats_alpha,
+            lengths=self.float_list("length"),
+        )
+
     def worker_ids(self) -> FloatArray:
         """The worker of each episode (0 when the database has no ``worker`` column)."""
+        import numpy as np
+
         column = self.values.get("worker")
         if column is None:
             return np.zeros(len(self))
@@ -407,6 +465,8 @@ class RunEpisodes:
 
     def by_worker(self) -> dict[int, npt.NDArray[np.intp]]:
         """Positions of each worker's episodes (in the merged order), by worker."""
+        import numpy as np
+
         ids = self.worker_ids()
         return {int(w): np.flatnonzero(ids == w) for w in np.unique(ids)}
 
@@ -416,6 +476,8 @@ class RunEpisodes:
         """Per worker, by number: its episodes, steps and its own moving averages
         (over its own episodes only, with the run's window unless given), and
         the state of its lease in ``status``."""
+        import numpy as np
+
         window = window_size or self.experiment.stats_window
         rewards, lengths = self.rewards, self.lengths
         out = []
@@ -444,12 +506,16 @@ class RunEpisodes:
     def total_steps(self) -> FloatArray:
         """Env steps taken by all workers when each episode ended (the running
         sum of the lengths in the merged order)."""
+        import numpy as np
+
         lengths = self.lengths
         return np.cumsum(np.where(np.isfinite(lengths), lengths, 0.0))
 
     def elapsed_s(self) -> FloatArray:
         """Seconds from the run's start (:meth:`started_at`) to each episode's
         end (NaN where unknown)."""
+        import numpy as np
+
         start = self.started_at()
         if start is None:
             return np.full(len(self), np.nan)
@@ -462,6 +528,8 @@ class RunEpisodes:
         """Each episode's position on a chart's x axis: its index in the merged
         order (``"episodes"``), :meth:`total_steps` (``"steps"``) or
         :meth:`elapsed_s` (``"time"``)."""
+        import numpy as np
+
         if axis == "steps":
             return self.total_steps()
         if axis == "time":
@@ -502,6 +570,8 @@ class RunEpisodes:
         metrics (``extra["metrics"]``). A metric whose name is taken already
         is called ``metric {name}``.
         """
+        import numpy as np
+
         n = len(self)
         groups: dict[str, dict[str, FloatArray]] = {"info": {}, "metrics": {}}
         for i, raw in enumerate(self.values.get("extra") or ()):

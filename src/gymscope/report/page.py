@@ -14,13 +14,16 @@ import re
 from collections.abc import Iterable, Sequence
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gymscope._format import format_count, format_time
 from gymscope._outputs import check_output_file, write_output_file
 from gymscope.errors import ArgumentTypeError, NotAFolderError
-from gymscope.metrics.db import DbTarget
 from gymscope.metrics.queries import MetricsReader
 from gymscope.report.media import MediaItem, find_media
+
+if TYPE_CHECKING:
+    from gymscope.metrics.db import DbTarget
 
 __all__ = ["check_media_folders", "media_folders", "render_report", "write_report"]
 
