@@ -203,10 +203,23 @@ def gymscope() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "gymscope"]
 
 
-def run_command(argv: Sequence[str]) -> Sample:
+def child_env(cache: Path) -> dict[str, str]:
+    """The commands' environment: compiled bytecode cached (in ``cache``, not
+    in the source tree) as an installed package has it, even where
+    ``PYTHONDONTWRITEBYTECODE`` is set: otherwise every start compiles
+    rich, Jinja2... again, a cost no user pays."""
+    env = dict(os.environ)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env["PYTHONPYCACHEPREFIX"] = str(cache / "pycache")
+    return env
+
+
+def run_command(argv: Sequence[str], env: dict[str, str] | None = None) -> Sample:
     """One fresh process: seconds from spawn to exit, and its peak RSS (MB)."""
     start = time.perf_counter()
-    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env
+    )
     assert process.stderr is not None
     errors = process.stderr.read()
     _, status, usage = os.wait4(process.pid, 0)
@@ -277,14 +290,17 @@ LAST_ROWS_SQL = (
 )
 
 
-def run_size(db: Path, episodes: int, rounds: int, *, label: str | None = None) -> Result:
+def run_size(
+    db: Path, episodes: int, rounds: int, *, label: str | None = None, cache: Path = DEFAULT_CACHE
+) -> Result:
     """Every reading command on ``db``, fresh processes, interleaved rounds."""
     runs = max(1, episodes // EPISODES_PER_RUN)
+    env = child_env(cache)
     with tempfile.TemporaryDirectory(prefix="gymscope-read-scale-") as folder:
         out = Path(folder)
-        cases = {HELP: functools.partial(run_command, [*gymscope(), "--help"])}
+        cases = {HELP: functools.partial(run_command, [*gymscope(), "--help"], env)}
         for name, argv in commands(db, out, runs).items():
-            cases[name] = functools.partial(run_command, argv)
+            cases[name] = functools.partial(run_command, argv, env)
         cases[AGGREGATE] = functools.partial(_timed_query, db, AGGREGATE_SQL)
         cases[LAST_ROWS] = functools.partial(_timed_query, db, LAST_ROWS_SQL)
         result = measure(
@@ -333,10 +349,11 @@ def run(
     sizes: Sequence[int] = SIZES, rounds: int = 3, cache: Path = DEFAULT_CACHE
 ) -> list[Result]:
     """The demo database, then each size: one :class:`Result` each."""
-    results = [run_size(demo_database(cache), 500, rounds, label="the demo's 500 episodes")]
+    demo = demo_database(cache)
+    results = [run_size(demo, 500, rounds, label="the demo's 500 episodes", cache=cache)]
     for episodes in sizes:
         path, took = database(cache, episodes)
-        result = run_size(path, episodes, rounds)
+        result = run_size(path, episodes, rounds, cache=cache)
         if took is not None:
             result = dataclasses.replace(
                 result, notes=(*result.notes, f"built in {took:.1f} s: {path}")

@@ -43,6 +43,7 @@ from gymscope.metrics.records import (
     EPISODE_FIELDS,
     ConfigEntry,
     ExperimentInfo,
+    MetricOverview,
     MetricSeries,
     RunEpisodes,
     RunMetrics,
@@ -741,6 +742,36 @@ class MetricsReader:
         for name, (steps, values, walls, workers) in columns.items():
             series[name] = MetricSeries.of(name, steps, values, walls, workers)
         return RunMetrics(info, series)
+
+    def metric_overview(self, experiment: int | str | ExperimentInfo) -> list[MetricOverview]:
+        """Per step-keyed metric of the run, by name: its points, first and last
+        step and last value, counted by the database (no values read)."""
+        info = self.experiment(experiment)
+        names = self._metric_names([info.id]).get(info.id, [])
+        out = []
+        for name in names:
+            params = {"x": info.id, "n": name}
+            ((points, first, last),) = self.source.rows(
+                "SELECT count(*), min(step), max(step) FROM gymscope_metric"
+                " WHERE experiment_id = :x AND name = :n",
+                params,
+            )
+            rows = self.source.rows(
+                "SELECT value FROM gymscope_metric WHERE experiment_id = :x AND name = :n"
+                " ORDER BY step DESC, id DESC LIMIT 1",
+                params,
+            )
+            value = stored_float(rows[0][0]) if rows else None
+            out.append(
+                MetricOverview(
+                    str(name),
+                    int(points),
+                    None if first is None else int(first),
+                    None if last is None else int(last),
+                    math.nan if rows and value is None else value,
+                )
+            )
+        return out
 
     def configs(self, experiment: int | str | ExperimentInfo) -> list[ConfigEntry]:
         """Every configuration the run was started or resumed with, oldest first

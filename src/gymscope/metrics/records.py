@@ -43,6 +43,8 @@ __all__ = [
     "X_AXES",
     "ConfigEntry",
     "ExperimentInfo",
+    "MergedStats",
+    "MetricOverview",
     "MetricSeries",
     "RunEpisodes",
     "RunMetrics",
@@ -241,6 +243,28 @@ class MetricSeries:
 
 
 @dataclass(frozen=True)
+class MetricOverview:
+    """What ``gymscope show`` lists of one step-keyed metric, without its values.
+
+    Attributes:
+        name: The metric's name.
+        points: Values stored.
+        first_step: The step of the first value (None: no value).
+        last_step: The step of the last value.
+        last_value: The value at the last step (NaN if a NaN was reported).
+    """
+
+    name: str
+    points: int
+    first_step: int | None
+    last_step: int | None
+    last_value: float | None
+
+    def __len__(self) -> int:
+        return self.points
+
+
+@dataclass(frozen=True)
 class RunMetrics:
     """The step-keyed training metrics of one run, by name (sorted)."""
 
@@ -381,17 +405,25 @@ class RunEpisodes:
 
     def float_list(self, name: str) -> list[float]:
         """Column ``name`` as a list of floats: NULL, non-numbers and a missing
-        column are NaN."""
+        column are NaN. Computed once per column (do not modify it)."""
+        cache: dict[str, list[float]] = self.__dict__.setdefault("_float_lists", {})
+        if name in cache:
+            return cache[name]
         column = self.values.get(name)
         if column is None:
-            return [math.nan] * len(self)
-        out = []
-        for value in column:
-            if type(value) is float:  # the common case, first
-                out.append(value)
-                continue
-            number = stored_float(value)
-            out.append(math.nan if number is None else number)
+            out = [math.nan] * len(self)
+        else:
+            out = []
+            for value in column:
+                kind = type(value)
+                if kind is float:  # the common cases first
+                    out.append(value)
+                elif kind is int:
+                    out.append(float(value))
+                else:
+                    number = stored_float(value)
+                    out.append(math.nan if number is None else number)
+        cache[name] = out
         return out
 
     def floats(self, name: str) -> FloatArray:
@@ -446,13 +478,19 @@ class RunEpisodes:
     def merged_stats(
         self, window_size: int | None = None, alpha: float | None = None
     ) -> MergedStats:
-        """:meth:`run_stats` as plain lists (no NumPy)."""
-        return merged_stats(
-            self.float_list("reward"),
-            window_size=window_size or self.experiment.stats_window,
-            alpha=alpha or self.experiment.stats_alpha,
-            lengths=self.float_list("length"),
-        )
+        """:meth:`run_stats` as plain lists (no NumPy), computed once per window
+        and weight."""
+        window = window_size or self.experiment.stats_window
+        weight = alpha or self.experiment.stats_alpha
+        cache: dict[tuple[int, float], MergedStats] = self.__dict__.setdefault("_merged", {})
+        if (window, weight) not in cache:
+            cache[window, weight] = merged_stats(
+                self.float_list("reward"),
+                window_size=window,
+                alpha=weight,
+                lengths=self.float_list("length"),
+            )
+        return cache[window, weight]
 
     def worker_ids(self) -> FloatArray:
         """The worker of each episode (0 when the database has no ``worker`` column)."""
@@ -476,26 +514,28 @@ class RunEpisodes:
         """Per worker, by number: its episodes, steps and its own moving averages
         (over its own episodes only, with the run's window unless given), and
         the state of its lease in ``status``."""
-        import numpy as np
-
         window = window_size or self.experiment.stats_window
-        rewards, lengths = self.rewards, self.lengths
+        rewards, lengths = self.float_list("reward"), self.float_list("length")
+        column = self.values.get("worker") or [0] * len(self)
+        positions: dict[int, list[int]] = {}
+        for i, worker in enumerate(column):
+            positions.setdefault(0 if worker is None else int(worker), []).append(i)
         out = []
-        for worker, positions in self.by_worker().items():
-            own = run_statistics(
-                rewards[positions], window_size=window, alpha=self.experiment.stats_alpha
+        for worker in sorted(positions):
+            at = positions[worker]
+            own = merged_stats(
+                [rewards[i] for i in at], window_size=window, alpha=self.experiment.stats_alpha
             )
             state = "finished"
             if status is not None and worker in status.running:
                 state = "running"
             elif status is not None and worker in status.crashed:
                 state = "crashed"
-            steps = lengths[positions]
             out.append(
                 WorkerSummary(
                     worker=worker,
-                    episodes=int(positions.size),
-                    steps=int(np.nansum(steps)),
+                    episodes=len(at),
+                    steps=int(sum(lengths[i] for i in at if lengths[i] == lengths[i])),
                     last_moving_avg=own.last_moving_avg,
                     best_moving_avg=own.best_moving_avg,
                     state=state,
