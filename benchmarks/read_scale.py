@@ -110,8 +110,9 @@ def _episode_rows(experiment_id: int, rng: random.Random, episodes: int) -> Iter
             )
 
 
-def build(path: Path, episodes: int) -> float:
-    """Build a database of ``episodes`` episodes at ``path``; returns the seconds taken."""
+def build(path: Path, episodes: int, per_run: int = EPISODES_PER_RUN) -> float:
+    """Build a database of ``episodes`` episodes in runs of ``per_run`` at
+    ``path``; returns the seconds taken."""
     from gymscope.metrics import get_db_engine
 
     begin = time.perf_counter()
@@ -131,7 +132,7 @@ def build(path: Path, episodes: int) -> float:
     for name, _ in indexes:
         conn.execute(f"DROP INDEX {name}")
     rng = random.Random(15)
-    runs = max(1, episodes // EPISODES_PER_RUN)
+    runs = max(1, episodes // per_run)
     conn.execute("BEGIN")
     for run in range(1, runs + 1):
         conn.execute(
@@ -149,7 +150,7 @@ def build(path: Path, episodes: int) -> float:
                 0.1,
             ),
         )
-        count = EPISODES_PER_RUN if runs > 1 or episodes >= EPISODES_PER_RUN else episodes
+        count = per_run if runs > 1 or episodes >= per_run else episodes
         conn.executemany(
             "INSERT INTO episode (experiment_id, episode_num, reward, length, "
             "reward_moving_avg, reward_moving_std, created_at, worker, duration_s, "
@@ -217,9 +218,7 @@ def child_env(cache: Path) -> dict[str, str]:
 def run_command(argv: Sequence[str], env: dict[str, str] | None = None) -> Sample:
     """One fresh process: seconds from spawn to exit, and its peak RSS (MB)."""
     start = time.perf_counter()
-    process = subprocess.Popen(
-        argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env
-    )
+    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     assert process.stderr is not None
     errors = process.stderr.read()
     _, status, usage = os.wait4(process.pid, 0)
@@ -317,9 +316,7 @@ def run_size(
     notes = [f"report HTML: {size_mb:.2f} MB"]
     if episodes >= 10_000_000 or label is not None:
         notes += _verdicts(result, small=label is not None)
-    return dataclasses.replace(
-        result, values={"report HTML MB": size_mb}, notes=tuple(notes)
-    )
+    return dataclasses.replace(result, values={"report HTML MB": size_mb}, notes=tuple(notes))
 
 
 def _verdicts(result: Result, *, small: bool) -> list[str]:
@@ -339,15 +336,12 @@ def _verdicts(result: Result, *, small: bool) -> list[str]:
             rss = figure.extra.get("peak RSS MB", 0.0)
             notes.append(
                 f"{name}: {figure.median_s:.2f} s, {rss:.0f} MB; {verdict} the target "
-                f"<= {target:g} s"
-                + (f" and <= {REPORT_RSS_MB:g} MB" if name == "report" else "")
+                f"<= {target:g} s" + (f" and <= {REPORT_RSS_MB:g} MB" if name == "report" else "")
             )
     return notes
 
 
-def run(
-    sizes: Sequence[int] = SIZES, rounds: int = 3, cache: Path = DEFAULT_CACHE
-) -> list[Result]:
+def run(sizes: Sequence[int] = SIZES, rounds: int = 3, cache: Path = DEFAULT_CACHE) -> list[Result]:
     """The demo database, then each size: one :class:`Result` each."""
     demo = demo_database(cache)
     results = [run_size(demo, 500, rounds, label="the demo's 500 episodes", cache=cache)]

@@ -27,7 +27,6 @@ from gymscope.metrics.runstats import (
     MergedStats,
     RunStatistics,
     merged_stats,
-    run_statistics,
 )
 
 # NumPy is imported by the methods that return arrays, not here: listing runs,
@@ -467,13 +466,20 @@ class RunEpisodes:
     ) -> RunStatistics:
         """Run-level moving statistics over these episodes in their merged end
         order (see :mod:`gymscope.metrics.runstats`), with the run's stored
-        window and EMA weight unless given."""
-        return run_statistics(
-            self.rewards,
-            window_size=window_size or self.experiment.stats_window,
-            alpha=alpha or self.experiment.stats_alpha,
-            lengths=self.lengths,
-        )
+        window and EMA weight unless given; computed once per window and weight."""
+        import numpy as np
+
+        merged = self.merged_stats(window_size, alpha)
+        cache: dict[int, RunStatistics] = self.__dict__.setdefault("_run_stats", {})
+        if id(merged) not in cache:
+            cache[id(merged)] = RunStatistics(
+                merged.window_size,
+                merged.alpha,
+                np.array(merged.moving_mean, dtype=np.float64),
+                np.array(merged.moving_std, dtype=np.float64),
+                np.array(merged.ema_return, dtype=np.float64),
+            )
+        return cache[id(merged)]
 
     def merged_stats(
         self, window_size: int | None = None, alpha: float | None = None
@@ -583,11 +589,24 @@ class RunEpisodes:
         return len(set(column)) if column else (1 if len(self) else 0)
 
     def ended_at(self) -> list[dt.datetime | None]:
-        """When each episode ended (aware UTC), None where unknown."""
+        """When each episode ended (aware UTC), None where unknown. Computed
+        once (do not modify it)."""
+        cached: list[dt.datetime | None] | None = self.__dict__.get("_ended_at")
+        if cached is not None:
+            return cached
         column = self.values.get("created_at")
         if column is None:
-            return [None] * len(self)
-        return [aware_time(v) for v in column]
+            out: list[dt.datetime | None] = [None] * len(self)
+        else:
+            out = []
+            for value in column:
+                # naive UTC datetimes, as read: the common case, first
+                if type(value) is dt.datetime and value.tzinfo is None:
+                    out.append(value.replace(tzinfo=dt.timezone.utc))
+                else:
+                    out.append(aware_time(value))
+        self.__dict__["_ended_at"] = out
+        return out
 
     def started_at(self) -> dt.datetime | None:
         """When the run started: the earliest episode start (end minus duration)
