@@ -18,8 +18,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from gymscope.errors import InvalidArgumentError
 
@@ -51,14 +50,14 @@ def column_means(values: npt.ArrayLike, columns: int) -> FloatArray:
     return np.array(_column_means(_floats(values), columns), dtype=np.float64)
 
 
-def _floats(values: npt.ArrayLike | Sequence[float]) -> list[float]:
-    """``values`` as a flat list of floats."""
-    tolist = getattr(values, "tolist", None)
-    if callable(tolist) and not isinstance(values, (list, tuple)):
-        values = tolist()
+def _floats(values: Any) -> list[float]:
+    """``values`` (a sequence, an array of any shape, a number) as a flat list of floats."""
+    ravel = getattr(values, "ravel", None)
+    if callable(ravel):  # a NumPy array: flattened, as before
+        values = ravel().tolist()
     if isinstance(values, (int, float)):
         return [float(values)]
-    return [float(v) for v in values]  # type: ignore[union-attr]
+    return [float(v) for v in values]
 
 
 def _column_means(values: list[float], columns: int) -> list[float]:
