@@ -18,7 +18,8 @@ interleave in time, so 100k episodes are 10 runs, 1M are 100 and 10M are
 measured is what a reader makes of rows it did not see written.
 
 Each command is a fresh process (the cost a user pays), timed from spawn to
-exit, with its peak RSS from ``os.wait4``; rounds are interleaved
+exit, with its peak RSS and CPU time from ``os.wait4`` (on a machine shared
+with other work the CPU time is the steadier figure); rounds are interleaved
 (``benchmarks/_harness.py``). Beside them, the plain SQL a user could run
 (one aggregate grouped by run over every episode, and the last row of each
 run) in this process, for scale.
@@ -216,7 +217,8 @@ def child_env(cache: Path) -> dict[str, str]:
 
 
 def run_command(argv: Sequence[str], env: dict[str, str] | None = None) -> Sample:
-    """One fresh process: seconds from spawn to exit, and its peak RSS (MB)."""
+    """One fresh process: seconds from spawn to exit, its peak RSS (MB) and the
+    CPU seconds it used (user + system)."""
     start = time.perf_counter()
     process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     assert process.stderr is not None
@@ -227,7 +229,8 @@ def run_command(argv: Sequence[str], env: dict[str, str] | None = None) -> Sampl
     process.stderr.close()
     if process.returncode != 0:
         raise RuntimeError(f"{' '.join(argv)} failed: {errors.decode(errors='replace')}")
-    return Sample(elapsed, extra={"peak RSS MB": usage.ru_maxrss / 1024})
+    cpu = usage.ru_utime + usage.ru_stime  # what a busy machine does not inflate
+    return Sample(elapsed, extra={"peak RSS MB": usage.ru_maxrss / 1024, "CPU s": cpu})
 
 
 def commands(db: Path, out: Path, runs: int) -> dict[str, list[str]]:
@@ -334,8 +337,9 @@ def _verdicts(result: Result, *, small: bool) -> list[str]:
         else:
             verdict = "meets" if figure.median_s <= target else "MISSES"
             rss = figure.extra.get("peak RSS MB", 0.0)
+            cpu = figure.extra.get("CPU s", 0.0)
             notes.append(
-                f"{name}: {figure.median_s:.2f} s, {rss:.0f} MB; {verdict} the target "
+                f"{name}: {figure.median_s:.2f} s ({cpu:.2f} s CPU), {rss:.0f} MB; {verdict} the target "
                 f"<= {target:g} s" + (f" and <= {REPORT_RSS_MB:g} MB" if name == "report" else "")
             )
     return notes
