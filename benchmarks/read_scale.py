@@ -339,7 +339,8 @@ def _verdicts(result: Result, *, small: bool) -> list[str]:
             rss = figure.extra.get("peak RSS MB", 0.0)
             cpu = figure.extra.get("CPU s", 0.0)
             notes.append(
-                f"{name}: {figure.median_s:.2f} s ({cpu:.2f} s CPU), {rss:.0f} MB; {verdict} the target "
+                f"{name}: {figure.median_s:.2f} s ({cpu:.2f} s CPU), {rss:.0f} MB; {verdict} "
+                "the target "
                 f"<= {target:g} s" + (f" and <= {REPORT_RSS_MB:g} MB" if name == "report" else "")
             )
     return notes
