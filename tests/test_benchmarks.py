@@ -1,10 +1,13 @@
-"""benchmarks/step_overhead.py and benchmarks/cli_startup.py on tiny sizes, as data.
+"""benchmarks/step_overhead.py, cli_startup.py and read_scale.py on tiny sizes, as data.
 
 Only what the figures are is checked, never how fast anything is (STYLE.md:
 performance claims live in benchmarks/, not in timed tests).
 """
 
 from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
 
 import pytest
 
@@ -80,3 +83,23 @@ def test_cli_startup_figures() -> None:
     assert all(f.median_s > 0 and f.rounds == 1 and f.per_unit == "start" for f in result.figures)
     assert result.figure("gymscope --help").added_s is not None
     assert "the target < 300 ms" in result.notes[-1]
+
+
+@pytest.mark.slow
+def test_read_scale_figures(tmp_path: Path) -> None:
+    bench = load_script("benchmarks/read_scale.py")
+    db = tmp_path / "tiny.db"
+    assert bench.build(db, 3 * 40, per_run=40) > 0  # 3 runs of 40 episodes, 4 workers
+    with sqlite3.connect(db) as conn:
+        counts = conn.execute(
+            "SELECT experiment_id, count(*), count(DISTINCT worker) FROM episode GROUP BY 1"
+        ).fetchall()
+    conn.close()
+    assert counts == [(1, 40, 4), (2, 40, 4), (3, 40, 4)]
+    result = bench.run_size(db, 120, rounds=1, cache=tmp_path)
+    assert result.names() == [bench.HELP, "runs", "show", "export", "plot", "report",
+                              bench.AGGREGATE, bench.LAST_ROWS]  # fmt: skip
+    assert result.figure(bench.HELP).ratio_to_reference == 1.0
+    assert all(f.median_s > 0 and f.rounds == 1 for f in result.figures)
+    assert all(result.figure(name).extra["peak RSS MB"] > 1 for name in bench.TARGETS_S)
+    assert result.values["report HTML MB"] > 0

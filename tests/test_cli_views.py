@@ -53,13 +53,13 @@ def test_runs_shows_run_level_averages_of_the_merged_order(
     assert code == 0 and err == ""
     lines = out.splitlines()
     # the runs have different windows: each average names its own
-    assert lines[1].split()[4:11] == ["Status", "Episodes", "Steps", "Best", "avg", "Last", "avg"]
+    assert lines[1].split()[4:9] == ["Status", "Episodes", "Steps", "Last", "avg"]
     four, two = lines[3].split(), lines[4].split()
-    # four: best (40+10+20+30+40)/5 = 28 after the 8th episode, last (20+30+40+10+20)/5 = 24
+    # four: last (20+30+40+10+20)/5 = 24 (the best, 28, is gymscope show's)
     expected = ["1", "four", "ScriptedEnv", "\u2013", "finished", "10", "10"]
-    assert four[:11] == [*expected, "28", "(avg5)", "24", "(avg5)"]
-    # two: 1 1 5 5 1 5 -> best (5+5+1)/3 = (5+1+5)/3 = 3.667, last (5+1+5)/3
-    assert two[4:11] == ["finished", "6", "6", "3.667", "(avg3)", "3.667", "(avg3)"]
+    assert four[:9] == [*expected, "24", "(avg5)"]
+    # two: 1 1 5 5 1 5 -> last (5+1+5)/3 = 3.667
+    assert two[4:9] == ["finished", "6", "6", "3.667", "(avg3)"]
 
 
 def test_show_labels_run_level_averages_with_their_window(
@@ -209,7 +209,7 @@ def test_every_view_reads_a_velora_file_and_leaves_it_alone(
     assert code == 0, err
     row = out.splitlines()[3].split()
     # returns 0..4, window 100 (none stored): (0+1+2+3+4)/5 = 2
-    assert row[4:9] == ["finished", "5", "60", "2", "2"]
+    assert row[4:8] == ["finished", "5", "60", "2"]
     code, out, err = run(capsys, "show", str(db), "1", "--by-worker")
     assert code == 0, err
     lines = flat(out)

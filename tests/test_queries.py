@@ -72,7 +72,7 @@ def velora_db(path: Path) -> Path:
 
 def test_runs_summarise_every_experiment(db: Path) -> None:
     with MetricsReader(db) as reader:
-        alpha, beta = reader.runs()
+        alpha, beta = reader.runs(full=True)
     returns = [script_episode(i)[0] for i in range(6)]
     lengths = [script_episode(i)[1] for i in range(6)]
     assert (alpha.id, alpha.name, alpha.env, alpha.agent) == (1, "alpha", "ScriptedEnv", "PPO")
@@ -97,7 +97,7 @@ def test_a_run_without_episodes_has_empty_statistics(tmp_path: Path) -> None:
         )
     conn.close()
     with MetricsReader(db) as reader:
-        _, empty = reader.runs()
+        _, empty = reader.runs(full=True)
         episodes = reader.episodes("empty")
     assert (empty.episodes, empty.steps, empty.workers) == (0, 0, 0)
     assert empty.best_moving_avg is None and empty.last_moving_avg is None
@@ -189,7 +189,7 @@ def test_workers_are_merged_in_order_of_completion(tmp_path: Path) -> None:
     second.close()
     with MetricsReader(db) as reader:
         run = reader.episodes("pool")
-        (summary,) = reader.runs()
+        (summary,) = reader.runs(full=True)
     assert run.rewards.tolist() == [1.0, 1.0, 5.0, 5.0, 1.0]
     assert run.values["worker"] == [0, 0, 1, 1, 0]
     assert run.workers == 2 and summary.workers == 2
@@ -238,7 +238,7 @@ def test_returns_of_episode_across_runs(db: Path) -> None:
 def test_a_velora_database_reads_by_id(tmp_path: Path) -> None:
     db = velora_db(tmp_path / "velora.db")
     with MetricsReader(db) as reader:
-        (run,) = reader.runs()
+        (run,) = reader.runs(full=True)
         episodes = reader.episodes(1)
         with pytest.raises(ExperimentNotFoundError, match=r"known \(id and name\): 1$"):
             reader.experiment("NeuroFlow")

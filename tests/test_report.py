@@ -22,7 +22,7 @@ from gymscope.metrics.queries import DatabaseNotFoundError
 from gymscope.report import find_media, write_report
 from gymscope.wrappers.sqlite_logger import SQLiteLoggerWrapper
 from gymscope.wrappers.video import ScheduledRecordVideo
-from stubs import ScriptedEnv, play
+from stubs import ScriptedEnv, load_script, play
 from stubs_db import SCRIPT
 
 HOSTILE_NAME = "<script>alert(1)</script>"
@@ -384,3 +384,30 @@ def test_control_characters_in_stored_names_never_reach_the_page(tmp_path: Path,
     text = write_report(db, tmp_path / "r.html", title=f"t{char}t").read_text(encoding="utf-8")
     assert char not in text
     assert "a\ufffdb" in text and "t\ufffdt" in text
+
+
+def test_the_report_of_a_thousand_runs_is_bounded_and_opens_in_chromium(
+    browser: Any, tmp_path: Path
+) -> None:
+    from gymscope.report.page import DETAILED_RUNS, TABLE_ROWS
+
+    build = load_script("benchmarks/read_scale.py").build
+    db = tmp_path / "big.db"
+    build(db, 1000 * 40, per_run=40)  # plain inserts: 1,000 runs of 40 episodes, 4 workers
+    report = write_report(db, tmp_path / "report.html")
+    assert report.stat().st_size < 3_000_000  # ~1 KB per row, the sections of 20 runs
+    page, problems = open_report(browser, report, 1280)
+    shown = page.eval_on_selector_all("#runs > .card > .table-scroll tbody tr", "r => r.length")
+    older = page.locator("details.older-runs tbody tr")
+    assert (shown, older.count()) == (TABLE_ROWS, 1000 - TABLE_ROWS)
+    assert not older.first.is_visible()  # folded away until asked for
+    page.locator("details.older-runs > summary").click()
+    assert older.first.is_visible()
+    sections = page.eval_on_selector_all(
+        "section.run", "s => s.map(e => e.querySelector('.run-name').textContent)"
+    )
+    assert sections == [f"run-{i}" for i in range(1001 - DETAILED_RUNS, 1001)]
+    links = page.eval_on_selector_all("table.runs tbody tr .name a", "a => a.length")
+    assert links == DETAILED_RUNS  # the other runs have no section to link to
+    page.close()
+    assert problems == {"console": [], "failed": [], "dialogs": [], "errors": []}

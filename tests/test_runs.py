@@ -175,7 +175,7 @@ def test_ties_in_end_time_are_broken_by_worker_then_number(tmp_path: Path) -> No
     )
     with MetricsReader(tmp_path / "m.db") as reader:
         run = reader.episodes("r")
-        (summary,) = reader.runs()
+        (summary,) = reader.runs(full=True)
     assert run.rewards.tolist() == [1.0, 10.0, 2.0]
     stats = run.run_stats()
     assert (stats.window_size, stats.alpha) == (3, 0.5)  # the run's stored parameters
@@ -210,7 +210,7 @@ def test_run_level_average_is_over_the_merged_sequence(tmp_path: Path, workers: 
     for env in envs:
         env.close()
     with MetricsReader(db) as reader:
-        (summary,) = reader.runs()
+        (summary,) = reader.runs(full=True)
         run = reader.episodes("pool")
     assert run.rewards.tolist() == merged
     assert summary.workers == workers

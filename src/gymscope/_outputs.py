@@ -124,7 +124,7 @@ def write_output_file(
 
 
 def _is_sqlite(path: Path) -> bool:
-    from gymscope.metrics.db import SQLITE_HEADER
+    from gymscope.metrics.source import SQLITE_HEADER
 
     try:
         # O_NONBLOCK: a file turned into a FIFO since lstat must not hang the check

@@ -21,14 +21,19 @@ from __future__ import annotations
 
 import logging
 import math
+import sys
 import time
 import warnings
 from collections.abc import Callable, Iterable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, SupportsFloat
+from typing import TYPE_CHECKING, Any, SupportsFloat
 
-import numpy as np
-import numpy.typing as npt
+# NumPy is imported where it is needed, not here: the readers' statistics
+# (gymscope runs/show) use StatsBank without it, and a value can only be a
+# NumPy object once NumPy is imported (see _numpy()).
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
 
 from gymscope._checks import check_int, check_number, check_strings
 from gymscope.errors import ArgumentTypeError, RewardTypeError, UsageError
@@ -260,6 +265,8 @@ class RollingStats:
                 self._mean = math.fsum(finite) / len(finite)
                 self._m2 = math.fsum((v - self._mean) ** 2 for v in finite)
             except OverflowError:  # returns beyond ~1e154: NumPy's inf, never an exception
+                import numpy as np
+
                 with np.errstate(over="ignore", invalid="ignore"):
                     values = np.array(finite, dtype=np.float64)
                     self._mean = float(np.mean(values))
@@ -269,6 +276,8 @@ class RollingStats:
 
     def values(self) -> npt.NDArray[np.float64]:
         """The values in the window, oldest first (a copy)."""
+        import numpy as np
+
         if self.count < self.window_size:
             return np.array(self._buf[: self.count], dtype=np.float64)
         return np.array(self._buf[self._next :] + self._buf[: self._next], dtype=np.float64)
@@ -277,20 +286,22 @@ class RollingStats:
     def mean(self) -> float:
         """Mean of the window; NaN when empty."""
         if self._n_finite != self.count:
-            return self._numpy_stat(np.mean)
+            return self._numpy_stat("mean")
         return self._mean if self.count else math.nan
 
     @property
     def std(self) -> float:
         """Population standard deviation of the window; NaN when empty."""
         if self._n_finite != self.count:
-            return self._numpy_stat(np.std)
+            return self._numpy_stat("std")
         return math.sqrt(self._m2 / self._n_finite) if self.count else math.nan
 
-    def _numpy_stat(self, stat: Callable[[npt.NDArray[np.float64]], Any]) -> float:
+    def _numpy_stat(self, stat: str) -> float:
         # Rare path: non-finite values in the window; NumPy's rules decide.
+        import numpy as np
+
         with np.errstate(invalid="ignore"):
-            return float(stat(self.values()))
+            return float(getattr(np, stat)(self.values()))
 
 
 def check_alpha(alpha: object) -> float:
@@ -440,9 +451,17 @@ class StatsBank:
         return mean, std, ema_r, ema_l
 
 
+def _numpy() -> Any:
+    """NumPy if it is imported (None otherwise: then no value can be a NumPy object)."""
+    return sys.modules.get("numpy")
+
+
 def _plain(value: Any) -> Any:
     """A captured info value detached from the env: NumPy scalars become Python
     scalars, arrays are copied (the env may reuse its buffers)."""
+    np = _numpy()
+    if np is None:
+        return value
     if isinstance(value, np.generic):
         return value.item()
     if isinstance(value, np.ndarray):
@@ -649,9 +668,11 @@ class EpisodeTracker:
     def _real_return(self, total: Any) -> float:
         """The episode's return as a float, or a clear error for a reward that
         is not a real number (complex, an array of several values...)."""
-        if isinstance(total, np.ndarray) and total.size == 1:
+        np = _numpy()
+        if np is not None and isinstance(total, np.ndarray) and total.size == 1:
             total = total.reshape(()).item()
-        if isinstance(total, (int, float, np.integer, np.floating)) and not isinstance(total, bool):
+        real = (int, float) if np is None else (int, float, np.integer, np.floating)
+        if isinstance(total, real) and not isinstance(total, bool):
             return float(total)
         self.episode_return = 0.0
         raise self.bad_reward(total, "the rewards of this episode add up to")

@@ -23,19 +23,28 @@ when called, not when this package is imported). :func:`sparkline` and
 
 from __future__ import annotations
 
-from gymscope.charts.downsample import minmax_downsample
-from gymscope.charts.experiment import (
-    comparison_charts,
-    experiment_charts,
-    plot_comparison,
-    plot_experiment,
-)
-from gymscope.charts.layout import PALETTE, ChartLayout, LineChart, Series, layout_chart
-from gymscope.charts.png import render_png, render_png_image
+import importlib
+from typing import TYPE_CHECKING, Any
+
+# light (no NumPy), and named like its module: imported now, so that the
+# package's ``sparkline`` is the function whichever is imported first
 from gymscope.charts.sparkline import sparkline, sparkline_svg
-from gymscope.charts.svg import render_svg
-from gymscope.charts.ticks import Ticks, format_ticks, nice_ticks
-from gymscope.charts.write import write_chart
+
+# The names are imported on first use: gymscope show draws a sparkline
+# (gymscope.charts.sparkline) without NumPy and Pillow, which the charts need.
+if TYPE_CHECKING:
+    from gymscope.charts.downsample import minmax_downsample
+    from gymscope.charts.experiment import (
+        comparison_charts,
+        experiment_charts,
+        plot_comparison,
+        plot_experiment,
+    )
+    from gymscope.charts.layout import PALETTE, ChartLayout, LineChart, Series, layout_chart
+    from gymscope.charts.png import render_png, render_png_image
+    from gymscope.charts.svg import render_svg
+    from gymscope.charts.ticks import Ticks, format_ticks, nice_ticks
+    from gymscope.charts.write import write_chart
 
 __all__ = [
     "PALETTE",
@@ -58,3 +67,36 @@ __all__ = [
     "sparkline_svg",
     "write_chart",
 ]
+
+_HOMES = {
+    "minmax_downsample": "downsample",
+    "comparison_charts": "experiment",
+    "experiment_charts": "experiment",
+    "plot_comparison": "experiment",
+    "plot_experiment": "experiment",
+    "PALETTE": "layout",
+    "ChartLayout": "layout",
+    "LineChart": "layout",
+    "Series": "layout",
+    "layout_chart": "layout",
+    "render_png": "png",
+    "render_png_image": "png",
+    "render_svg": "svg",
+    "Ticks": "ticks",
+    "format_ticks": "ticks",
+    "nice_ticks": "ticks",
+    "write_chart": "write",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

@@ -16,14 +16,20 @@ the column means from their minimum to their maximum.
 
 from __future__ import annotations
 
-import numpy as np
-import numpy.typing as npt
+import itertools
+import math
+from typing import TYPE_CHECKING, Any
 
 from gymscope.errors import InvalidArgumentError
 
-__all__ = ["ASCII_LEVELS", "BLOCK_LEVELS", "column_means", "sparkline", "sparkline_svg"]
+# NumPy only where arrays are made: gymscope show draws its sparkline without it.
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
 
-FloatArray = npt.NDArray[np.float64]
+    FloatArray = npt.NDArray[np.float64]
+
+__all__ = ["ASCII_LEVELS", "BLOCK_LEVELS", "column_means", "sparkline", "sparkline_svg"]
 
 #: Unicode block elements, lowest to highest.
 BLOCK_LEVELS = "▁▂▃▄▅▆▇█"
@@ -39,31 +45,57 @@ def column_means(values: npt.ArrayLike, columns: int) -> FloatArray:
     >>> column_means([1.0, 3.0, 5.0, float("nan"), 2.0, 4.0], 3).tolist()
     [2.0, 5.0, 3.0]
     """
+    import numpy as np
+
+    return np.array(_column_means(_floats(values), columns), dtype=np.float64)
+
+
+def _floats(values: Any) -> list[float]:
+    """``values`` (a sequence, an array of any shape, a number) as a flat list of floats."""
+    ravel = getattr(values, "ravel", None)
+    if callable(ravel):  # a NumPy array: flattened, as before
+        values = ravel().tolist()
+    if isinstance(values, (int, float)):
+        return [float(values)]
+    return [float(v) for v in values]
+
+
+def _column_means(values: list[float], columns: int) -> list[float]:
+    """:func:`column_means` on a list: the same operations (running sums,
+    slice edges rounded half to even), so the same values."""
     if columns < 1:
         raise InvalidArgumentError(f"columns must be >= 1, got {columns!r}")
-    v = np.asarray(values, dtype=np.float64).ravel()
-    v = np.where(np.isfinite(v), v, np.nan)
-    if v.size <= columns:
+    v = [x if math.isfinite(x) else math.nan for x in values]
+    n = len(v)
+    if n <= columns:
         return v
-    edges = np.linspace(0, v.size, columns + 1).round().astype(np.int64)
-    finite = np.isfinite(v)
-    sums = np.concatenate(([0.0], np.cumsum(np.where(finite, v, 0.0))))
-    counts = np.concatenate(([0], np.cumsum(finite)))
-    total = sums[edges[1:]] - sums[edges[:-1]]
-    count = counts[edges[1:]] - counts[edges[:-1]]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        means: FloatArray = np.where(count > 0, total / np.maximum(count, 1), np.nan)
-    return means
+    step = n / columns
+    edges = [round(i * step) for i in range(columns)] + [n]  # as numpy.linspace
+    sums = [0.0]
+    counts = [0]
+    total = 0.0
+    count = 0
+    for x in v:
+        if x == x:
+            total += x
+            count += 1
+        sums.append(total)
+        counts.append(count)
+    out = []
+    for a, b in itertools.pairwise(edges):
+        c = counts[b] - counts[a]
+        out.append((sums[b] - sums[a]) / c if c > 0 else math.nan)
+    return out
 
 
-def _levels(means: FloatArray, steps: int) -> list[int | None]:
+def _levels(means: list[float], steps: int) -> list[int | None]:
     """Each mean as a level 0..steps-1 (None for a gap); a flat series sits in the middle."""
-    finite = means[np.isfinite(means)]
-    if finite.size == 0:
-        return [None] * means.size
-    lo, hi = float(finite.min()), float(finite.max())
+    finite = [m for m in means if math.isfinite(m)]
+    if not finite:
+        return [None] * len(means)
+    lo, hi = min(finite), max(finite)
     out: list[int | None] = []
-    for value in means.tolist():
+    for value in means:
         if value != value:
             out.append(None)
         elif hi == lo:
@@ -82,7 +114,7 @@ def sparkline(values: npt.ArrayLike, width: int = 60, *, ascii: bool = False) ->
         ascii: Draw with :data:`ASCII_LEVELS` instead of :data:`BLOCK_LEVELS`.
     """
     chars = ASCII_LEVELS if ascii else BLOCK_LEVELS
-    levels = _levels(column_means(values, width), len(chars))
+    levels = _levels(_column_means(_floats(values), width), len(chars))
     return "".join(" " if level is None else chars[level] for level in levels)
 
 
@@ -110,6 +142,8 @@ def sparkline_svg(
     if not re.fullmatch(r"#[0-9A-Fa-f]{6}", color):
         raise InvalidArgumentError(f"color must be '#RRGGBB', got {color!r}")
     pad = 2.5
+    import numpy as np
+
     means = column_means(values, max(2, int(width // 2)))
     finite = np.isfinite(means)
     body = ""

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import argparse
 import os
+import sqlite3
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,7 +22,7 @@ from gymscope.cli._parser import CommandError
 from gymscope.errors import DatabaseNotFoundError, ExperimentNotFoundError, GymscopeError
 
 if TYPE_CHECKING:
-    from gymscope.metrics.queries import MetricsReader
+    from gymscope.metrics.reader import MetricsReader
 
 __all__ = [
     "DEFAULT_DB",
@@ -45,7 +47,7 @@ def _is_file(path: Path) -> bool:
 
 def is_db_argument(text: str) -> bool:
     """A URL, a SQLite-looking path, an existing file, or a folder with metrics.db."""
-    from gymscope.metrics.queries import looks_like_database
+    from gymscope.metrics.reader import looks_like_database
 
     return looks_like_database(text) or _is_file(Path(text).expanduser() / DEFAULT_DB)
 
@@ -104,11 +106,13 @@ def db_and_experiment(args: argparse.Namespace) -> tuple[str | None, str]:
 
 @contextmanager
 def reading(db_arg: str | None) -> Iterator[MetricsReader]:
-    """Open the database read-only; database problems become one-line errors."""
-    import gymnasium as gym
-    import sqlalchemy as sa
+    """Open the database read-only; database problems become one-line errors.
 
-    from gymscope.metrics.queries import MetricsReader
+    A SQLite file is read without SQLAlchemy or gymnasium (see
+    :mod:`gymscope.metrics.source`): their errors are recognised only if
+    they were imported.
+    """
+    from gymscope.metrics.reader import MetricsReader
 
     target = db_path(db_arg)
     shown = target if db_arg is None or "://" not in db_arg else describe(db_arg)
@@ -124,25 +128,45 @@ def reading(db_arg: str | None) -> Iterator[MetricsReader]:
         raise CommandError(f"{exc}; {hint}") from None
     except GymscopeError:
         raise  # not a metrics database, a malformed URL: main prints the message
-    except (gym.error.DependencyNotInstalled, TypeError, ValueError) as exc:
-        raise CommandError(str(exc)) from None  # a missing driver, a URL SQLAlchemy refuses
-    except sa.exc.SQLAlchemyError as exc:
-        raise _unreadable(shown, exc) from None
+    except (TypeError, ValueError) as exc:
+        raise CommandError(str(exc)) from None  # a URL SQLAlchemy refuses
     except OSError as exc:  # a name too long, a permission: the OS's reason, on one line
         raise CommandError(f"cannot open the database {shown!r}: {exc.strerror or exc}") from None
+    except Exception as exc:
+        if _missing_dependency(exc):
+            raise CommandError(str(exc)) from None  # a missing driver
+        if _database_error(exc):
+            raise _unreadable(shown, exc) from None
+        raise
     with reader:
         try:
             yield reader
         except ExperimentNotFoundError as exc:
             listing = "gymscope runs" + ("" if db_arg is None else f" {db_arg}")
             raise CommandError(f"{exc} ('{listing}' lists them)") from None
-        except sa.exc.SQLAlchemyError as exc:
-            raise _unreadable(shown, exc) from None
+        except Exception as exc:
+            if _database_error(exc):
+                raise _unreadable(shown, exc) from None
+            raise
+
+
+def _database_error(exc: BaseException) -> bool:
+    """An error of the stdlib sqlite3 module or of SQLAlchemy (if imported)."""
+    if isinstance(exc, sqlite3.Error):
+        return True
+    sa = sys.modules.get("sqlalchemy")
+    return sa is not None and isinstance(exc, sa.exc.SQLAlchemyError)
+
+
+def _missing_dependency(exc: BaseException) -> bool:
+    """gymnasium's DependencyNotInstalled (a database driver), if gymnasium is imported."""
+    error = sys.modules.get("gymnasium.error")
+    return error is not None and isinstance(exc, error.DependencyNotInstalled)
 
 
 def describe(db: str) -> str:
     """``db`` as messages name it (a URL without its password)."""
-    from gymscope.metrics.queries import describe_target
+    from gymscope.metrics.reader import describe_target
 
     return describe_target(db)
 

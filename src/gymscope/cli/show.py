@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     from gymscope.metrics.records import (
         ConfigEntry,
         ExperimentInfo,
+        MergedStats,
+        MetricOverview,
         RunEpisodes,
         RunMetrics,
         RunSummary,
@@ -80,10 +82,11 @@ def run(args: argparse.Namespace) -> int:
     db, experiment = db_and_experiment(args)
     with reading(db) as reader:
         info = reader.experiment(experiment)
+        episodes = reader.episodes(info)
         view = RunView(
-            summary=reader.summary(info),
-            episodes=reader.episodes(info),
-            metrics=reader.metrics(info),
+            summary=reader.summary(info, episodes),
+            episodes=episodes,
+            metrics=tuple(reader.metric_overview(info)),
             configs=tuple(reader.configs(info)),
         )
     out = console()
@@ -95,11 +98,12 @@ def run(args: argparse.Namespace) -> int:
 
 @dataclass(frozen=True)
 class RunView:
-    """What ``gymscope show`` reads of one run."""
+    """What ``gymscope show`` reads of one run (``metrics``: the run's
+    :class:`~gymscope.metrics.records.RunMetrics`, or only their overview)."""
 
     summary: RunSummary
     episodes: RunEpisodes
-    metrics: RunMetrics
+    metrics: RunMetrics | tuple[MetricOverview, ...]
     configs: tuple[ConfigEntry, ...] = ()
 
 
@@ -114,7 +118,7 @@ def render(
         return [Text(""), Text(title, style=_SECTION)]
 
     summary, episodes = view.summary, view.episodes
-    stats = episodes.run_stats() if len(episodes) else None
+    stats = episodes.merged_stats() if len(episodes) else None
     parts = _heading(summary.experiment, glyphs)
     parts += [*section("Summary"), _statistics(summary, episodes, glyphs)]
     if stats is not None:
@@ -132,7 +136,8 @@ def render(
         parts += [*section("Config history"), *_config_history(view.configs, glyphs)]
     parts.append(Text(""))
     if len(episodes):
-        parts.append(_last_episodes(summary, episodes, last, glyphs))
+        assert stats is not None
+        parts.append(_last_episodes(summary, episodes, stats, last, glyphs))
     else:
         parts.append(Text("No episodes recorded yet.", style="dim"))
     return Group(*parts)
@@ -168,7 +173,8 @@ def _grid() -> Table:
 def _statistics(summary: RunSummary, episodes: RunEpisodes, glyphs: Glyphs) -> Table:
     """Status, episodes, steps, return, the run-level moving averages, length,
     endings, start and duration."""
-    import numpy as np
+    import math
+
     from rich.text import Text
 
     from gymscope._format import format_count, format_duration, format_number, format_time
@@ -176,22 +182,24 @@ def _statistics(summary: RunSummary, episodes: RunEpisodes, glyphs: Glyphs) -> T
     num = partial(format_number, missing=glyphs.missing)
     stats = _grid()
     stats.add_row("Status", _status_text(summary, glyphs))
-    rewards = episodes.rewards
-    finite = rewards[np.isfinite(rewards)]
-    lengths = episodes.lengths
+    rewards = episodes.float_list("reward")
+    finite = [r for r in rewards if math.isfinite(r)]
+    lengths = [x for x in episodes.float_list("length") if x == x]
     workers = f" ({summary.workers} workers)" if summary.workers > 1 else ""
     stats.add_row("Episodes", Text(format_count(len(episodes)) + workers))
     stats.add_row("Steps", Text(format_count(summary.steps)))
-    if finite.size:
-        best = int(np.flatnonzero(rewards == finite.max())[0])
+    if finite:
+        top = max(finite)
+        best = rewards.index(top)
         many = summary.workers > 1 and "worker" in episodes.values
         who = f" of worker {episodes.values['worker'][best]}" if many else ""
-        spread = f"{num(float(finite.mean()))} {glyphs.plus_minus} {num(float(finite.std()))}"
+        mean, std = _mean_std(finite)
+        spread = f"{num(mean)} {glyphs.plus_minus} {num(std)}"
         stats.add_row(
             "Return",
             Text(
-                f"mean {spread}, min {num(float(finite.min()))}, "
-                f"max {num(float(finite.max()))} (episode {episodes.values['episode_num'][best]}"
+                f"mean {spread}, min {num(min(finite))}, "
+                f"max {num(top)} (episode {episodes.values['episode_num'][best]}"
                 f"{who})"
             ),
         )
@@ -202,12 +210,12 @@ def _statistics(summary: RunSummary, episodes: RunEpisodes, glyphs: Glyphs) -> T
     stats.add_row(
         f"Return EMA {summary.experiment.stats_alpha:g}", Text(num(summary.last_ema) + scope)
     )
-    if len(episodes):
+    if lengths:
         stats.add_row(
             "Length",
             Text(
-                f"mean {num(float(np.nanmean(lengths)))}, min {num(float(np.nanmin(lengths)))}, "
-                f"max {num(float(np.nanmax(lengths)))}"
+                f"mean {num(_mean_std(lengths)[0])}, min {num(min(lengths))}, "
+                f"max {num(max(lengths))}"
             ),
         )
         ends = [
@@ -223,6 +231,18 @@ def _statistics(summary: RunSummary, episodes: RunEpisodes, glyphs: Glyphs) -> T
     rate = f" ({format_count(round(summary.steps / duration))} steps/s)" if duration else ""
     stats.add_row("Duration", Text(format_duration(duration, missing=glyphs.missing) + rate))
     return stats
+
+
+def _mean_std(values: list[float]) -> tuple[float, float]:
+    """Mean and population standard deviation (NumPy's ``mean``/``std``, to rounding)."""
+    import math
+
+    n = len(values)
+    mean = math.fsum(values) / n
+    try:
+        return mean, math.sqrt(math.fsum((v - mean) ** 2 for v in values) / n)
+    except (OverflowError, ValueError):  # returns beyond ~1e154
+        return mean, math.inf
 
 
 def _status_text(summary: RunSummary, glyphs: Glyphs) -> Text:
@@ -271,7 +291,7 @@ def _workers(summary: RunSummary, episodes: RunEpisodes, glyphs: Glyphs) -> Tabl
     return table
 
 
-def _metrics(metrics: RunMetrics, glyphs: Glyphs) -> Table:
+def _metrics(metrics: RunMetrics | tuple[MetricOverview, ...], glyphs: Glyphs) -> Table:
     """One row per step-keyed metric: its points, first and last step, last value."""
     import math
 
@@ -356,16 +376,17 @@ def _config_history(configs: tuple[ConfigEntry, ...], glyphs: Glyphs) -> list[Re
 
 def _trend(trend: Any, glyphs: Glyphs, width: int) -> Text:
     """A sparkline of ``trend``, then its first and last finite values."""
-    import numpy as np
+    import math
+
     from rich.text import Text
 
     from gymscope._format import format_number
     from gymscope.charts.sparkline import sparkline
 
     num = partial(format_number, missing=glyphs.missing)
-    values = np.asarray(trend, dtype=np.float64)
-    shown = values[np.isfinite(values)]
-    span = f"  {num(float(shown[0]))}{glyphs.arrow}{num(float(shown[-1]))}" if shown.size else ""
+    values = [float(v) for v in trend]
+    shown = [v for v in values if math.isfinite(v)]
+    span = f"  {num(shown[0])}{glyphs.arrow}{num(shown[-1])}" if shown else ""
     line = sparkline(values, max(10, min(60, width - len(span))), ascii=not glyphs.unicode)
     return Text.assemble((line, "cyan"), span)
 
@@ -390,7 +411,9 @@ def _config(info: ExperimentInfo) -> RenderableType:
     return Text(text(config))
 
 
-def _last_episodes(summary: RunSummary, episodes: RunEpisodes, last: int, glyphs: Glyphs) -> Table:
+def _last_episodes(
+    summary: RunSummary, episodes: RunEpisodes, stats: MergedStats, last: int, glyphs: Glyphs
+) -> Table:
     """The ``last`` episodes that ended last: one row each, oldest first."""
     from rich import box
     from rich.table import Table
@@ -420,20 +443,20 @@ def _last_episodes(summary: RunSummary, episodes: RunEpisodes, last: int, glyphs
     table.add_column("Took", justify="right", no_wrap=True)
     table.add_column("How", no_wrap=True)
     num = partial(format_number, missing=glyphs.missing)
-    rewards, lengths = episodes.rewards, episodes.lengths
-    avg, stored = episodes.run_stats().moving_mean, episodes.moving_avg
+    rewards, lengths = episodes.float_list("reward"), episodes.float_list("length")
+    avg, stored = stats.moving_mean, episodes.float_list("reward_moving_avg")
     ended = episodes.ended_at()
-    durations = episodes.floats("duration_s")
+    durations = episodes.float_list("duration_s")
     for i in range(start, n):
         how = [end for end in ("terminated", "truncated") if end in values and values[end][i]]
         row = [str(values["episode_num"][i]), *([str(values["worker"][i])] if many_workers else [])]
         row += [
-            num(float(rewards[i])),
-            num(float(lengths[i])),
-            num(float(avg[i])),
-            *([num(float(stored[i]))] if many_workers else []),
+            num(rewards[i]),
+            num(lengths[i]),
+            num(avg[i]),
+            *([num(stored[i])] if many_workers else []),
             _clock(ended[i], glyphs.missing),
-            format_duration(float(durations[i]), missing=glyphs.missing),
+            format_duration(durations[i], missing=glyphs.missing),
             ", ".join(how) or glyphs.missing,
         ]
         table.add_row(*(Text(cell) for cell in row))

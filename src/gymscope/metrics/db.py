@@ -46,6 +46,7 @@ from gymscope.metrics.models import (
     metadata,
     schema_info,
 )
+from gymscope.metrics.source import BUSY_TIMEOUT_S, SQLITE_HEADER, sqlite_header
 
 __all__ = [
     "BUSY_TIMEOUT_S",
@@ -67,8 +68,6 @@ logger = logging.getLogger(__name__)
 
 #: Where velora (and gymscope, by default) keeps its metrics.
 DEFAULT_URL = "sqlite:///metrics.db"
-#: How long a SQLite writer waits for another one before "database is locked".
-BUSY_TIMEOUT_S = 60.0
 #: Page size of the SQLite files gymscope creates (SQLite's default: 4096).
 #: Each per-episode commit appends every B-tree page it touches (the table and
 #: its three indexes: four pages) to the WAL, and later copies them back at a
@@ -169,16 +168,6 @@ def _importable(module: str) -> bool:
 def _driver_package(url: URL) -> str:
     driver = url.get_driver_name()
     return {"psycopg": "'psycopg[binary]'", "psycopg2": "psycopg2-binary"}.get(driver, driver)
-
-
-#: The first 16 bytes of every SQLite database file.
-SQLITE_HEADER = b"SQLite format 3\x00"
-
-
-def sqlite_header(path: Path) -> bytes:
-    """The first 16 bytes of the file at ``path`` (empty for an empty file)."""
-    with path.open("rb") as file:
-        return file.read(16)
 
 
 def is_sqlite(url: URL) -> bool:

@@ -55,13 +55,15 @@ import math
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from gymscope._outputs import check_output_file, write_output_file
 from gymscope.errors import InvalidArgumentError
-from gymscope.metrics.db import DbTarget
 from gymscope.metrics.queries import EPISODE_FIELDS, MetricsReader, RunEpisodes
 from gymscope.metrics.records import RunMetrics
+
+if TYPE_CHECKING:
+    from gymscope.metrics.db import DbTarget
 
 __all__ = [
     "EXPORT_FORMATS",

@@ -346,7 +346,7 @@ def _drop_stale_tmp(path: Path) -> None:
 
 
 def _connect(database: str | os.PathLike[str]) -> sqlite3.Connection:
-    from gymscope.metrics.db import BUSY_TIMEOUT_S
+    from gymscope.metrics.source import BUSY_TIMEOUT_S
 
     conn = sqlite3.connect(
         os.fspath(database), timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False

@@ -1,24 +1,34 @@
-"""MetricsReader: read access to a metrics database that writes and creates nothing."""
+"""MetricsReader: read access to a metrics database that writes and creates nothing.
+
+What each method reads (see the database page of the docs for the figures):
+
+- :meth:`MetricsReader.runs` (``gymscope runs``) touches a bounded number of
+  rows per run, whatever the number of episodes: the first and last episode
+  of each worker and the run's last ``window`` episodes, found through the
+  ``(experiment_id, worker, episode_num)`` index;
+- :meth:`MetricsReader.summary` and :meth:`MetricsReader.episodes` read the
+  episodes of one run, never those of other runs.
+
+A SQLite file is read with the standard library's ``sqlite3`` module (no
+SQLAlchemy, no NumPy: ``gymscope runs`` starts as fast as ``--help``); any
+other URL, or an Engine, through SQLAlchemy (:mod:`gymscope.metrics.source`).
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import difflib
+import json
 import logging
 import math
 import os
 import socket
 import sqlite3
-from collections.abc import Sequence
+import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any
-
-import numpy as np
-import numpy.typing as npt
-import sqlalchemy as sa
-from sqlalchemy.engine import URL, Engine
-from sqlalchemy.pool import NullPool
+from typing import TYPE_CHECKING, Any
 
 from gymscope.errors import (
     ArgumentTypeError,
@@ -26,20 +36,15 @@ from gymscope.errors import (
     ExperimentNotFoundError,
     NotAMetricsDatabaseError,
 )
+from gymscope.metrics._liveness import STALE_S
+from gymscope.metrics._liveness import pid_alive as _pid_alive
 from gymscope.metrics.codec import aware_time, stored_float
-from gymscope.metrics.db import (
-    BUSY_TIMEOUT_S,
-    SQLITE_HEADER,
-    DbTarget,
-    resolve_url,
-    sqlite_file,
-    sqlite_header,
-)
 from gymscope.metrics.journal import ingest_orphans
 from gymscope.metrics.records import (
     EPISODE_FIELDS,
     ConfigEntry,
     ExperimentInfo,
+    MetricOverview,
     MetricSeries,
     RunEpisodes,
     RunMetrics,
@@ -47,11 +52,21 @@ from gymscope.metrics.records import (
     RunSummary,
     TextEntry,
 )
-from gymscope.metrics.runs import STALE_S
-from gymscope.metrics.runs import pid_alive as _pid_alive
-from gymscope.metrics.runstats import DEFAULT_ALPHA, DEFAULT_WINDOW, run_statistics
+from gymscope.metrics.runstats import DEFAULT_ALPHA, DEFAULT_WINDOW
+from gymscope.metrics.source import (
+    SQLITE_HEADER,
+    AlchemySource,
+    Source,
+    SQLiteSource,
+    placeholders,
+    sqlite_header,
+    sqlite_path,
+)
 
-FloatArray = npt.NDArray[np.float64]
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+    from gymscope.metrics.db import DbTarget
 
 __all__ = ["MetricsReader", "describe_target", "looks_like_database"]
 
@@ -63,6 +78,18 @@ _SQLITE_SUFFIXES = frozenset({".db", ".sqlite", ".sqlite3", ".db3"})
 _UTC = dt.timezone.utc
 # How many experiments an error message names.
 _LISTED = 10
+_EXPERIMENT_FIELDS = (
+    "name",
+    "env",
+    "agent",
+    "config",
+    "created_at",
+    "gymscope_version",
+    "stats_window",
+    "stats_alpha",
+)
+# What the listing reads of a worker's first and last episode.
+_EDGE_FIELDS = ("id", "worker", "episode_num", "created_at", "duration_s", "total_steps", "length")
 
 
 def looks_like_database(text: str) -> bool:
@@ -89,17 +116,45 @@ def looks_like_database(text: str) -> bool:
 
 def describe_target(db: DbTarget) -> str:
     """How to name ``db`` in messages: the path, or the URL without its password."""
-    if isinstance(db, Engine):
-        return db.url.render_as_string(hide_password=True)
-    if isinstance(db, URL):
-        return db.render_as_string(hide_password=True)
-    text = os.fspath(db)
-    if isinstance(text, str) and "://" in text:
+    if isinstance(db, (str, os.PathLike)):
+        text = os.fspath(db)
+        if not isinstance(text, str) or "://" not in text or sqlite_path(text) is not None:
+            return str(text)
+        import sqlalchemy as sa
+
         try:
             return sa.make_url(text).render_as_string(hide_password=True)
         except (sa.exc.ArgumentError, ValueError):
             return text
-    return str(text)
+    from sqlalchemy.engine import URL, Engine
+
+    if isinstance(db, Engine):
+        return db.url.render_as_string(hide_password=True)
+    if isinstance(db, URL):
+        return db.render_as_string(hide_password=True)
+    return str(db)  # type: ignore[unreachable]  # not a DbTarget: named as it is
+
+
+def _is_engine(db: object) -> bool:
+    # only an object of an imported SQLAlchemy can be an Engine
+    sa_engine = sys.modules.get("sqlalchemy.engine")
+    return sa_engine is not None and isinstance(db, sa_engine.Engine)
+
+
+def _error_kind(exc: BaseException) -> str | None:
+    """``"operational"`` (cannot connect, locked...), ``"database"`` (not a
+    database, damaged), or None: not a database error."""
+    if isinstance(exc, sqlite3.OperationalError):
+        return "operational"
+    if isinstance(exc, sqlite3.DatabaseError):
+        return "database"
+    sa = sys.modules.get("sqlalchemy")
+    if sa is not None:
+        if isinstance(exc, sa.exc.OperationalError):
+            return "operational"
+        if isinstance(exc, sa.exc.DatabaseError):
+            return "database"
+    return None
 
 
 # -- the reader ----------------------------------------------------------------------
@@ -121,65 +176,134 @@ class MetricsReader:
 
     def __init__(self, db: DbTarget) -> None:
         self.description = describe_target(db)
-        self._owned = not isinstance(db, Engine)
+        self._engine: Engine | None = None
+        self._owned = True
         self.path: Path | None = None
-        if isinstance(db, Engine):
-            self.engine = db
-        else:
-            url = resolve_url(db)
+        self.source: Source
+        path = None
+        if _is_engine(db):
+            self._engine, self._owned = db, False  # type: ignore[assignment]
+        elif isinstance(db, (str, os.PathLike)) and isinstance(os.fspath(db), str):
+            path = sqlite_path(os.fspath(db))
+        if path is None and self._engine is None:
+            import sqlalchemy as sa
+            from sqlalchemy.pool import NullPool
+
+            from gymscope.metrics.db import resolve_url, sqlite_file
+
+            url = resolve_url(db)  # type: ignore[arg-type]
             path = sqlite_file(url)
             if path is None:
-                self.engine = sa.create_engine(url, poolclass=NullPool)
-            else:
-                self.path = _existing_sqlite_file(path.expanduser(), self.description)
-                # what a killed writer journaled but did not commit: its last episodes
-                ingest_orphans(self.path)
-                self.engine = _sqlite_reader_engine(self.path)
+                self._engine = sa.create_engine(url, poolclass=NullPool)
+        if self._engine is not None:
+            self.source = AlchemySource(self._engine)
+        else:
+            assert path is not None
+            self.path = _existing_sqlite_file(path.expanduser(), self.description)
+            # what a killed writer journaled but did not commit: its last episodes
+            ingest_orphans(self.path)
+            try:
+                self.source = SQLiteSource(self.path)
+            except sqlite3.DatabaseError as exc:
+                if isinstance(exc, sqlite3.OperationalError):
+                    raise
+                raise NotAMetricsDatabaseError(
+                    f"{self.description!r} is not a metrics database ({_reason(exc)})"
+                ) from None
         try:
             self._reflect()
         except BaseException:
             self.close()
             raise
 
+    @property
+    def engine(self) -> Engine:
+        """A SQLAlchemy engine on the same database (created on first use for a
+        SQLite file, which is otherwise read without SQLAlchemy; it cannot write)."""
+        if self._engine is None:
+            assert self.path is not None
+            import sqlalchemy as sa
+            from sqlalchemy.pool import NullPool
+
+            from gymscope.metrics.source import open_sqlite_reader
+
+            path = self.path
+            self._engine = sa.create_engine(
+                "sqlite://", creator=lambda: open_sqlite_reader(path), poolclass=NullPool
+            )
+        return self._engine
+
     def _reflect(self) -> None:
         try:
-            inspector = sa.inspect(self.engine)
-            tables = set(inspector.get_table_names())
-        except sa.exc.OperationalError:  # cannot connect, locked, ...: not about the content
-            raise
-        except sa.exc.DatabaseError as exc:  # e.g. "file is not a database"
-            raise NotAMetricsDatabaseError(
-                f"{self.description!r} is not a metrics database ({_reason(exc)})"
-            ) from None
+            tables = self.source.tables()
+        except Exception as exc:
+            kind = _error_kind(exc)
+            if kind == "database":  # e.g. "file is not a database"
+                raise NotAMetricsDatabaseError(
+                    f"{self.description!r} is not a metrics database ({_reason(exc)})"
+                ) from None
+            raise  # cannot connect, locked, ...: not about the content
         if "episode" not in tables or "experiment" not in tables:
             raise NotAMetricsDatabaseError(
                 f"{self.description!r} has no 'experiment' and 'episode' tables: "
                 "not a metrics database"
             )
-        self.episode_columns = frozenset(c["name"] for c in inspector.get_columns("episode"))
+        episode_types = self.source.columns("episode")
+        self.episode_columns = frozenset(episode_types)
         missing = [c for c in _REQUIRED if c not in self.episode_columns]
         if missing:
             raise NotAMetricsDatabaseError(
                 f"table 'episode' of {self.description!r} lacks the velora columns {missing}"
             )
-        self.experiment_columns = frozenset(c["name"] for c in inspector.get_columns("experiment"))
-        meta = sa.MetaData()
-        self._episode = sa.Table("episode", meta, autoload_with=self.engine)
-        self._experiment = sa.Table("experiment", meta, autoload_with=self.engine)
+        experiment_types = self.source.columns("experiment")
+        self.experiment_columns = frozenset(experiment_types)
+        self._converters = {
+            **{f"experiment.{k}": self._converter(v) for k, v in experiment_types.items()},
+            **{f"episode.{k}": self._converter(v) for k, v in episode_types.items()},
+        }
         # gymscope's own tables, absent from velora's files and older versions
-        self._metric = self._optional(meta, tables, "gymscope_metric")
-        self._configs = self._optional(meta, tables, "gymscope_config")
-        self._texts = self._optional(meta, tables, "gymscope_text")
-        self._leases = self._optional(meta, tables, "gymscope_worker")
+        self._tables = tables
+        self._lease_columns = (
+            frozenset(self.source.columns("gymscope_worker"))
+            if "gymscope_worker" in tables
+            else frozenset()
+        )
+        # The listing's per-worker seeks need gymscope's schema: its worker
+        # column and the (experiment_id, worker, episode_num) index.
+        self._workers_indexed = {"worker", "total_steps"} <= self.episode_columns
 
-    def _optional(self, meta: sa.MetaData, tables: set[str], name: str) -> sa.Table | None:
-        return sa.Table(name, meta, autoload_with=self.engine) if name in tables else None
+    def _converter(self, kind: str) -> Callable[[Any], Any] | None:
+        if kind.split("(")[0].strip() == "JSON":
+            return _json_value
+        return self.source.converter(kind)  # type: ignore[attr-defined, no-any-return]
+
+    def _rows(
+        self, sql: str, params: dict[str, Any] | None = None, convert: Sequence[str] = ()
+    ) -> list[tuple[Any, ...]]:
+        """Rows of ``sql``; ``convert`` names each column (``table.column``) whose
+        stored value is turned into what SQLAlchemy would read (times, bools, JSON)."""
+        rows = self.source.rows(sql, params)
+        converters = [self._converters.get(name) for name in convert]
+        if not any(converters):
+            return rows
+        pairs = [(i, f) for i, f in enumerate(converters) if f is not None]
+        out = []
+        for row in rows:
+            values = list(row)
+            for i, f in pairs:
+                if values[i] is not None:
+                    values[i] = f(values[i])
+            out.append(tuple(values))
+        return out
 
     # -- lifecycle ---------------------------------------------------------------------
     def close(self) -> None:
         """Release the connections (an Engine passed in is left open)."""
-        if self._owned:
-            self.engine.dispose()
+        source = getattr(self, "source", None)
+        if source is not None:
+            source.close()
+        if self._owned and self._engine is not None:
+            self._engine.dispose()
 
     def __enter__(self) -> MetricsReader:
         return self
@@ -193,26 +317,18 @@ class MetricsReader:
         self.close()
 
     # -- experiments -------------------------------------------------------------------
-    def _experiment_select(self) -> sa.Select[Any]:
-        exp = self._experiment
-        wanted = [exp.c.id]
-        for name in (
-            "name",
-            "env",
-            "agent",
-            "config",
-            "created_at",
-            "gymscope_version",
-            "stats_window",
-            "stats_alpha",
-        ):
-            if name in self.experiment_columns:
-                wanted.append(exp.c[name])
-        return sa.select(*wanted)
+    def _experiment_fields(self) -> list[str]:
+        return ["id", *(n for n in _EXPERIMENT_FIELDS if n in self.experiment_columns)]
 
-    def _info(self, row: Any) -> ExperimentInfo:
-        values = row._mapping
+    def _select_experiments(
+        self, where: str = "", params: dict[str, Any] | None = None
+    ) -> list[ExperimentInfo]:
+        fields = self._experiment_fields()
+        sql = f"SELECT {', '.join(fields)} FROM experiment {where} ORDER BY id"
+        rows = self._rows(sql, params, [f"experiment.{f}" for f in fields])
+        return [self._info(dict(zip(fields, row, strict=True))) for row in rows]
 
+    def _info(self, values: dict[str, Any]) -> ExperimentInfo:
         def text(name: str) -> str:
             value = values.get(name)
             return "" if value is None else str(value)
@@ -231,9 +347,7 @@ class MetricsReader:
 
     def experiments(self) -> list[ExperimentInfo]:
         """Every experiment, by id."""
-        with self.engine.connect() as conn:
-            rows = conn.execute(self._experiment_select().order_by(self._experiment.c.id)).all()
-        return [self._info(row) for row in rows]
+        return self._select_experiments()
 
     def experiment(self, reference: int | str | ExperimentInfo) -> ExperimentInfo:
         """The experiment with this id or name.
@@ -251,21 +365,17 @@ class MetricsReader:
             raise ArgumentTypeError(
                 f"experiment must be an experiment id (int) or name (str), got {reference!r}"
             )
-        exp = self._experiment
-        select = self._experiment_select()
-        has_name = "name" in self.experiment_columns
-        with self.engine.connect() as conn:
-            row = None
-            if isinstance(reference, int) or reference.strip().isdigit():
-                key = int(reference)
-                if abs(key) < 2**63:
-                    row = conn.execute(select.where(exp.c.id == key)).first()
-            if row is None and isinstance(reference, str) and has_name:
-                row = conn.execute(select.where(exp.c.name == reference)).first()
-            if row is not None:
-                return self._info(row)
-            known = conn.execute(select.order_by(exp.c.id)).all()
-        raise self._not_found(reference, [self._info(r) for r in known])
+        if isinstance(reference, int) or reference.strip().isdigit():
+            key = int(reference)
+            if abs(key) < 2**63:
+                found = self._select_experiments("WHERE id = :id", {"id": key})
+                if found:
+                    return found[0]
+        if isinstance(reference, str) and "name" in self.experiment_columns:
+            found = self._select_experiments("WHERE name = :name", {"name": reference})
+            if found:
+                return found[0]
+        raise self._not_found(reference, self.experiments())
 
     def _not_found(
         self, reference: int | str, known: list[ExperimentInfo]
@@ -290,119 +400,261 @@ class MetricsReader:
         )
 
     # -- summaries ---------------------------------------------------------------------
-    def runs(self) -> list[RunSummary]:
-        """A summary of every experiment, by id.
+    def runs(self, *, full: bool = False) -> list[RunSummary]:
+        """A summary of every experiment, by id: the listing of ``gymscope runs``.
 
-        The moving averages are the run's (all workers' episodes in the order
-        they ended, see :mod:`gymscope.metrics.runstats`), which reads the
-        returns of each run once.
+        Its cost does not grow with the episodes: per run it reads each
+        worker's first and last episode and the run's last ``window``
+        episodes (all workers, in the order they ended), through the
+        ``(experiment_id, worker, episode_num)`` index. ``episodes`` counts
+        each worker's numbered stream (``episode_num`` runs from 0 without a
+        gap per worker), ``steps`` adds up each worker's last ``total_steps``,
+        ``last_moving_avg`` is the mean return of the last ``window``
+        episodes. The two figures that depend on every episode of a run are
+        left out (None): ``best_moving_avg`` and ``last_ema``.
+
+        ``full=True`` gives every run's :meth:`summary` instead, which reads
+        every episode of the database. A database without gymscope's columns
+        (velora's) is summarised by one aggregate per run.
         """
         infos = self.experiments()
-        ep = self._episode
-        cols = self.episode_columns
-        aggregates = [
-            ep.c.experiment_id,
-            sa.func.count().label("episodes"),
-            sa.func.coalesce(sa.func.sum(ep.c.length), 0).label("steps"),
-            (sa.func.count(sa.distinct(ep.c.worker)) if "worker" in cols else sa.literal(1)).label(
-                "workers"
-            ),
-        ]
-        with self.engine.connect() as conn:
-            totals = {
-                row.experiment_id: row
-                for row in conn.execute(sa.select(*aggregates).group_by(ep.c.experiment_id))
-            }
-            first = self._edge_rows(conn, last=False)
-            last = self._edge_rows(conn, last=True)
-            statuses = self._statuses(conn, {info.id: last.get(info.id) for info in infos})
-            names = self._metric_names(conn)
-            summaries = []
-            for info in infos:
-                total = totals.get(info.id)
-                head, tail = first.get(info.id), last.get(info.id)
-                started = info.created_at
-                if head is not None and head["end"] is not None:
-                    lead = stored_float(head.get("duration_s"))
-                    seconds = lead if lead is not None and math.isfinite(lead) else 0.0
-                    begin = head["end"] - dt.timedelta(seconds=max(0.0, seconds))
-                    started = begin if started is None else min(started, begin)
-                workers = 0 if total is None else int(total.workers)
-                stats = None
-                if total is not None:
-                    stats = run_statistics(
-                        self._merged_returns(conn, info.id, workers),
-                        window_size=info.stats_window,
-                        alpha=info.stats_alpha,
-                    )
-                summaries.append(
-                    RunSummary(
-                        experiment=info,
-                        episodes=0 if total is None else int(total.episodes),
-                        steps=0 if total is None else int(total.steps or 0),
-                        workers=workers,
-                        best_moving_avg=None if stats is None else stats.best_moving_avg,
-                        last_moving_avg=None if stats is None else stats.last_moving_avg,
-                        started=started,
-                        ended=None if tail is None else tail["end"],
-                        last_ema=None if stats is None else stats.last_ema,
-                        status=statuses[info.id],
-                        metrics=tuple(names.get(info.id, ())),
-                    )
+        if full:
+            return [self.summary(info) for info in infos]
+        return self._summaries(infos)
+
+    def summary(
+        self, experiment: int | str | ExperimentInfo, episodes: RunEpisodes | None = None
+    ) -> RunSummary:
+        """The full :class:`RunSummary` of one experiment, from all its episodes:
+        exact counts, and the run-level best and last moving average and EMA
+        over its merged episode sequence (see :mod:`gymscope.metrics.runstats`).
+
+        ``episodes``: the run's :meth:`episodes`, if read already.
+        """
+        info = self.experiment(experiment)
+        run = episodes if episodes is not None and episodes.experiment.id == info.id else None
+        if run is None:
+            run = self.episodes(info)
+        listed = self._summaries([info])[0]
+        if not len(run):
+            return listed
+        stats = run.merged_stats()
+        return RunSummary(
+            experiment=info,
+            episodes=len(run),
+            steps=int(sum(x for x in run.float_list("length") if x == x)),
+            workers=run.workers,
+            best_moving_avg=stats.best_moving_avg,
+            last_moving_avg=stats.last_moving_avg,
+            started=run.started_at(),
+            ended=max((t for t in run.ended_at() if t is not None), default=None),
+            last_ema=stats.last_ema,
+            status=listed.status,
+            metrics=listed.metrics,
+        )
+
+    def _summaries(self, infos: list[ExperimentInfo]) -> list[RunSummary]:
+        ids = [info.id for info in infos]
+        only = ids[0] if len(ids) == 1 else None
+        indexed = self._workers_indexed
+        edges = self._worker_edges(only) if indexed else self._aggregate_edges(ids)
+        names = self._metric_names(ids)
+        latest = self._latest_metric_times(names)
+        statuses = self._statuses(
+            {xid: (bool(edges.get(xid)), _ended(edges.get(xid, []))) for xid in ids}, latest, ids
+        )
+        summaries = []
+        for info in infos:
+            workers = edges.get(info.id, [])
+            episodes = sum(w.episodes for w in workers)
+            last = None
+            if episodes:
+                last = self._last_window_mean(info, workers)
+            summaries.append(
+                RunSummary(
+                    experiment=info,
+                    episodes=episodes,
+                    steps=sum(w.steps for w in workers),
+                    workers=len(workers),
+                    best_moving_avg=None,
+                    last_moving_avg=last,
+                    started=_started(info, workers),
+                    ended=_ended(workers),
+                    last_ema=None,
+                    status=statuses[info.id],
+                    metrics=tuple(names.get(info.id, ())),
                 )
+            )
         return summaries
 
-    def _merged_returns(self, conn: sa.Connection, experiment_id: int, workers: int) -> FloatArray:
-        """The run's returns in the merged end order (see :meth:`episodes`)."""
-        ep = self._episode
-        query = sa.select(ep.c.reward).where(ep.c.experiment_id == experiment_id)
-        query = query.order_by(*self._order(workers), ep.c.id)
-        values = [stored_float(v) for (v,) in conn.execute(query)]
-        return np.array([math.nan if v is None else v for v in values], dtype=np.float64)
+    def _edge_sql(self, only: int | None) -> str:
+        """The common head of the listing's statements: ``w`` holds each run's
+        workers (skip-scanning the ``(experiment_id, worker, episode_num)``
+        index: one seek per worker), ``edge`` the ids of each worker's first
+        and last episode (one seek each)."""
+        where = "" if only is None else "WHERE id = :only"
+        return (
+            "WITH RECURSIVE w(x, worker) AS ("
+            " SELECT id, (SELECT min(worker) FROM episode WHERE experiment_id = experiment.id)"
+            f" FROM experiment {where}"
+            " UNION ALL SELECT x, (SELECT min(worker) FROM episode"
+            "  WHERE experiment_id = w.x AND worker > w.worker)"
+            " FROM w WHERE w.worker IS NOT NULL), "
+            "edge AS (SELECT x, worker,"
+            " (SELECT id FROM episode e WHERE e.experiment_id = w.x AND e.worker = w.worker"
+            "  ORDER BY e.episode_num LIMIT 1) AS first_id,"
+            " (SELECT id FROM episode e WHERE e.experiment_id = w.x AND e.worker = w.worker"
+            "  ORDER BY e.episode_num DESC LIMIT 1) AS last_id"
+            " FROM w WHERE w.worker IS NOT NULL)"
+        )
 
-    def _order(self, workers: int) -> list[Any]:
-        ep = self._episode
-        if workers > 1 and "created_at" in self.episode_columns:
-            return [ep.c.created_at, ep.c.worker, ep.c.episode_num]
-        return [ep.c.episode_num]
+    def _worker_edges(self, only: int | None) -> dict[int, list[_Worker]]:
+        """Per run (all, or ``only`` that one), each worker's first and last
+        episode: one statement, a few index seeks per worker."""
+        fields = [f for f in _EDGE_FIELDS if f in self.episode_columns and f != "id"]
+        picked = ", ".join([*(f"f.{f}" for f in fields), *(f"l.{f}" for f in fields)])
+        sql = (
+            f"{self._edge_sql(only)} SELECT edge.x, {picked} FROM edge"
+            " JOIN episode f ON f.id = edge.first_id JOIN episode l ON l.id = edge.last_id"
+            " ORDER BY edge.x, edge.worker"
+        )
+        convert = ["", *(f"episode.{f}" for f in fields), *(f"episode.{f}" for f in fields)]
+        out: dict[int, list[_Worker]] = {}
+        n = len(fields)
+        for row in self._rows(sql, {} if only is None else {"only": only}, convert):
+            head = dict(zip(fields, row[1 : 1 + n], strict=True))
+            tail = dict(zip(fields, row[1 + n :], strict=True))
+            # a worker's stream is numbered from 0 without gaps; a stream that
+            # starts later (rows deleted, a resumed copy) counts from its first
+            count = int(tail["episode_num"]) - int(head["episode_num"]) + 1
+            steps = int(tail.get("total_steps") or 0)
+            if int(head["episode_num"]) != 0:
+                steps -= int(head.get("total_steps") or 0) - int(head.get("length") or 0)
+            out.setdefault(int(row[0]), []).append(
+                _Worker(int(tail["worker"]), count, steps, head, tail)
+            )
+        return out
+
+    def _aggregate_edges(self, ids: list[int]) -> dict[int, list[_Worker]]:
+        """Without gymscope's columns (a velora file): one aggregate per run, its
+        first and last episode by ``created_at`` (else by id)."""
+        cols = self.episode_columns
+        key = "created_at" if "created_at" in cols else "id"
+        fields = [f for f in ("id", "created_at", "duration_s") if f in cols]
+        out: dict[int, list[_Worker]] = {}
+        for xid in ids:
+            ((count, steps),) = self._rows(
+                "SELECT count(*), coalesce(sum(length), 0) FROM episode WHERE experiment_id = :x",
+                {"x": xid},
+            )
+            if not count:
+                continue
+            edge = []
+            for order in ("ASC", "DESC"):
+                (row,) = self._rows(
+                    f"SELECT {', '.join(fields)} FROM episode WHERE experiment_id = :x "
+                    f"ORDER BY {key} {order}, id {order} LIMIT 1",
+                    {"x": xid},
+                    [f"episode.{f}" for f in fields],
+                )
+                edge.append(dict(zip(fields, row, strict=True)))
+            out[xid] = [_Worker(0, int(count), int(steps or 0), edge[0], edge[1])]
+        return out
+
+    def _last_window_mean(self, info: ExperimentInfo, workers: list[_Worker]) -> float | None:
+        """Mean return of the run's last ``window`` episodes, all workers merged in
+        the order they ended (None if one of them is NaN or infinite).
+
+        Only a worker's last ``window`` episodes can be among them, and with
+        ``k`` workers each usually holds about ``window / k``: each worker's
+        latest episodes are read a share at a time, and more only from a
+        worker all of whose episodes read made it into the window.
+        """
+        window = info.stats_window
+        if not self._workers_indexed:
+            has_time = "created_at" in self.episode_columns
+            order = "created_at DESC, id DESC" if has_time else "id DESC"
+            rows = self.source.rows(
+                f"SELECT reward FROM episode WHERE experiment_id = :x ORDER BY {order} LIMIT :n",
+                {"x": info.id, "n": window},
+            )
+            return _mean([r for (r,) in rows])
+        # the window, summed by the database, with how many of each worker's
+        # episodes read made it in (all of them: read more of that worker)
+        share = (
+            window if len(workers) == 1 else min(window, -(-window * 21 // (20 * len(workers))) + 2)
+        )
+        limits = {w.worker: min(share, w.episodes) for w in workers}
+        available = {w.worker: w.episodes for w in workers}
+        while True:
+            params: dict[str, Any] = {"x": info.id, "n": window}
+            parts = []
+            for i, (worker, limit) in enumerate(limits.items()):
+                params[f"w{i}"], params[f"l{i}"] = worker, limit
+                parts.append(
+                    "SELECT * FROM (SELECT reward, created_at, worker, episode_num, id"
+                    f" FROM episode WHERE experiment_id = :x AND worker = :w{i}"
+                    f" ORDER BY episode_num DESC LIMIT :l{i}) AS t{i}"
+                )
+            rows = self.source.rows(
+                "SELECT worker, count(*), count(reward), sum(reward), max(abs(reward)) FROM ("
+                f"SELECT reward, worker FROM ({' UNION ALL '.join(parts)}) AS latest"
+                " ORDER BY created_at DESC, worker DESC, episode_num DESC, id DESC LIMIT :n"
+                ") AS window_rows GROUP BY worker",
+                params,
+            )
+            short = {
+                worker: min(window, 2 * limits[worker], available[worker])
+                for worker, count, *_ in rows
+                if count == limits[worker] < min(window, available[worker])
+            }
+            if not short:
+                break
+            limits.update(short)
+        count = sum(int(row[1]) for row in rows)
+        if not count or sum(int(row[2]) for row in rows) < count:
+            return None  # none, or a NaN return (stored as NULL) in the window
+        if any(row[3] is None or row[4] is None for row in rows):
+            return None  # inf - inf
+        total = sum(float(row[3]) for row in rows)
+        biggest = max(float(row[4]) for row in rows)
+        if not math.isfinite(total) or not math.isfinite(biggest):
+            return None
+        return total / count
 
     # -- status ------------------------------------------------------------------------
     def status(self, experiment: int | str | ExperimentInfo) -> RunStatus:
         """Whether the run is running, finished or crashed (see :class:`RunStatus`)."""
-        info = self.experiment(experiment)
-        with self.engine.connect() as conn:
-            tail = self._edge_rows(conn, last=True, only=info.id).get(info.id)
-            return self._statuses(conn, {info.id: tail})[info.id]
+        return self._summaries([self.experiment(experiment)])[0].status
 
     def _statuses(
-        self, conn: sa.Connection, tails: dict[int, dict[str, Any] | None]
+        self,
+        ends: dict[int, tuple[bool, dt.datetime | None]],
+        latest_metric: dict[int, float],
+        ids: list[int],
     ) -> dict[int, RunStatus]:
-        leases: dict[int, list[Any]] = {}
-        if self._leases is not None:
-            lease = self._leases
-            wanted = [lease.c.experiment_id, lease.c.worker, lease.c.host, lease.c.pid]
-            has_beat = "heartbeat_at" in lease.c
-            wanted.append(lease.c.heartbeat_at if has_beat else lease.c.claimed_at)
-            for row in conn.execute(sa.select(*wanted)):
+        leases: dict[int, list[tuple[Any, ...]]] = {}
+        if "gymscope_worker" in self._tables:
+            beat = "heartbeat_at" if "heartbeat_at" in self._lease_columns else "claimed_at"
+            sql = f"SELECT experiment_id, worker, host, pid, {beat} FROM gymscope_worker"
+            params: dict[str, Any] = {}
+            if len(ids) == 1:
+                sql += " WHERE experiment_id = :x"
+                params["x"] = ids[0]
+            for row in self.source.rows(sql, params):
                 leases.setdefault(row[0], []).append(row)
-        latest_metric: dict[int, float] = {}
-        if self._metric is not None:
-            m = self._metric
-            query = sa.select(m.c.experiment_id, sa.func.max(m.c.wall_time)).group_by(
-                m.c.experiment_id
-            )
-            latest_metric = {xid: t for xid, t in conn.execute(query) if t is not None}
         now = dt.datetime.now(_UTC)
         host = socket.gethostname()
         out: dict[int, RunStatus] = {}
-        for xid, tail in tails.items():
-            times = [] if tail is None or tail["end"] is None else [tail["end"]]
+        for xid in ids:
+            has_episodes, end = ends.get(xid, (False, None))
+            times = [] if end is None else [end]
             if xid in latest_metric:
                 times.append(dt.datetime.fromtimestamp(latest_metric[xid], _UTC))
             running: list[int] = []
             crashed: list[int] = []
-            for _, worker, lease_host, pid, beat in leases.get(xid, ()):
-                when = aware_time(beat)
+            for _, worker, lease_host, pid, beat_at in leases.get(xid, ()):
+                when = aware_time(beat_at)
                 if when is not None:
                     times.append(when)
                 if lease_host == host:
@@ -415,26 +667,50 @@ class MetricsReader:
             elif crashed:
                 state = "crashed"
             else:
-                state = "finished" if tail is not None or xid in latest_metric else "empty"
+                state = "finished" if has_episodes or xid in latest_metric else "empty"
             out[xid] = RunStatus(
                 state, tuple(sorted(running)), tuple(sorted(crashed)), max(times, default=None)
             )
         return out
 
     # -- training metrics, configs, texts ----------------------------------------------
-    def _metric_names(self, conn: sa.Connection) -> dict[int, list[str]]:
-        if self._metric is None:
+    def _metric_names(self, ids: list[int]) -> dict[int, list[str]]:
+        """Each run's metric names, by skip-scanning the ``(experiment_id, name,
+        step)`` index: one seek per name."""
+        if "gymscope_metric" not in self._tables:
             return {}
-        m = self._metric
-        query = (
-            sa.select(m.c.experiment_id, m.c.name)
-            .group_by(m.c.experiment_id, m.c.name)
-            .order_by(m.c.experiment_id, m.c.name)
+        sql = (
+            "WITH RECURSIVE n(name) AS ("
+            " SELECT min(name) FROM gymscope_metric WHERE experiment_id = :x"
+            " UNION ALL SELECT (SELECT min(name) FROM gymscope_metric"
+            "  WHERE experiment_id = :x AND name > n.name)"
+            " FROM n WHERE n.name IS NOT NULL) "
+            "SELECT name FROM n WHERE name IS NOT NULL"
         )
         names: dict[int, list[str]] = {}
-        for xid, name in conn.execute(query):
-            names.setdefault(xid, []).append(name)
+        for xid in ids:
+            found = [str(name) for (name,) in self.source.rows(sql, {"x": xid})]
+            if found:
+                names[xid] = found
         return names
+
+    def _latest_metric_times(self, names: dict[int, list[str]]) -> dict[int, float]:
+        """Per run, the wall time of the value at the highest step of each metric:
+        the last one logged (one seek per metric)."""
+        latest: dict[int, float] = {}
+        sql = (
+            "SELECT wall_time FROM gymscope_metric WHERE experiment_id = :x AND name = :n "
+            "ORDER BY step DESC, id DESC LIMIT 1"
+        )
+        for xid, run_names in names.items():
+            times = []
+            for name in run_names:
+                rows = self.source.rows(sql, {"x": xid, "n": name})
+                if rows and rows[0][0] is not None:
+                    times.append(float(rows[0][0]))
+            if times:
+                latest[xid] = max(times)
+        return latest
 
     def metrics(
         self, experiment: int | str | ExperimentInfo, names: Sequence[str] | None = None
@@ -443,52 +719,78 @@ class MetricsReader:
         each in step order (ties: the order they were stored)."""
         info = self.experiment(experiment)
         series: dict[str, MetricSeries] = {}
-        if self._metric is None:
+        if "gymscope_metric" not in self._tables:
             return RunMetrics(info, series)
-        m = self._metric
-        query = sa.select(m.c.name, m.c.step, m.c.value, m.c.wall_time, m.c.worker).where(
-            m.c.experiment_id == info.id
+        sql = (
+            "SELECT name, step, value, wall_time, worker FROM gymscope_metric "
+            "WHERE experiment_id = :x"
         )
+        params: dict[str, Any] = {"x": info.id}
         if names is not None:
-            query = query.where(m.c.name.in_(list(names)))
+            if not names:
+                return RunMetrics(info, series)
+            marks, more = placeholders("n", list(names))
+            sql += f" AND name IN ({marks})"
+            params.update(more)
         columns: dict[str, tuple[list[int], list[float], list[float], list[int]]] = {}
-        with self.engine.connect() as conn:
-            for name, step, value, wall, worker in conn.execute(
-                query.order_by(m.c.name, m.c.step, m.c.id)
-            ):
-                steps, values, walls, workers = columns.setdefault(name, ([], [], [], []))
-                steps.append(int(step))
-                number = stored_float(value)
-                values.append(math.nan if number is None else number)
-                walls.append(math.nan if wall is None else float(wall))
-                workers.append(-1 if worker is None else int(worker))
+        for name, step, value, wall, worker in self.source.rows(
+            sql + " ORDER BY name, step, id", params
+        ):
+            steps, values, walls, workers = columns.setdefault(name, ([], [], [], []))
+            steps.append(int(step))
+            number = stored_float(value)
+            values.append(math.nan if number is None else number)
+            walls.append(math.nan if wall is None else float(wall))
+            workers.append(-1 if worker is None else int(worker))
         for name, (steps, values, walls, workers) in columns.items():
-            series[name] = MetricSeries(
-                name,
-                np.array(steps, dtype=np.int64),
-                np.array(values, dtype=np.float64),
-                np.array(walls, dtype=np.float64),
-                np.array(workers, dtype=np.int64),
-            )
+            series[name] = MetricSeries.of(name, steps, values, walls, workers)
         return RunMetrics(info, series)
+
+    def metric_overview(self, experiment: int | str | ExperimentInfo) -> list[MetricOverview]:
+        """Per step-keyed metric of the run, by name: its points, first and last
+        step and last value, counted by the database (no values read)."""
+        info = self.experiment(experiment)
+        names = self._metric_names([info.id]).get(info.id, [])
+        out = []
+        for name in names:
+            params = {"x": info.id, "n": name}
+            ((points, first, last),) = self.source.rows(
+                "SELECT count(*), min(step), max(step) FROM gymscope_metric"
+                " WHERE experiment_id = :x AND name = :n",
+                params,
+            )
+            rows = self.source.rows(
+                "SELECT value FROM gymscope_metric WHERE experiment_id = :x AND name = :n"
+                " ORDER BY step DESC, id DESC LIMIT 1",
+                params,
+            )
+            value = stored_float(rows[0][0]) if rows else None
+            out.append(
+                MetricOverview(
+                    str(name),
+                    int(points),
+                    None if first is None else int(first),
+                    None if last is None else int(last),
+                    math.nan if rows and value is None else value,
+                )
+            )
+        return out
 
     def configs(self, experiment: int | str | ExperimentInfo) -> list[ConfigEntry]:
         """Every configuration the run was started or resumed with, oldest first
         (just ``experiment.config`` for a run without a history)."""
         info = self.experiment(experiment)
         entries: list[ConfigEntry] = []
-        if self._configs is not None:
-            c = self._configs
-            query = (
-                sa.select(c.c.config, c.c.created_at, c.c.worker)
-                .where(c.c.experiment_id == info.id)
-                .order_by(c.c.id)
+        if "gymscope_config" in self._tables:
+            rows = self.source.rows(
+                "SELECT config, created_at, worker FROM gymscope_config "
+                "WHERE experiment_id = :x ORDER BY id",
+                {"x": info.id},
             )
-            with self.engine.connect() as conn:
-                entries = [
-                    ConfigEntry(str(text), aware_time(when), None if w is None else int(w))
-                    for text, when, w in conn.execute(query)
-                ]
+            entries = [
+                ConfigEntry(str(text), aware_time(when), None if w is None else int(w))
+                for text, when, w in rows
+            ]
         if not entries and info.config.strip() not in ("", "{}"):
             entries = [ConfigEntry(info.config, info.created_at, None)]
         return entries
@@ -496,62 +798,26 @@ class MetricsReader:
     def texts(self, experiment: int | str | ExperimentInfo) -> list[TextEntry]:
         """Texts logged for the run (``SummaryWriter.add_text``), in the order logged."""
         info = self.experiment(experiment)
-        if self._texts is None:
+        if "gymscope_text" not in self._tables:
             return []
-        t = self._texts
-        query = (
-            sa.select(t.c.tag, t.c.step, t.c.text, t.c.wall_time)
-            .where(t.c.experiment_id == info.id)
-            .order_by(t.c.id)
+        rows = self.source.rows(
+            "SELECT tag, step, text, wall_time FROM gymscope_text "
+            "WHERE experiment_id = :x ORDER BY id",
+            {"x": info.id},
         )
-        with self.engine.connect() as conn:
-            return [
-                TextEntry(str(tag), None if step is None else int(step), str(text), float(wall))
-                for tag, step, text, wall in conn.execute(query)
-            ]
-
-    def _edge_rows(
-        self, conn: sa.Connection, *, last: bool, only: int | None = None
-    ) -> dict[int, dict[str, Any]]:
-        """Per experiment, the episode that ended first (or last): its end time,
-        duration and moving average. By ``created_at`` when stored, else by id."""
-        ep = self._episode
-        cols = self.episode_columns
-        key = ep.c.created_at if "created_at" in cols else ep.c.id
-        pick = sa.func.max(key) if last else sa.func.min(key)
-        edge_query = sa.select(ep.c.experiment_id.label("xid"), pick.label("k"))
-        if only is not None:
-            edge_query = edge_query.where(ep.c.experiment_id == only)
-        edge = edge_query.group_by(ep.c.experiment_id).subquery()
-        wanted = [ep.c.experiment_id, ep.c.id]
-        for name in ("created_at", "duration_s", "reward_moving_avg"):
-            if name in cols:
-                wanted.append(ep.c[name])
-        query = sa.select(*wanted).join(
-            edge, sa.and_(ep.c.experiment_id == edge.c.xid, key == edge.c.k)
-        )
-        rows: dict[int, dict[str, Any]] = {}
-        for row in conn.execute(query.order_by(ep.c.id)):
-            values = dict(row._mapping)
-            values["end"] = aware_time(values.get("created_at"))
-            # Ties (same end time): the last inserted for "last", the first for "first".
-            if last or row.experiment_id not in rows:
-                rows[row.experiment_id] = values
-        return rows
-
-    def summary(self, experiment: int | str | ExperimentInfo) -> RunSummary:
-        """The :class:`RunSummary` of one experiment (see :meth:`runs`)."""
-        info = self.experiment(experiment)
-        return next(run for run in self.runs() if run.id == info.id)
+        return [
+            TextEntry(str(tag), None if step is None else int(step), str(text), float(wall))
+            for tag, step, text, wall in rows
+        ]
 
     # -- episodes ----------------------------------------------------------------------
     def returns_of_episode(self, episode_num: int) -> list[tuple[int, float]]:
         """``(experiment id, return)`` of every stored episode numbered
         ``episode_num``, across experiments and workers (NaN for NULL)."""
-        ep = self._episode
-        query = sa.select(ep.c.experiment_id, ep.c.reward).where(ep.c.episode_num == episode_num)
-        with self.engine.connect() as conn:
-            rows = conn.execute(query.order_by(ep.c.id)).all()
+        rows = self.source.rows(
+            "SELECT experiment_id, reward FROM episode WHERE episode_num = :n ORDER BY id",
+            {"n": episode_num},
+        )
         out = []
         for experiment_id, reward in rows:
             number = stored_float(reward)
@@ -565,29 +831,107 @@ class MetricsReader:
             ExperimentNotFoundError: see :meth:`experiment`.
         """
         info = self.experiment(experiment)
-        ep = self._episode
         cols = self.episode_columns
         names = [name for name in EPISODE_FIELDS if name in cols]
-        with self.engine.connect() as conn:
-            workers = 1
-            if "worker" in cols:
-                workers = conn.execute(
-                    sa.select(sa.func.count(sa.distinct(ep.c.worker))).where(
-                        ep.c.experiment_id == info.id
-                    )
-                ).scalar_one()
-            query = (
-                sa.select(*(ep.c[name] for name in names))
-                .where(ep.c.experiment_id == info.id)
-                .order_by(*self._order(workers), ep.c.id)
-            )
-            rows = conn.execute(query).all()
-        values: dict[str, list[Any]] = {name: [] for name in names}
-        lists = [values[name] for name in names]
-        for row in rows:
-            for column, value in zip(lists, row, strict=True):
-                column.append(value)
+        workers = 1
+        if "worker" in cols:
+            if self._workers_indexed:
+                workers = len(self._worker_ids(info.id))
+            else:
+                ((workers,),) = self.source.rows(
+                    "SELECT count(DISTINCT worker) FROM episode WHERE experiment_id = :x",
+                    {"x": info.id},
+                )
+        order = "episode_num"
+        if workers > 1 and "created_at" in cols:
+            order = "created_at, worker, episode_num"
+        rows = self._rows(
+            f"SELECT {', '.join(names)} FROM episode WHERE experiment_id = :x ORDER BY {order}, id",
+            {"x": info.id},
+            [f"episode.{name}" for name in names],
+        )
+        values: dict[str, list[Any]] = (
+            {
+                name: list(column)
+                for name, column in zip(names, zip(*rows, strict=True), strict=True)
+            }
+            if rows
+            else {name: [] for name in names}
+        )
         return RunEpisodes(info, values)
+
+    def _worker_ids(self, experiment_id: int) -> list[int]:
+        sql = (
+            "WITH RECURSIVE w(worker) AS ("
+            " SELECT min(worker) FROM episode WHERE experiment_id = :x"
+            " UNION ALL SELECT (SELECT min(worker) FROM episode"
+            "  WHERE experiment_id = :x AND worker > w.worker)"
+            " FROM w WHERE w.worker IS NOT NULL) "
+            "SELECT worker FROM w WHERE worker IS NOT NULL"
+        )
+        return [int(w) for (w,) in self.source.rows(sql, {"x": experiment_id})]
+
+
+class _Worker:
+    """One worker's share of a run, from its first and last episode."""
+
+    __slots__ = ("episodes", "first", "last", "steps", "worker")
+
+    def __init__(
+        self, worker: int, episodes: int, steps: int, first: dict[str, Any], last: dict[str, Any]
+    ) -> None:
+        self.worker = worker
+        self.episodes = episodes
+        self.steps = steps
+        self.first = first
+        self.last = last
+
+
+def _ended(workers: list[_Worker]) -> dt.datetime | None:
+    """When the run's last episode ended: the latest of the workers' last episodes."""
+    times = [aware_time(w.last.get("created_at")) for w in workers]
+    return max((t for t in times if t is not None), default=None)
+
+
+def _started(info: ExperimentInfo, workers: list[_Worker]) -> dt.datetime | None:
+    """The earliest of the row's creation and the workers' first episode starts."""
+    started = info.created_at
+    for worker in workers:
+        end = aware_time(worker.first.get("created_at"))
+        if end is None:
+            continue
+        lead = stored_float(worker.first.get("duration_s"))
+        seconds = lead if lead is not None and math.isfinite(lead) else 0.0
+        begin = end - dt.timedelta(seconds=max(0.0, seconds))
+        started = begin if started is None else min(started, begin)
+    return started
+
+
+def _end_order(row: tuple[Any, ...]) -> tuple[Any, ...]:
+    """The merged end order of ``(created_at, worker, episode_num, id, ...)`` rows."""
+    created = row[0]
+    return ("" if created is None else str(created), row[1], row[2], row[3])
+
+
+def _mean(values: list[Any]) -> float | None:
+    """The mean of stored returns; None if there are none or one is NaN or infinite."""
+    if not values:
+        return None
+    numbers = [v if type(v) is float else stored_float(v) for v in values]
+    try:
+        total = math.fsum(numbers)  # type: ignore[arg-type]
+    except (TypeError, OverflowError):  # a None: not a number; inf - inf
+        return None
+    return total / len(numbers) if math.isfinite(total) else None
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
 
 
 def _positive_int(value: Any, default: int) -> int:
@@ -646,56 +990,3 @@ def _existing_sqlite_file(path: Path, shown: str) -> Path:
     if header and header != SQLITE_HEADER:
         raise NotAMetricsDatabaseError(f"{str(path)!r} is not a SQLite database")
     return path
-
-
-def _sqlite_reader_engine(path: Path) -> Engine:
-    """An engine that reads ``path`` and cannot write it.
-
-    Where this process may write the file and its folder, a normal connection
-    with ``query_only`` on: the last reader to close cleans up SQLite's
-    ``-wal``/``-shm`` files as usual. Otherwise SQLite's read-only mode; and
-    where even that cannot open the file (a read-only mount, or a folder this
-    process may not write, with no ``-shm`` file for a WAL database), SQLite's
-    immutable mode: nobody can be writing a file on a read-only file system.
-    """
-    writable = os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)
-    base = path.as_uri()
-    modes = [base] if writable else [base + "?mode=ro", base + "?immutable=1"]
-
-    def connect() -> sqlite3.Connection:
-        error: sqlite3.Error | None = None
-        for uri in modes:
-            conn = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_S, check_same_thread=False)
-            try:
-                conn.execute("PRAGMA query_only = ON")
-                conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
-            except sqlite3.Error as exc:
-                conn.close()  # now, so that no -wal/-shm file is left behind
-                if not isinstance(exc, sqlite3.OperationalError):
-                    raise  # a damaged file: no other mode reads it
-                error = exc  # cannot open: try the next mode
-                continue
-            if uri.endswith("immutable=1"):
-                _warn_unread_wal(path)
-            return conn
-        assert error is not None
-        raise error
-
-    return sa.create_engine("sqlite://", creator=connect, poolclass=NullPool)
-
-
-def _warn_unread_wal(path: Path) -> None:
-    wal = path.with_name(path.name + "-wal")
-    try:
-        size = wal.stat().st_size
-    except OSError:
-        return
-    if size:
-        logger.warning(
-            "%s is read as an immutable file (it cannot be opened read-only here); the "
-            "latest episodes, still in %s (%d bytes), are not shown. Copy both files to a "
-            "writable folder to read them",
-            path,
-            wal.name,
-            size,
-        )

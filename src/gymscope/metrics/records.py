@@ -12,10 +12,7 @@ import json
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Literal
-
-import numpy as np
-import numpy.typing as npt
+from typing import TYPE_CHECKING, Any, Literal
 
 from gymscope.metrics.codec import (
     aware_time,
@@ -24,13 +21,29 @@ from gymscope.metrics.codec import (
     row_loss,
     stored_float,
 )
-from gymscope.metrics.runstats import DEFAULT_ALPHA, DEFAULT_WINDOW, RunStatistics, run_statistics
+from gymscope.metrics.runstats import (
+    DEFAULT_ALPHA,
+    DEFAULT_WINDOW,
+    MergedStats,
+    RunStatistics,
+    merged_stats,
+)
+
+# NumPy is imported by the methods that return arrays, not here: listing runs,
+# showing one and exporting it need none (they start without NumPy).
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+    FloatArray = npt.NDArray[np.float64]
 
 __all__ = [
     "EPISODE_FIELDS",
     "X_AXES",
     "ConfigEntry",
     "ExperimentInfo",
+    "MergedStats",
+    "MetricOverview",
     "MetricSeries",
     "RunEpisodes",
     "RunMetrics",
@@ -40,8 +53,6 @@ __all__ = [
     "WorkerSummary",
     "XAxis",
 ]
-
-FloatArray = npt.NDArray[np.float64]
 
 #: What a chart's x axis counts: episodes ended, env steps taken (all
 #: workers), or seconds since the run started.
@@ -191,6 +202,26 @@ class MetricSeries:
     wall_time: FloatArray
     workers: npt.NDArray[np.int64]
 
+    @classmethod
+    def of(
+        cls,
+        name: str,
+        steps: list[int],
+        values: list[float],
+        wall_time: list[float],
+        workers: list[int],
+    ) -> MetricSeries:
+        """A series from plain lists."""
+        import numpy as np
+
+        return cls(
+            name,
+            np.array(steps, dtype=np.int64),
+            np.array(values, dtype=np.float64),
+            np.array(wall_time, dtype=np.float64),
+            np.array(workers, dtype=np.int64),
+        )
+
     def __len__(self) -> int:
         return len(self.steps)
 
@@ -208,6 +239,28 @@ class MetricSeries:
     def last_value(self) -> float | None:
         """The last value reported (NaN if a NaN was; None: no value)."""
         return float(self.values[-1]) if len(self) else None
+
+
+@dataclass(frozen=True)
+class MetricOverview:
+    """What ``gymscope show`` lists of one step-keyed metric, without its values.
+
+    Attributes:
+        name: The metric's name.
+        points: Values stored.
+        first_step: The step of the first value (None: no value).
+        last_step: The step of the last value.
+        last_value: The value at the last step (NaN if a NaN was reported).
+    """
+
+    name: str
+    points: int
+    first_step: int | None
+    last_step: int | None
+    last_value: float | None
+
+    def __len__(self) -> int:
+        return self.points
 
 
 @dataclass(frozen=True)
@@ -349,17 +402,40 @@ class RunEpisodes:
     def __len__(self) -> int:
         return len(self.values["episode_num"])
 
-    def floats(self, name: str) -> FloatArray:
-        """Column ``name`` as floats: NULL, non-numbers and a missing column are NaN."""
+    def float_list(self, name: str) -> list[float]:
+        """Column ``name`` as a list of floats: NULL, non-numbers and a missing
+        column are NaN. Computed once per column (do not modify it)."""
+        cache: dict[str, list[float]] = self.__dict__.setdefault("_float_lists", {})
+        if name in cache:
+            return cache[name]
         column = self.values.get(name)
         if column is None:
-            return np.full(len(self), np.nan)
-        numbers = [stored_float(v) for v in column]
-        return np.array([math.nan if v is None else v for v in numbers], dtype=np.float64)
+            out = [math.nan] * len(self)
+        else:
+            out = []
+            for value in column:
+                kind = type(value)
+                if kind is float:  # the common cases first
+                    out.append(value)
+                elif kind is int:
+                    out.append(float(value))
+                else:
+                    number = stored_float(value)
+                    out.append(math.nan if number is None else number)
+        cache[name] = out
+        return out
+
+    def floats(self, name: str) -> FloatArray:
+        """Column ``name`` as floats: NULL, non-numbers and a missing column are NaN."""
+        import numpy as np
+
+        return np.array(self.float_list(name), dtype=np.float64)
 
     def loss(self, name: str) -> FloatArray:
         """Loss column ``name`` as floats, NaN where not reported (see
         :func:`~gymscope.metrics.codec.row_loss`)."""
+        import numpy as np
+
         if name not in self.values:
             return np.full(len(self), np.nan)
         out = np.full(len(self), np.nan)
@@ -390,16 +466,42 @@ class RunEpisodes:
     ) -> RunStatistics:
         """Run-level moving statistics over these episodes in their merged end
         order (see :mod:`gymscope.metrics.runstats`), with the run's stored
-        window and EMA weight unless given."""
-        return run_statistics(
-            self.rewards,
-            window_size=window_size or self.experiment.stats_window,
-            alpha=alpha or self.experiment.stats_alpha,
-            lengths=self.lengths,
-        )
+        window and EMA weight unless given; computed once per window and weight."""
+        import numpy as np
+
+        merged = self.merged_stats(window_size, alpha)
+        cache: dict[int, RunStatistics] = self.__dict__.setdefault("_run_stats", {})
+        if id(merged) not in cache:
+            cache[id(merged)] = RunStatistics(
+                merged.window_size,
+                merged.alpha,
+                np.array(merged.moving_mean, dtype=np.float64),
+                np.array(merged.moving_std, dtype=np.float64),
+                np.array(merged.ema_return, dtype=np.float64),
+            )
+        return cache[id(merged)]
+
+    def merged_stats(
+        self, window_size: int | None = None, alpha: float | None = None
+    ) -> MergedStats:
+        """:meth:`run_stats` as plain lists (no NumPy), computed once per window
+        and weight."""
+        window = window_size or self.experiment.stats_window
+        weight = alpha or self.experiment.stats_alpha
+        cache: dict[tuple[int, float], MergedStats] = self.__dict__.setdefault("_merged", {})
+        if (window, weight) not in cache:
+            cache[window, weight] = merged_stats(
+                self.float_list("reward"),
+                window_size=window,
+                alpha=weight,
+                lengths=self.float_list("length"),
+            )
+        return cache[window, weight]
 
     def worker_ids(self) -> FloatArray:
         """The worker of each episode (0 when the database has no ``worker`` column)."""
+        import numpy as np
+
         column = self.values.get("worker")
         if column is None:
             return np.zeros(len(self))
@@ -407,6 +509,8 @@ class RunEpisodes:
 
     def by_worker(self) -> dict[int, npt.NDArray[np.intp]]:
         """Positions of each worker's episodes (in the merged order), by worker."""
+        import numpy as np
+
         ids = self.worker_ids()
         return {int(w): np.flatnonzero(ids == w) for w in np.unique(ids)}
 
@@ -417,23 +521,27 @@ class RunEpisodes:
         (over its own episodes only, with the run's window unless given), and
         the state of its lease in ``status``."""
         window = window_size or self.experiment.stats_window
-        rewards, lengths = self.rewards, self.lengths
+        rewards, lengths = self.float_list("reward"), self.float_list("length")
+        column = self.values.get("worker") or [0] * len(self)
+        positions: dict[int, list[int]] = {}
+        for i, worker in enumerate(column):
+            positions.setdefault(0 if worker is None else int(worker), []).append(i)
         out = []
-        for worker, positions in self.by_worker().items():
-            own = run_statistics(
-                rewards[positions], window_size=window, alpha=self.experiment.stats_alpha
+        for worker in sorted(positions):
+            at = positions[worker]
+            own = merged_stats(
+                [rewards[i] for i in at], window_size=window, alpha=self.experiment.stats_alpha
             )
             state = "finished"
             if status is not None and worker in status.running:
                 state = "running"
             elif status is not None and worker in status.crashed:
                 state = "crashed"
-            steps = lengths[positions]
             out.append(
                 WorkerSummary(
                     worker=worker,
-                    episodes=int(positions.size),
-                    steps=int(np.nansum(steps)),
+                    episodes=len(at),
+                    steps=int(sum(lengths[i] for i in at if lengths[i] == lengths[i])),
                     last_moving_avg=own.last_moving_avg,
                     best_moving_avg=own.best_moving_avg,
                     state=state,
@@ -444,12 +552,16 @@ class RunEpisodes:
     def total_steps(self) -> FloatArray:
         """Env steps taken by all workers when each episode ended (the running
         sum of the lengths in the merged order)."""
+        import numpy as np
+
         lengths = self.lengths
         return np.cumsum(np.where(np.isfinite(lengths), lengths, 0.0))
 
     def elapsed_s(self) -> FloatArray:
         """Seconds from the run's start (:meth:`started_at`) to each episode's
         end (NaN where unknown)."""
+        import numpy as np
+
         start = self.started_at()
         if start is None:
             return np.full(len(self), np.nan)
@@ -462,6 +574,8 @@ class RunEpisodes:
         """Each episode's position on a chart's x axis: its index in the merged
         order (``"episodes"``), :meth:`total_steps` (``"steps"``) or
         :meth:`elapsed_s` (``"time"``)."""
+        import numpy as np
+
         if axis == "steps":
             return self.total_steps()
         if axis == "time":
@@ -475,11 +589,24 @@ class RunEpisodes:
         return len(set(column)) if column else (1 if len(self) else 0)
 
     def ended_at(self) -> list[dt.datetime | None]:
-        """When each episode ended (aware UTC), None where unknown."""
+        """When each episode ended (aware UTC), None where unknown. Computed
+        once (do not modify it)."""
+        cached: list[dt.datetime | None] | None = self.__dict__.get("_ended_at")
+        if cached is not None:
+            return cached
         column = self.values.get("created_at")
         if column is None:
-            return [None] * len(self)
-        return [aware_time(v) for v in column]
+            out: list[dt.datetime | None] = [None] * len(self)
+        else:
+            out = []
+            for value in column:
+                # naive UTC datetimes, as read: the common case, first
+                if type(value) is dt.datetime and value.tzinfo is None:
+                    out.append(value.replace(tzinfo=dt.timezone.utc))
+                else:
+                    out.append(aware_time(value))
+        self.__dict__["_ended_at"] = out
+        return out
 
     def started_at(self) -> dt.datetime | None:
         """When the run started: the earliest episode start (end minus duration)
@@ -502,6 +629,8 @@ class RunEpisodes:
         metrics (``extra["metrics"]``). A metric whose name is taken already
         is called ``metric {name}``.
         """
+        import numpy as np
+
         n = len(self)
         groups: dict[str, dict[str, FloatArray]] = {"info": {}, "metrics": {}}
         for i, raw in enumerate(self.values.get("extra") or ()):

@@ -33,6 +33,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from gymscope.errors import ArgumentTypeError, WorkerInUseError
+from gymscope.metrics._liveness import pid_alive
 from gymscope.metrics.models import Episode, Experiment, config_history, utcnow, worker_lease
 
 __all__ = [
@@ -52,10 +53,6 @@ __all__ = [
 #: Seconds between two refreshes of a worker lease's ``heartbeat_at`` (a
 #: writer refreshes it when it writes, at most this often).
 HEARTBEAT_S = 30.0
-#: A worker on another host whose lease has not been refreshed for this many
-#: seconds is taken for dead by readers (``gymscope runs`` shows the run as
-#: crashed). Workers on the reader's host are checked by their pid instead.
-STALE_S = 600.0
 
 logger = logging.getLogger(__name__)
 
@@ -258,19 +255,6 @@ def _same_config(a: str, b: str) -> bool:
 
 def _short(text: str, limit: int = 120) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def pid_alive(pid: int) -> bool:
-    """Whether process ``pid`` exists on this host."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # exists, owned by someone else
-        return True
-    except OSError:
-        return True
-    return True
 
 
 def claim_worker(conn: Connection, experiment_id: int, worker: int | None, token: str) -> int:

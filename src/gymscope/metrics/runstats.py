@@ -22,15 +22,24 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-
-import numpy as np
-import numpy.typing as npt
+from typing import TYPE_CHECKING
 
 from gymscope.episode import StatsBank, StatsConfig
 
-__all__ = ["DEFAULT_ALPHA", "DEFAULT_WINDOW", "RunStatistics", "run_statistics"]
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
 
-FloatArray = npt.NDArray[np.float64]
+    FloatArray = npt.NDArray[np.float64]
+
+__all__ = [
+    "DEFAULT_ALPHA",
+    "DEFAULT_WINDOW",
+    "MergedStats",
+    "RunStatistics",
+    "merged_stats",
+    "run_statistics",
+]
 
 #: Window of a run's statistics when the database does not say (velora's, SB3's 100).
 DEFAULT_WINDOW = 100
@@ -69,8 +78,7 @@ class RunStatistics:
     @property
     def best_moving_avg(self) -> float | None:
         """The highest finite run-level moving average (None if there is none)."""
-        finite = self.moving_mean[np.isfinite(self.moving_mean)]
-        return float(finite.max()) if finite.size else None
+        return _best(self.moving_mean.tolist())
 
     @property
     def last_ema(self) -> float | None:
@@ -83,9 +91,66 @@ class RunStatistics:
         return _finite(self.moving_std[-1]) if len(self) else None
 
 
+@dataclass(frozen=True)
+class MergedStats:
+    """:class:`RunStatistics` as plain lists, without NumPy (what ``gymscope
+    show`` needs: it starts without importing NumPy)."""
+
+    window_size: int
+    alpha: float
+    moving_mean: list[float]
+    moving_std: list[float]
+    ema_return: list[float]
+
+    def __len__(self) -> int:
+        return len(self.moving_mean)
+
+    @property
+    def last_moving_avg(self) -> float | None:
+        """See :attr:`RunStatistics.last_moving_avg`."""
+        return _finite(self.moving_mean[-1]) if self.moving_mean else None
+
+    @property
+    def best_moving_avg(self) -> float | None:
+        """See :attr:`RunStatistics.best_moving_avg`."""
+        return _best(self.moving_mean)
+
+    @property
+    def last_ema(self) -> float | None:
+        """See :attr:`RunStatistics.last_ema`."""
+        return _finite(self.ema_return[-1]) if self.ema_return else None
+
+
+def _best(values: Sequence[float]) -> float | None:
+    return max((v for v in values if math.isfinite(v)), default=None)
+
+
 def _finite(value: float) -> float | None:
     number = float(value)
     return number if math.isfinite(number) else None
+
+
+def merged_stats(
+    returns: Iterable[float],
+    *,
+    window_size: int = DEFAULT_WINDOW,
+    alpha: float = DEFAULT_ALPHA,
+    lengths: Iterable[float] | None = None,
+) -> MergedStats:
+    """:func:`run_statistics` as plain lists (no NumPy)."""
+    values = [float(v) for v in returns]
+    sizes = [0.0] * len(values) if lengths is None else [float(v) for v in lengths]
+    bank = StatsBank(StatsConfig(window_size, alpha))
+    mean: list[float] = []
+    std: list[float] = []
+    ema: list[float] = []
+    push = bank.push
+    for value, length in zip(values, sizes, strict=True):
+        push(value, int(length) if length == length and math.isfinite(length) else 0)
+        mean.append(bank.mean)
+        std.append(bank.std)
+        ema.append(bank.ema_return)
+    return MergedStats(window_size, alpha, mean, std, ema)
 
 
 def run_statistics(
@@ -98,14 +163,17 @@ def run_statistics(
     """Run-level statistics of ``returns`` taken in the order given (the merged
     end order): the tracker's :class:`~gymscope.episode.StatsBank` applied to
     the whole run, so the values match what one tracker would have computed."""
-    values = np.asarray(list(returns) if not isinstance(returns, np.ndarray) else returns, float)
-    bank = StatsBank(StatsConfig(window_size, alpha))
-    n = len(values)
-    mean, std, ema = np.empty(n), np.empty(n), np.empty(n)
-    sizes = np.zeros(n) if lengths is None else np.asarray(lengths, float)
-    push = bank.push
-    for i, value in enumerate(values.tolist()):
-        length = sizes[i]
-        push(value, int(length) if length == length else 0)
-        mean[i], std[i], ema[i] = bank.mean, bank.std, bank.ema_return
-    return RunStatistics(window_size, alpha, mean, std, ema)
+    import numpy as np
+
+    if isinstance(returns, np.ndarray):
+        returns = returns.tolist()
+    if isinstance(lengths, np.ndarray):
+        lengths = lengths.tolist()
+    merged = merged_stats(returns, window_size=window_size, alpha=alpha, lengths=lengths)
+    return RunStatistics(
+        window_size,
+        alpha,
+        np.array(merged.moving_mean, dtype=np.float64),
+        np.array(merged.moving_std, dtype=np.float64),
+        np.array(merged.ema_return, dtype=np.float64),
+    )

@@ -62,14 +62,23 @@ class _Stored:
 
     def __init__(self, summary: RunSummary, run: RunEpisodes | None) -> None:
         self.summary = summary
-        self.by_num: dict[int, list[StoredEpisode]] = {}
-        if run is None or not len(run):
-            return
-        workers = run.values.get("worker") or [0] * len(run)
-        numbers = run.values["episode_num"]
-        for worker, num, reward in zip(workers, numbers, run.rewards, strict=True):
-            episode = StoredEpisode(int(worker or 0), int(num), float(reward))
-            self.by_num.setdefault(episode.episode_num, []).append(episode)
+        self._run = run
+        self._by_num: dict[int, list[StoredEpisode]] | None = None
+
+    @property
+    def by_num(self) -> dict[int, list[StoredEpisode]]:
+        # built on first use: only a run that has media needs it
+        if self._by_num is None:
+            self._by_num = {}
+            run = self._run
+            if run is not None and len(run):
+                workers = run.values.get("worker") or [0] * len(run)
+                numbers = run.values["episode_num"]
+                rewards = run.float_list("reward")
+                for worker, num, reward in zip(workers, numbers, rewards, strict=True):
+                    episode = StoredEpisode(int(worker or 0), int(num), float(reward))
+                    self._by_num.setdefault(episode.episode_num, []).append(episode)
+        return self._by_num
 
     def shown(self, item: MediaItem, worker: int | None) -> RunMedia:
         """``item`` with the stored episodes it shows (of ``worker`` if given)."""

@@ -14,17 +14,33 @@ import re
 from collections.abc import Iterable, Sequence
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gymscope._format import format_count, format_time
 from gymscope._outputs import check_output_file, write_output_file
 from gymscope.errors import ArgumentTypeError, NotAFolderError
-from gymscope.metrics.db import DbTarget
 from gymscope.metrics.queries import MetricsReader
 from gymscope.report.media import MediaItem, find_media
 
-__all__ = ["check_media_folders", "media_folders", "render_report", "write_report"]
+if TYPE_CHECKING:
+    from gymscope.metrics.db import DbTarget
+
+__all__ = [
+    "DETAILED_RUNS",
+    "TABLE_ROWS",
+    "check_media_folders",
+    "media_folders",
+    "render_report",
+    "write_report",
+]
 
 _PACKAGE = __name__.rpartition(".")[0]
+#: Runs that get a section of their own (charts, stats, config, videos): the
+#: latest ones. Every run is a row of the runs table.
+DETAILED_RUNS = 20
+#: Rows of the runs table shown (the latest runs); older ones are folded
+#: under a ``<details>`` element below it.
+TABLE_ROWS = 100
 
 
 # Characters HTML forbids in text (C0 and C1 controls but tab, LF, CR): autoescaping
@@ -108,12 +124,20 @@ def render_report(
     from gymscope.report import sections
     from gymscope.report.join import join_media
 
-    summaries = reader.runs()
-    episodes = {run.id: reader.episodes(run.experiment) for run in summaries}
-    metrics = {run.id: reader.metrics(run.experiment) for run in summaries if run.metrics}
-    configs = {run.id: reader.configs(run.experiment) for run in summaries}
+    # Every run is a row of the table (the listing: a few rows read per run);
+    # the latest DETAILED_RUNS runs also get their section, from all their
+    # episodes (so the page and the time to make it stay bounded).
+    listing = reader.runs()
+    detailed = listing[-DETAILED_RUNS:]
+    episodes = {run.id: reader.episodes(run.experiment) for run in detailed}
+    full = {run.id: reader.summary(run.experiment, episodes[run.id]) for run in detailed}
+    summaries = [full.get(run.id, run) for run in listing]
+    detailed = summaries[-DETAILED_RUNS:]
+    metrics = {run.id: reader.metrics(run.experiment) for run in detailed if run.metrics}
+    configs = {run.id: reader.configs(run.experiment) for run in detailed}
     media = _with_run_folders(reader, [run.name for run in summaries], media)
     matched, unmatched = join_media(summaries, episodes, media)
+    rows = sections.run_rows(summaries, episodes, window_size)
     now = now or dt.datetime.now(dt.timezone.utc)
     generated = format_time(now, utc=True)
     environment = jinja2.Environment(
@@ -126,7 +150,9 @@ def render_report(
         keep_trailing_newline=True,
     )
     css = resources.files(_PACKAGE).joinpath("static/report.css").read_text(encoding="utf-8")
-    return environment.get_template("report.html.j2").render(
+    return environment.get_template(
+        "report.html.j2"
+    ).render(
         title=title or "gymscope report",
         version=__version__,
         css=Markup(css.strip()),  # package data, not user text
@@ -138,8 +164,10 @@ def render_report(
             ("Steps", format_count(sum(run.steps for run in summaries))),
             ("Videos", format_count(len(media))),
         ],
-        rows=sections.run_rows(summaries, episodes, window_size),
-        comparison=sections.comparison(summaries, episodes, window_size),
+        rows=rows[-TABLE_ROWS:],
+        older_rows=rows[:-TABLE_ROWS],
+        detailed=len(detailed),
+        comparison=sections.comparison(detailed, episodes, window_size),
         sections=[
             sections.run_section(
                 run,
@@ -150,7 +178,7 @@ def render_report(
                 metrics=metrics.get(run.id),
                 configs=configs[run.id],
             )
-            for run in summaries
+            for run in detailed
         ],
         other_media=sections.media_cards(unmatched, base),
         window=window_size,

@@ -128,16 +128,19 @@ def run_rows(
     summaries: Sequence[RunSummary], episodes: Mapping[int, RunEpisodes], window: int | None
 ) -> list[RunRow]:
     """The runs table: run-level best and last moving average (over each run's
-    own window), a sparkline of it, and the run's status."""
+    own window), a sparkline of it, and the run's status. A run without its
+    ``episodes`` has no section to link to and no sparkline."""
     rows = []
     for run in summaries:
-        trend = _trend(episodes.get(run.id), run.window_size)
-        label = f"run-level moving-average return (avg{run.window_size}) of run {run.id}"
-        spark = Markup(sparkline_svg(trend, width=104, label=label))  # it escapes the label
+        spark = Markup("")
+        if run.id in episodes:
+            trend = _trend(episodes[run.id], run.window_size)
+            label = f"run-level moving-average return (avg{run.window_size}) of run {run.id}"
+            spark = Markup(sparkline_svg(trend, width=104, label=label))  # it escapes the label
         rows.append(
             RunRow(
                 id=run.id,
-                anchor=_anchor(run.id),
+                anchor=_anchor(run.id) if run.id in episodes else "",
                 label=run.experiment.label,
                 what=" · ".join(x for x in (run.env, run.agent) if x),
                 episodes=format_count(run.episodes),
