@@ -129,7 +129,17 @@ def test_a_segment_committed_but_not_deleted_is_not_inserted_twice(tmp_path: Pat
     report = tmp_path / "report.txt"
 
     def child(**kwargs: Any) -> None:
-        journal_module.FLUSH_INTERVAL_S = 0.001  # commit constantly...
+        from gymscope.metrics.writer import JournaledSQLiteWriter
+
+        journal_module.FLUSH_INTERVAL_S = 3600.0
+        add = JournaledSQLiteWriter.add
+
+        def add_and_commit(self: JournaledSQLiteWriter, record: Any) -> None:
+            add(self, record)
+            if self.next_num % 7 == 0:  # commit every 7 episodes...
+                self.flush()
+
+        JournaledSQLiteWriter.add = add_and_commit  # type: ignore[method-assign]
         journal_module.Journal.discard = staticmethod(  # type: ignore[method-assign]
             lambda segment: os.close(segment.fd)  # ...and never delete (killed in between)
         )
