@@ -363,3 +363,25 @@ def test_videos_of_the_stack_are_attached_with_their_returns(
     assert videos == ["rl-video-episode-0.mp4", "rl-video-episode-2.mp4"]
     assert set(videos) <= set(back.artifacts)
     assert len(points(back, "episode/return")) == 4
+
+
+# -- the example -----------------------------------------------------------------------------
+def test_example_mlflow_local(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from stubs import load_script
+
+    monkeypatch.setenv("SDL_VIDEODRIVER", "dummy")
+    summary = load_script("examples/mlflow_local.py").main(tmp_path / "demo", episodes=8)
+    out = capsys.readouterr().out
+    live, pushed = summary["live"], summary["pushed"]
+    assert live["name"] == "Random_CartPole-v1_8ep" and pushed["name"] == "Random_CartPole-v1_8ep"
+    assert live["points"]["episode/return"] == pushed["points"]["episode/return"] == 8
+    assert live["points"] == pushed["points"]  # live and replayed: the same keys and counts
+    assert live["artifacts"] == pushed["artifacts"] == [
+        "videos/rl-video-episode-0.mp4", "videos/rl-video-episode-0.mp4.json",
+        "videos/rl-video-episode-5.mp4", "videos/rl-video-episode-5.mp4.json",
+    ]  # fmt: skip
+    assert live["params"] == pushed["params"] == {"policy": "random", "seed": "0", "episodes": "8"}
+    assert summary["second_push_episodes"] == 0
+    assert "episode/return: 8 points" in out
