@@ -414,3 +414,42 @@ def test_an_older_database_gets_the_tracker_table_in_place(tmp_path: Path, versi
         "id", "experiment_id", "worker", "backend", "target", "run_id", "episodes",
         "episode_step", "metric_step", "videos", "created_at", "updated_at",
     ]  # fmt: skip
+
+
+# -- gymscope push, the command ------------------------------------------------------------------
+def test_push_command_errors_are_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from gymscope.cli import main
+
+    db = tmp_path / "m.db"
+    with SQLiteLoggerWrapper(ScriptedEnv(SCRIPT), db, "r") as env:
+        play(env, 2)
+    assert main(["push", str(db), "nope", "--to", "tensorboard", "--dir", str(tmp_path)]) == 1
+    assert "no experiment 'nope'" in capsys.readouterr().err
+    assert main(["push", str(db), "r", "--to", "tensorboard"]) == 1
+    assert "--to tensorboard needs --dir DIR" in capsys.readouterr().err
+    if importlib.util.find_spec("comet_ml") is None:
+        assert main(["push", str(db), "r", "--to", "comet"]) == 1
+        err = capsys.readouterr().err
+        assert 'pip install "gymscope[comet]"' in err and err.count("\n") == 1
+    assert main(["push", str(db), "r", "--to", "neptune"]) == 2  # a usage error
+    assert "invalid choice: 'neptune'" in capsys.readouterr().err
+
+
+def test_push_to_tensorboard_is_the_tensorboard_export(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pytest.importorskip("tensorboardX")
+    from gymscope.cli import main
+
+    db = tmp_path / "m.db"
+    with SQLiteLoggerWrapper(ScriptedEnv(SCRIPT), db, "r") as env:
+        play(env, 2)
+    assert main(["push", str(db), "r", "--to", "tensorboard", "--dir", str(tmp_path / "tb")]) == 0
+    assert [
+        p.name.startswith("events.out.tfevents.") for p in (tmp_path / "tb" / "r").iterdir()
+    ] == [True]
+    # a second push refuses to add a second copy of the run
+    assert main(["push", str(db), "r", "--to", "tensorboard", "--dir", str(tmp_path / "tb")]) != 0
+    assert "already holds TensorBoard event files" in capsys.readouterr().err
