@@ -385,3 +385,13 @@ def test_example_mlflow_local(
     assert live["params"] == pushed["params"] == {"policy": "random", "seed": "0", "episodes": "8"}
     assert summary["second_push_episodes"] == 0
     assert "episode/return: 8 points" in out
+
+
+def test_benchmark_tracker_batching_on_a_tiny_size() -> None:
+    from stubs import load_script
+
+    bench = load_script("benchmarks/tracker_batching.py")
+    result = bench.run(rounds=1, episodes=5)
+    names = [figure.name for figure in result.figures]
+    assert names == ["bare env", "flush_every=1", bench.REFERENCE]
+    assert all(result.figure(name).median_s > 0 for name in names)
