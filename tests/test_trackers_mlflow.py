@@ -371,6 +371,7 @@ def test_example_mlflow_local(
 ) -> None:
     from stubs import load_script
 
+    pytest.importorskip("mlflow")
     monkeypatch.setenv("SDL_VIDEODRIVER", "dummy")
     summary = load_script("examples/mlflow_local.py").main(tmp_path / "demo", episodes=8)
     out = capsys.readouterr().out
@@ -390,6 +391,7 @@ def test_example_mlflow_local(
 def test_benchmark_tracker_batching_on_a_tiny_size() -> None:
     from stubs import load_script
 
+    pytest.importorskip("mlflow")
     bench = load_script("benchmarks/tracker_batching.py")
     result = bench.run(rounds=1, episodes=5)
     names = [figure.name for figure in result.figures]

@@ -125,7 +125,7 @@ class RunInfo:
     worker: int | None = None
     env_id: str = ""
     agent: str = ""
-    database: Any = None
+    database: Any = field(default=None, compare=False, repr=False)
 
 
 #: Called once per finished episode with its record and the final step's info

@@ -87,7 +87,7 @@ def metric_key(key: str) -> str:
     ('episode/return_ema_0.1', 'info/x_0_', 'a/b/c_d')
     """
     cleaned = _BAD.sub("_", key)
-    parts = [p if p not in (".", "..") else "_" for p in cleaned.split("/") if p]
+    parts = [p for p in cleaned.split("/") if p not in ("", ".", "..")]
     text = "/".join(parts) or "_"
     return text[:MAX_KEY_LENGTH].rstrip("/")
 
