@@ -30,6 +30,7 @@ _LAZY: dict[str, str] = {
     "ScheduledRecordVideo": "gymscope.wrappers.video",
     "CurveRecorderWrapper": "gymscope.wrappers.curves",
     "TensorBoardWrapper": "gymscope.wrappers.tensorboard",
+    "AnalyticsWrapper": "gymscope.wrappers.analytics",
     "plot_experiment": "gymscope.charts",
     "VideoEncoderError": "gymscope.errors",
     "GymscopeWrapper": "gymscope.wrappers.base",
@@ -46,6 +47,7 @@ _SUBMODULES = frozenset({"sb3"})
 
 __all__ = [
     "AnalyticsState",
+    "AnalyticsWrapper",
     "CurveRecorderWrapper",
     "EpisodeCaptureSchedule",
     "EpisodeRecord",
@@ -85,6 +87,7 @@ if TYPE_CHECKING:
     from gymscope.run_logger import RunLogger
     from gymscope.schedule import EpisodeCaptureSchedule
     from gymscope.state import AnalyticsState, RecordState
+    from gymscope.wrappers.analytics import AnalyticsWrapper
     from gymscope.wrappers.base import GymscopeWrapper
     from gymscope.wrappers.curves import CurveRecorderWrapper
     from gymscope.wrappers.sinks import SinkWrapper

@@ -121,12 +121,16 @@ class RunInfo:
         worker: Worker number of the stream within the run, if known.
         env_id: The env's id (``env.spec.id``), or ``""``.
         agent: The agent's name, or ``""``.
+        database: The metrics database the stack's database sink writes
+            the run to (a SQLAlchemy URL), if there is one: where a tracker
+            sink keeps its tracker run's id (``gymscope_tracker_run``).
     """
 
     experiment: str | None = None
     worker: int | None = None
     env_id: str = ""
     agent: str = ""
+    database: Any = field(default=None, compare=False, repr=False)
 
 
 #: Called once per finished episode with its record and the final step's info

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, get_args
 
-from gymscope._checks import check_int, check_str, check_strings
+from gymscope._checks import check_bool, check_int, check_str, check_strings
 from gymscope.errors import ArgumentTypeError, InvalidArgumentError
 from gymscope.schedule import EpisodeCaptureSchedule
 
@@ -211,19 +211,34 @@ class AnalyticsState:
     explicit empty ``tags=[]`` means "no tags" and is kept. ``tags`` stays a
     list, as in velora, so the state compares by value but is not hashable.
 
+    The keyword-only fields are what a tracker run needs beyond velora's
+    three (see :class:`gymscope.AnalyticsWrapper` and the "Trackers" docs
+    pages); velora's positional ``AnalyticsState(project, name, tags)`` is
+    unchanged.
+
     Args:
-        project_name: The project the run belongs to.
+        project_name: The project the run belongs to (W&B project, MLflow
+            experiment, Comet project).
         experiment_name: The run's name; None to derive it.
         tags: The run's tags (any iterable of str, stored as a new list);
             None to derive them.
+        entity: W&B entity / Comet workspace; None for the tracker's default.
+        run_id: The tracker's id of a run to continue; None to create one
+            (or to continue the one the metrics database names, see
+            ``gymscope push``).
+        offline: Write the tracker's files locally only (W&B
+            ``mode="offline"``, Comet ``OfflineExperiment``; MLflow's
+            tracking URI already says where runs go).
+        directory: Where the tracker keeps its files (W&B ``dir``, Comet
+            ``offline_directory``); None for the tracker's default.
 
     Raises:
         TypeError: An argument has the wrong type.
         ValueError: A name or tag is empty.
 
     Example:
-        >>> AnalyticsState("rl", tags=["v1"]).resolved("DQN", "Pong", 5)
-        AnalyticsState(project_name='rl', experiment_name='DQN_Pong_5ep', tags=['v1'])
+        >>> AnalyticsState("rl", tags=["v1"]).resolved("DQN", "Pong", 5)  # doctest: +ELLIPSIS
+        AnalyticsState(project_name='rl', experiment_name='DQN_Pong_5ep', tags=['v1'], ...)
         >>> AnalyticsState("")
         Traceback (most recent call last):
             ...
@@ -233,19 +248,55 @@ class AnalyticsState:
     project_name: str
     experiment_name: str | None
     tags: list[str] | None
+    entity: str | None
+    run_id: str | None
+    offline: bool
+    directory: Path | None
 
     def __init__(
         self,
         project_name: str,
         experiment_name: str | None = None,
         tags: Iterable[str] | None = None,
+        *,
+        entity: str | None = None,
+        run_id: str | None = None,
+        offline: bool = False,
+        directory: str | os.PathLike[str] | None = None,
     ) -> None:
         project_name = check_str("project_name", project_name)
         if experiment_name is not None:
             experiment_name = check_str("experiment_name", experiment_name)
+        if entity is not None:
+            entity = check_str(
+                "entity", entity, fix="pass the W&B entity / Comet workspace, or None"
+            )
+        if run_id is not None:
+            run_id = check_str(
+                "run_id", run_id, fix="pass the tracker's id of the run to continue, or None"
+            )
+        offline = check_bool("offline", offline)
+        if directory is not None:
+            if not isinstance(directory, (str, os.PathLike)) or isinstance(
+                os.fspath(directory), bytes
+            ):
+                raise ArgumentTypeError(
+                    f"directory must be a str or path (the folder of the tracker's files), "
+                    f"or None; got {directory!r} ({type(directory).__name__})"
+                )
+            if not os.fspath(directory).strip():
+                raise InvalidArgumentError(
+                    f"directory must be a folder path, or None for the tracker's default; "
+                    f"got {directory!r}"
+                )
+            directory = Path(directory)
         object.__setattr__(self, "project_name", project_name)
         object.__setattr__(self, "experiment_name", experiment_name)
         object.__setattr__(self, "tags", _check_tags(tags))
+        object.__setattr__(self, "entity", entity)
+        object.__setattr__(self, "run_id", run_id)
+        object.__setattr__(self, "offline", offline)
+        object.__setattr__(self, "directory", directory)
 
     def resolved(self, agent: str, env: str, episodes: int) -> AnalyticsState:
         """A copy with the missing name and tags filled in, as velora does.
@@ -266,4 +317,8 @@ class AnalyticsState:
             self.project_name,
             name if name is not None else f"{agent}_{env}_{count}ep",
             self.tags if self.tags is not None else [agent, env],
+            entity=self.entity,
+            run_id=self.run_id,
+            offline=self.offline,
+            directory=self.directory,
         )

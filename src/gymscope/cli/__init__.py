@@ -1,7 +1,7 @@
 """The ``gymscope`` command.
 
 Each subcommand is a module of this package (``runs``, ``show``, ``export``,
-``plot``, ``report``, ``tensorboard``, ``demo``) with a ``register(subparsers)``
+``plot``, ``report``, ``tensorboard``, ``push``, ``demo``) with a ``register(subparsers)``
 function, listed in :data:`COMMANDS`, that declares the subcommand's
 arguments and sets ``handler`` to its ``run(args)``, which returns the exit
 code. What they share lives beside them: ``_parser`` (argparse, argument
@@ -31,7 +31,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from gymscope._version import __version__
-from gymscope.cli import demo, export, plot, report, runs, show, tensorboard
+from gymscope.cli import demo, export, plot, push, report, runs, show, tensorboard
 from gymscope.cli._parser import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -60,6 +60,7 @@ COMMANDS: tuple[Callable[[Subparsers], None], ...] = (
     plot.register,
     report.register,
     tensorboard.register,
+    push.register,
 )
 
 

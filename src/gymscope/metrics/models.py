@@ -76,6 +76,7 @@ __all__ = [
     "metric",
     "schema_info",
     "text_log",
+    "tracker_run",
     "utcnow",
     "worker_lease",
 ]
@@ -85,7 +86,9 @@ __all__ = [
 #: ``gymscope_config`` history and ``gymscope_text``, the experiment's
 #: ``stats_window``/``stats_alpha`` and the worker lease's ``heartbeat_at``;
 #: :func:`~gymscope.metrics.db.ensure_schema` adds them to a version-1 file.
-SCHEMA_VERSION = 2
+#: Version 3 added ``gymscope_tracker_run`` (the experiment-tracker runs a run
+#: was handed to, for ``gymscope push``), added in place to a version 1 or 2 file.
+SCHEMA_VERSION = 3
 #: Oldest schema version whose code can still read and write a database in
 #: this layout. Additive changes keep it; an incompatible change sets it to
 #: ``SCHEMA_VERSION`` so older gymscope versions refuse the database.
@@ -282,4 +285,31 @@ text_log = Table(
     Column("step", BigInteger, nullable=True),
     Column("text", Text, nullable=False),
     Column("wall_time", Float, nullable=False),
+)
+
+#: The experiment-tracker runs (W&B, MLflow, Comet) a run was handed to, live
+#: or by ``gymscope push``: one row per (experiment, worker, backend, target).
+#: ``worker`` is NULL for a tracker run of the whole run (``push``, the vector
+#: ``AnalyticsWrapper``); ``target`` names where the tracker run lives (the
+#: backend's project and URI or entity); ``run_id`` is the tracker's id, so a
+#: later push or a resumed worker continues that run. The high-water marks
+#: say what the tracker already holds: ``episodes`` (JSON ``{worker: last
+#: episode_num}``), ``episode_step`` (the step of the last episode logged),
+#: ``metric_step`` (the last training-metric step logged) and ``videos`` (JSON
+#: list of the video file names attached); NULL: nothing yet.
+tracker_run = Table(
+    "gymscope_tracker_run",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("experiment_id", Integer, ForeignKey("experiment.id"), nullable=False, index=True),
+    Column("worker", Integer, nullable=True),
+    Column("backend", String, nullable=False),
+    Column("target", String, nullable=False),
+    Column("run_id", String, nullable=False),
+    Column("episodes", JSON(none_as_null=True), nullable=True),
+    Column("episode_step", BigInteger, nullable=True),
+    Column("metric_step", BigInteger, nullable=True),
+    Column("videos", JSON(none_as_null=True), nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
 )

@@ -232,6 +232,8 @@ class DatabaseSink(Sink):
         if run.experiment is None:
             run.experiment = self._experiment_name
             run.worker = self._worker_arg
+        if run.experiment == self._experiment_name and run.database is None:
+            run.database = self._url
         if not run.env_id:
             run.env_id = self._env_id
         if not run.agent:

@@ -8,7 +8,8 @@ statistics, with NumPy accounting whose per-step cost does not grow with
 sub-env index); :class:`SQLiteLoggerWrapper` writes each sub-env's episodes
 to the metrics database as its worker, :class:`CurveRecorderWrapper` and
 :class:`TensorBoardWrapper` give each sub-env its own curve files and
-TensorBoard run, :class:`ScheduledRecordVideo` films chosen sub-envs (or
+TensorBoard run, :class:`AnalyticsWrapper` hands the whole run to one
+experiment-tracker run (W&B, MLflow, Comet), :class:`ScheduledRecordVideo` films chosen sub-envs (or
 all of them tiled). :class:`VectorGymscopeWrapper` is the
 driver the vector wrappers are built on, :class:`VectorEpisodeTracker` the
 accounting.
@@ -23,6 +24,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 _LAZY: dict[str, str] = {
+    "AnalyticsWrapper": "gymscope.vector.analytics",
     "CurveRecorderWrapper": "gymscope.vector.curves",
     "EpisodeEnds": "gymscope.vector.tracker",
     "EpisodeStatsWrapper": "gymscope.vector.stats",
@@ -36,6 +38,7 @@ _LAZY: dict[str, str] = {
 }
 
 __all__ = [
+    "AnalyticsWrapper",
     "CurveRecorderWrapper",
     "EpisodeEnds",
     "EpisodeStatsWrapper",
@@ -49,6 +52,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from gymscope.vector.analytics import AnalyticsWrapper
     from gymscope.vector.base import VectorGymscopeWrapper, find_vector_tracker
     from gymscope.vector.curves import CurveRecorderWrapper
     from gymscope.vector.sqlite_logger import SQLiteLoggerWrapper

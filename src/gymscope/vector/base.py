@@ -20,10 +20,13 @@ sinks per sub-env — and the sinks of sub-env ``i`` are opened with
 wrapper: a database sink writes worker ``i``'s rows (the database merges the
 workers into run-level statistics), a curve or TensorBoard sink draws
 worker ``i``'s curve against its own steps, a video sink films sub-env ``i``.
-A single sink shared by the sub-envs would receive interleaved streams whose
-indices and step counts repeat; the run-level view over all sub-envs is the
-database's job, not a sink's. So the later vector wrappers are a few lines
-each, e.g. one ``DatabaseSink`` per sub-env sharing one engine:
+A single sink given to every sub-env would receive interleaved streams whose
+indices and step counts repeat. An output that is one stream of the whole
+run (a tracker run) is passed as ``shared`` sinks instead: they get every
+sub-env's episodes as run-level records (see :meth:`VectorGymscopeWrapper.
+run_record`), opened with :attr:`VectorGymscopeWrapper.shared_run`. So the
+later vector wrappers are a few lines each, e.g. one ``DatabaseSink`` per
+sub-env sharing one engine:
 
 ```python
 class SQLiteLoggerWrapper(VectorGymscopeWrapper):
@@ -58,6 +61,7 @@ records of vector wrappers carry no per-episode metric means.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from typing import Any, SupportsFloat
@@ -67,7 +71,7 @@ from gymnasium.vector import VectorEnv, VectorWrapper
 
 from gymscope._checks import check_int
 from gymscope._driver import SinkOwner, current_pid
-from gymscope.episode import RunInfo, StatsConfig
+from gymscope.episode import EpisodeRecord, ResumeState, RunInfo, StatsBank, StatsConfig
 from gymscope.errors import ArgumentTypeError, InvalidArgumentError
 from gymscope.sinks.base import EpisodeSink
 from gymscope.vector.tracker import (
@@ -151,6 +155,11 @@ class VectorGymscopeWrapper(SinkOwner, VectorWrapper):
         priority: Where its sinks come among the stack's (lower first).
         moving_arrays: Its :meth:`on_episodes` reads ``ends.moving_arrays``
             at every step (see :meth:`VectorEpisodeTracker.add_listener`).
+        shared: Sinks of the whole run: each gets every sub-env's episodes,
+            as run-level records (:meth:`run_record`), and the training
+            metrics. A shared sink with an ``on_run_episode(record, worker,
+            worker_index, info)`` method gets that call instead of
+            ``on_episode``, naming the sub-env and its own episode index.
 
     Raises:
         ArgumentTypeError: ``env`` is not a vector env, a sink is not a sink.
@@ -168,9 +177,17 @@ class VectorGymscopeWrapper(SinkOwner, VectorWrapper):
         info_keys: tuple[str, ...] = (),
         priority: int = 0,
         moving_arrays: bool = False,
+        shared: Sequence[EpisodeSink] = (),
     ) -> None:
         check_vector_env(env)
         groups = _sinks_per_sub_env(sinks, env.num_envs)
+        shared = tuple(shared)
+        for sink in shared:
+            if not isinstance(sink, EpisodeSink):
+                raise ArgumentTypeError(
+                    f"shared sinks must have open(), on_episode(), on_metrics() and close() "
+                    f"(see gymscope.sinks.Sink), got {sink!r} ({type(sink).__name__})"
+                )
         VectorWrapper.__init__(self, env)
         tracker = find_vector_tracker(env)
         self._gymscope_owner = tracker is None
@@ -183,14 +200,24 @@ class VectorGymscopeWrapper(SinkOwner, VectorWrapper):
                 run.env_id = env_id
         self._gymscope_tracker: VectorEpisodeTracker = tracker
         self._sink_groups = groups
-        self._sinks = tuple(s for group in groups for s in group)
+        self._shared = shared
+        self._sinks = tuple(s for group in groups for s in group) + shared
         for run, group in zip(tracker.runs, groups, strict=True):
             for sink in group:
                 sink.open(run)
+        self._shared_run = RunInfo(env_id=tracker.runs[0].env_id)
+        self._run_bank = StatsBank(stats)
+        self._run_episodes = 0
+        self._run_steps = 0  # env steps of the streams resumed, before this process's
+        for sink in shared:
+            sink.open(self._shared_run)
+        if shared:
+            for i in range(env.num_envs):
+                tracker.add_resume_listener(i, self._resumed)
         tracker.add_listener(
             self._deliver, stats, info_keys, priority=priority, moving_arrays=moving_arrays
         )
-        if groups[0]:
+        if groups[0] or shared:
             tracker.add_metrics_listener(self._deliver_metrics)
         for i, group in enumerate(groups):
             for sink in group:
@@ -216,6 +243,49 @@ class VectorGymscopeWrapper(SinkOwner, VectorWrapper):
     def sinks(self) -> tuple[tuple[EpisodeSink, ...], ...]:
         """The outputs this wrapper feeds, per sub-env."""
         return self._sink_groups
+
+    @property
+    def shared_sinks(self) -> tuple[EpisodeSink, ...]:
+        """The outputs of the whole run (see ``shared``)."""
+        return self._shared
+
+    @property
+    def shared_run(self) -> RunInfo:
+        """The RunInfo of the shared sinks: the run, no worker (its name and
+        database are those of sub-env 0's, once a database sink names them)."""
+        return self._shared_run
+
+    @property
+    def run_steps(self) -> int:
+        """Env steps of the whole vector env: ``num_envs`` per vector step, plus
+        the steps of the streams it resumed."""
+        tracker = self._gymscope_tracker
+        return self._run_steps + tracker.num_envs * tracker._step
+
+    def run_record(self, record: EpisodeRecord) -> EpisodeRecord:
+        """``record`` (of one sub-env) as an episode of the whole run: ``index``
+        counts the run's episodes, ``total_steps`` is :attr:`run_steps` (the
+        vector env's env steps, the x axis of CleanRL's ``global_step``), and
+        the moving statistics are over every sub-env's episodes in the order
+        they ended (sub-env order within a step)."""
+        mean, std, ema_return, ema_length = self._run_bank.push(
+            record.episode_return, record.length
+        )
+        index, self._run_episodes = self._run_episodes, self._run_episodes + 1
+        return dataclasses.replace(
+            record,
+            index=index,
+            total_steps=self.run_steps,
+            moving_mean=mean,
+            moving_std=std,
+            ema_return=ema_return,
+            ema_length=ema_length,
+        )
+
+    def _resumed(self, state: ResumeState) -> None:
+        # a resumed sub-env's steps and episodes count in the run's
+        self._run_steps += state.total_steps
+        self._run_episodes += state.episodes
 
     # -- hot path ------------------------------------------------------------------
     def step(self, actions: ActType) -> tuple[ObsType, Any, Any, Any, dict[str, Any]]:
@@ -276,17 +346,43 @@ class VectorGymscopeWrapper(SinkOwner, VectorWrapper):
         if self._owner_pid != _pid[0]:
             self._adopt()
         groups = self._sink_groups
+        shared = self._shared
+        if shared and self._shared_run.experiment is None:
+            self._name_shared_run()
         for record, i, final in zip(ends.records, ends.sub_envs, ends.final_infos, strict=True):
             for sink in groups[i]:
                 try:
                     sink.on_episode(record, final)
                 except OSError as exc:  # usage errors are not OSErrors
                     self._sink_failed(sink, record, exc)
+            if shared:
+                self._deliver_shared(self.run_record(record), i, record.index, final)
+
+    def _deliver_shared(
+        self, record: EpisodeRecord, worker: int, index: int, final: MutableMapping[str, Any]
+    ) -> None:
+        for sink in self._shared:
+            try:
+                on_run_episode = getattr(sink, "on_run_episode", None)
+                if callable(on_run_episode):
+                    on_run_episode(record, worker, index, final)
+                else:
+                    sink.on_episode(record, final)
+            except OSError as exc:
+                self._sink_failed(sink, record, exc)
+
+    def _name_shared_run(self) -> None:
+        named = self._gymscope_tracker.runs[0]
+        if named.experiment is not None:
+            run = self._shared_run
+            run.experiment = named.experiment
+            run.database = named.database
+            run.agent = run.agent or named.agent
 
     def _deliver_metrics(self, step: int, values: Mapping[str, float]) -> None:
         if self._owner_pid != _pid[0]:
             self._adopt()
-        for sink in self._sink_groups[0]:
+        for sink in self._sink_groups[0] + self._shared:
             try:
                 sink.on_metrics(step, values)
             except OSError as exc:
