@@ -34,7 +34,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Mapping
 from pathlib import Path
-from types import ModuleType
+from types import MappingProxyType, ModuleType
 from typing import Any
 
 from gymnasium.error import DependencyNotInstalled
@@ -46,18 +46,20 @@ __all__ = ["DEFAULTS", "CometClient", "CometExperimentError"]
 
 #: Keyword arguments gymscope gives every Comet experiment (each overridable
 #: through ``TrackerRunSpec.settings``).
-DEFAULTS: Mapping[str, Any] = {
-    "auto_output_logging": False,  # no stdout/stderr capture
-    "auto_metric_logging": False,  # no framework hooks (they would duplicate train/*)
-    "auto_param_logging": False,
-    "parse_args": False,  # sys.argv is not the run's config
-    "log_code": False,
-    "log_graph": False,
-    "log_git_metadata": False,
-    "log_git_patch": False,
-    "log_env_details": False,  # no system-metric threads, no host details
-    "display_summary_level": 0,  # no summary table printed at end()
-}
+DEFAULTS: Mapping[str, Any] = MappingProxyType(
+    {
+        "auto_output_logging": False,  # no stdout/stderr capture
+        "auto_metric_logging": False,  # no framework hooks (they would duplicate train/*)
+        "auto_param_logging": False,
+        "parse_args": False,  # sys.argv is not the run's config
+        "log_code": False,
+        "log_graph": False,
+        "log_git_metadata": False,
+        "log_git_patch": False,
+        "log_env_details": False,  # no system-metric threads, no host details
+        "display_summary_level": 0,  # no summary table printed at end()
+    }
+)
 
 # Comet constructor arguments CometClient derives from the spec's own fields.
 _FROM_SPEC = {
