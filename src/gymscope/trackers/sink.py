@@ -616,6 +616,14 @@ class TrackerSink(Sink):
                     self.client.finish()
                 except Exception as exc:
                     self._fail(exc, "finish")
+            elif self._started:
+                # a failed client is not sent anything more, but its run is still
+                # ended, best effort (an SDK keeps a run it was not told to end
+                # open in the process: W&B's id stays "in use", Comet runs one)
+                try:
+                    self.client.finish()
+                except Exception as exc:
+                    logger.debug("%s: finishing a failed tracker run failed: %s", self.owner, exc)
         finally:
             self._closed = True
             if self._store is not None:
