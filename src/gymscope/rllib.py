@@ -65,8 +65,8 @@ if TYPE_CHECKING:
 
 __all__ = ["EnvCreator", "TrainMetrics", "worker_number"]
 
-#: Parts of a training result that are not the trainer's measurements: RLlib's
-#: bookkeeping (config, dates, ids, host names) and throughput counters.
+#: Top-level parts of a training result that are RLlib's bookkeeping (the
+#: config, dates, ids, host names), not measurements: never logged.
 SKIPPED_RESULT_KEYS: tuple[str, ...] = (
     "config",
     "date",
@@ -258,7 +258,10 @@ class TrainMetrics:
         db: The database the env runners write to.
         experiment: The run's name.
         prefixes: Only keys starting with one of these are logged (None: all).
-        flush_secs: Seconds between two commits (see RunLogger).
+        flush_secs: Seconds between two commits (see RunLogger). The default,
+            0, commits each result as it comes: RLlib may call a copy of this
+            object (its config is copied), whose logger only the interpreter's
+            exit would close.
     """
 
     def __init__(
