@@ -43,6 +43,11 @@ from stubs import ScriptedEnv
 
 NEXT, SAME, DISABLED = AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP, AutoresetMode.DISABLED
 
+# gymnasium's own vector RecordEpisodeStatistics counts SAME_STEP episodes from
+# 1.4 on; before, it counted them as NEXT_STEP ones (one step short after the
+# first), so the step-by-step comparison with it holds from 1.4 only.
+GYMNASIUM_STATS_KNOW_SAME_STEP = tuple(int(p) for p in gym.__version__.split(".")[:2]) >= (1, 4)
+
 
 # -- envs --------------------------------------------------------------------------
 
@@ -198,6 +203,8 @@ def drive_pair(
 
 @pytest.mark.parametrize("case", list(PARITY_CASES))
 def test_identical_to_gymnasium_step_by_step(case: str) -> None:
+    if case.endswith("-same") and not GYMNASIUM_STATS_KNOW_SAME_STEP:
+        pytest.skip(f"gymnasium {gym.__version__}'s RecordEpisodeStatistics miscounts SAME_STEP")
     a_infos, b_infos, theirs, ours = drive_pair(PARITY_CASES[case], 400)
     ended_steps = 0
     for step, (a, b) in enumerate(zip(a_infos, b_infos, strict=True)):

@@ -130,7 +130,7 @@ def solid(height: int, width: int, channels: int | None = 3) -> Any:
     return frame
 
 
-class CountingRecordVideo(RecordVideo[Any, Any]):
+class CountingRecordVideo(RecordVideo):  # unsubscripted: its type parameters vary by version
     """gymnasium's RecordVideo, remembering how many frames each video was given.
 
     Its files are not written (moviepy is slow and can drop a frame, see

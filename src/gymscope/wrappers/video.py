@@ -45,9 +45,13 @@ __all__ = ["ScheduledRecordVideo", "VideoEncoderError", "VideoFormat"]
 logger = logging.getLogger(__name__)
 
 
+# RecordVideo unsubscripted: its type parameters changed between gymnasium
+# versions (none of its own in 1.0 and 1.1, three with RenderFrame in 1.2, two
+# since 1.3), so any subscript fails at import on some version gymscope supports.
+# GymscopeWrapper[ObsType, ActType] makes this class generic all the same.
 class ScheduledRecordVideo(
     GymscopeWrapper[ObsType, ActType],
-    RecordVideo[ObsType, ActType],
+    RecordVideo,
 ):
     """Records videos of chosen episodes, streaming frames to ffmpeg as they come.
 
@@ -236,6 +240,13 @@ class ScheduledRecordVideo(
         self._length = length
         self._warned_outside = False
         warn_existing(video.video_folder, prefix, format)
+
+    def __del__(self) -> None:
+        # RecordVideo.__del__ warns of frames never saved; none are held here
+        # (close() and the finalizer save the running video). Before gymnasium
+        # 1.4 it also read recorded_frames unguarded, which raised, unraisably,
+        # after a constructor that failed before setting it.
+        pass
 
     @classmethod
     def from_state(
