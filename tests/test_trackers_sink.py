@@ -176,7 +176,8 @@ def test_a_failing_tracker_is_warned_about_once_and_not_called_again(tmp_path: P
         play(env, 5)  # step() never raises
         env.close()
     assert len(seen) == 1
-    assert [c[0] for c in client.calls] == ["start"]  # neither log again nor finish
+    # not sent anything again, but its run is still ended at close (best effort)
+    assert [c[0] for c in client.calls] == ["start", "finish"]
     assert sqlite3.connect(db).execute("SELECT count(*) FROM episode").fetchone() == (5,)
     # the tracker holds nothing: the row says so, and push sends all five
     from gymscope.trackers.push import push_experiment
