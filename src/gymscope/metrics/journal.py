@@ -226,7 +226,6 @@ class Journal:
 
 
 # -- ingestion -------------------------------------------------------------------------
-_EPISODE_SQL_CACHE: dict[int, str] = {}
 _METRIC_SQL = (
     "INSERT INTO gymscope_metric (experiment_id, worker, name, step, value, wall_time) "
     "SELECT ?1, ?2, ?3, ?4, ?5, ?6 WHERE NOT EXISTS (SELECT 1 FROM gymscope_metric "
@@ -234,14 +233,33 @@ _METRIC_SQL = (
 )
 
 
-def _episode_sql(columns: Sequence[str]) -> str:
-    sql = _EPISODE_SQL_CACHE.get(len(columns))
-    if sql is None:
-        sql = _EPISODE_SQL_CACHE[len(columns)] = (
-            f"INSERT INTO episode ({', '.join(columns)}) "
-            f"VALUES ({', '.join('?' * len(columns))}) ON CONFLICT DO NOTHING"
-        )
-    return sql
+#: Rows per multi-row INSERT (x 17 columns: well under SQLite's 32766 variables).
+_CHUNK = 256
+_MULTI_SQL_CACHE: dict[tuple[int, int], str] = {}
+
+
+def _insert_episodes(conn: sqlite3.Connection, rows: Sequence[Sequence[Any]]) -> None:
+    """Insert episode rows with one multi-row ``INSERT`` per :data:`_CHUNK` rows.
+
+    ``executemany`` runs one statement per row, and the sqlite3 module
+    releases and takes back the GIL around each: from a background thread,
+    every one of those hand-offs can make the training thread wait for the
+    interpreter's switch interval. One statement per chunk hands off once.
+    """
+    from gymscope.metrics.codec import COLUMNS
+
+    width = len(COLUMNS)
+    for start in range(0, len(rows), _CHUNK):
+        chunk = rows[start : start + _CHUNK]
+        key = (width, len(chunk))
+        sql = _MULTI_SQL_CACHE.get(key)
+        if sql is None:
+            one = f"({', '.join('?' * width)})"
+            sql = _MULTI_SQL_CACHE[key] = (
+                f"INSERT INTO episode ({', '.join(COLUMNS)}) VALUES "
+                f"{', '.join([one] * len(chunk))} ON CONFLICT DO NOTHING"
+            )
+        conn.execute(sql, [value for row in chunk for value in row])
 
 
 def _parse(path: Path) -> tuple[list[list[Any]], list[list[Any]]]:
@@ -358,13 +376,11 @@ def _connect(database: str | os.PathLike[str]) -> sqlite3.Connection:
 
 def _insert(conn: sqlite3.Connection, episodes: list[list[Any]], metrics: list[list[Any]]) -> int:
     """Insert rows in one transaction; the number of episode rows that were new."""
-    from gymscope.metrics.codec import COLUMNS
-
     before = conn.total_changes
     conn.execute("BEGIN IMMEDIATE")
     try:
         if episodes:
-            conn.executemany(_episode_sql(COLUMNS), episodes)
+            _insert_episodes(conn, episodes)
         new_episodes = conn.total_changes - before
         if metrics:
             conn.executemany(_METRIC_SQL, metrics)
@@ -457,9 +473,7 @@ class Flusher:
                 conn.execute("BEGIN IMMEDIATE")
                 try:
                     if episodes:
-                        from gymscope.metrics.codec import COLUMNS
-
-                        conn.executemany(_episode_sql(COLUMNS), episodes)
+                        _insert_episodes(conn, episodes)
                     if metrics:
                         conn.executemany(_METRIC_SQL, metrics)
                     conn.execute("COMMIT")
