@@ -61,24 +61,28 @@ def _fork(target: Any, **kwargs: Any) -> Any:
     return proc
 
 
-# -- kill between the journal write and the batch commit --------------------------------
-@pytest.mark.parametrize("kill_at", [7, 60, 233])
-def test_sigkill_before_any_commit_loses_nothing(tmp_path: Path, kill_at: int) -> None:
+def killed_run(
+    tmp_path: Path, experiment: str, kill_at: int, target: Any = None
+) -> tuple[Path, str, list[tuple[float, int]]]:
+    """Run ``db_child`` (by default never committing) until SIGKILL at step
+    ``kill_at``; the database, its URL and the episodes the child finished."""
     db = tmp_path / "m.db"
     url = sqlite_url(db)
     report = tmp_path / "report.txt"
-    proc = _fork(
-        _child_without_commits,
-        url=url,
-        experiment="k",
-        report=str(report),
-        signal_name="KILL",
-        signal_at=kill_at,
-        flush_every=10**6,
-    )
+    kwargs: dict[str, Any] = {"url": url, "experiment": experiment, "report": str(report)}
+    kwargs.update(signal_name="KILL", signal_at=kill_at)
+    if target is None:
+        target, kwargs["flush_every"] = _child_without_commits, 10**6
+    proc = _fork(target, **kwargs)
     proc.join(60)
     assert proc.exitcode == -signal.SIGKILL
-    reported = db_child.read_report(report)
+    return db, url, db_child.read_report(report)
+
+
+# -- kill between the journal write and the batch commit --------------------------------
+@pytest.mark.parametrize("kill_at", [7, 60, 233])
+def test_sigkill_before_any_commit_loses_nothing(tmp_path: Path, kill_at: int) -> None:
+    db, url, reported = killed_run(tmp_path, "k", kill_at)
     assert reported, "the child finished no episode before the kill"
     # nothing was committed: the episodes are only in the journal
     raw = sqlite3.connect(db)
@@ -97,21 +101,7 @@ def test_sigkill_before_any_commit_loses_nothing(tmp_path: Path, kill_at: int) -
 
 def test_a_killed_worker_restarts_after_its_journaled_episodes(tmp_path: Path) -> None:
     # the next *writer* ingests first, so the resumed worker numbers after them
-    db = tmp_path / "m.db"
-    url = sqlite_url(db)
-    report = tmp_path / "report.txt"
-    proc = _fork(
-        _child_without_commits,
-        url=url,
-        experiment="r",
-        report=str(report),
-        signal_name="KILL",
-        signal_at=50,
-        flush_every=10**6,
-    )
-    proc.join(60)
-    assert proc.exitcode == -signal.SIGKILL
-    reported = db_child.read_report(report)
+    _, url, reported = killed_run(tmp_path, "r", 50)
     env = SQLiteLoggerWrapper(ScriptedEnv(SCRIPT), url, "r", worker=0)
     run_episodes(env, 3)
     env.close()
@@ -124,10 +114,6 @@ def test_a_killed_worker_restarts_after_its_journaled_episodes(tmp_path: Path) -
 
 
 def test_a_segment_committed_but_not_deleted_is_not_inserted_twice(tmp_path: Path) -> None:
-    db = tmp_path / "m.db"
-    url = sqlite_url(db)
-    report = tmp_path / "report.txt"
-
     def child(**kwargs: Any) -> None:
         from gymscope.metrics.writer import JournaledSQLiteWriter
 
@@ -145,12 +131,7 @@ def test_a_segment_committed_but_not_deleted_is_not_inserted_twice(tmp_path: Pat
         )
         db_child.run(**kwargs)
 
-    proc = _fork(
-        child, url=url, experiment="d", report=str(report), signal_name="KILL", signal_at=300
-    )
-    proc.join(60)
-    assert proc.exitcode == -signal.SIGKILL
-    reported = db_child.read_report(report)
+    db, url, reported = killed_run(tmp_path, "d", 300, target=child)
     raw = sqlite3.connect(db)
     try:
         committed = raw.execute("SELECT count(*) FROM episode").fetchone()[0]
@@ -164,20 +145,7 @@ def test_a_segment_committed_but_not_deleted_is_not_inserted_twice(tmp_path: Pat
 
 
 def test_concurrent_ingesters_insert_each_episode_once(tmp_path: Path) -> None:
-    db = tmp_path / "m.db"
-    url = sqlite_url(db)
-    report = tmp_path / "report.txt"
-    proc = _fork(
-        _child_without_commits,
-        url=url,
-        experiment="c",
-        report=str(report),
-        signal_name="KILL",
-        signal_at=400,
-        flush_every=10**6,
-    )
-    proc.join(60)
-    reported = db_child.read_report(report)
+    db, url, reported = killed_run(tmp_path, "c", 400)
     barrier = FORK.Barrier(4)
 
     def ingest() -> None:
