@@ -197,7 +197,9 @@ def test_a_live_run_is_committed_without_flush(tmp_path: Path) -> None:
     url = sqlite_url(db)
     env = SQLiteLoggerWrapper(ScriptedEnv(SCRIPT), url, "live")
     run_episodes(env, 4)
-    assert len(segments(db)) == 1  # the live writer's own, locked
+    # the live writer's own, locked (two while a commit is between its rotation
+    # and the deletion of the committed segment)
+    assert 1 <= len(segments(db)) <= 2
     # the background thread commits within FLUSH_INTERVAL_S (polled, no time limit)
     deadline = time.monotonic() + 60
     while len(query(url, "SELECT id FROM episode")) < 4 and time.monotonic() < deadline:
