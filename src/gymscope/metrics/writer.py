@@ -31,6 +31,7 @@ the gap shows in the run.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import logging
@@ -638,12 +639,19 @@ class _Reconnector:
     def _run(self) -> None:
         backoff = Backoff(first_s=0.25, max_s=RECONNECT_MAX_S)
         while not self._stopped.is_set():
+            conn: Connection | None = None
             try:
                 conn = autocommit_connection(self.engine)
                 conn.exec_driver_sql("SELECT 1")
             except Exception as exc:
-                self.error = exc
+                if conn is not None:  # connected, but the server is not answering
+                    with contextlib.suppress(Exception):
+                        conn.close()
+                    conn = None
+                # no traceback: its frames would keep this attempt's objects alive
+                self.error = exc.with_traceback(None)
                 logger.debug("reconnecting failed: %s", exc)
+                del exc
                 backoff.failed()
                 self._stopped.wait(backoff.delay_s)
                 continue
