@@ -135,12 +135,16 @@ def _exit_like_a_script(argv: list[str]) -> NoReturn:
     os._exit(code)
 
 
-def many(spec_path: str) -> None:
+def many(spec_path: str, deadline_s: float = 420.0) -> None:
     """Fork one child per program of the spec and wait for them.
 
     The spec maps names to ``{"argv": [...], "output": path}``; the exit codes
     (negative: killed by that signal) are written to ``spec_path + ".out"``.
+    A child still running after ``deadline_s`` is killed and its code is
+    ``null``, so one hung program fails its own test, not the whole module.
     """
+    import time
+
     import gymscope.metrics  # noqa: F401  (once here rather than in every child)
 
     with contextlib.suppress(ImportError):
@@ -158,10 +162,19 @@ def many(spec_path: str) -> None:
             os.dup2(out, 2)
             _exit_like_a_script(spec["argv"])
         children[pid] = name
-    codes = {}
-    for pid, name in children.items():
-        _, status = os.waitpid(pid, 0)
-        codes[name] = os.waitstatus_to_exitcode(status)
+    codes: dict[str, int | None] = {}
+    end = time.monotonic() + deadline_s
+    while children and time.monotonic() < end:
+        pid, status = os.waitpid(-1, os.WNOHANG)
+        if pid == 0:
+            time.sleep(0.02)
+        elif pid in children:
+            codes[children.pop(pid)] = os.waitstatus_to_exitcode(status)
+    for pid, name in children.items():  # hung past the deadline
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        codes[name] = None
     Path(spec_path + ".out").write_text(json.dumps(codes))
 
 

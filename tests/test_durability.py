@@ -187,6 +187,10 @@ class Exit:
     output: str
 
 
+class Failed(str):
+    """Why a program of :func:`exits` has no exit code to check."""
+
+
 @pytest.fixture(scope="module")
 def exits(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], Exit | str]:
     """Every scenario on every backend, as programs forked from one interpreter
@@ -217,16 +221,26 @@ def exits(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], Exi
             pending[key] = (backend, name, url, report)
     spec_path = root / "spec.json"
     spec_path.write_text(json.dumps(specs))
-    subprocess.run(
+    parent = subprocess.run(
         [sys.executable, db_child.__file__, "--many", str(spec_path)],
         cwd=root,
-        check=True,
-        timeout=300,
+        capture_output=True,
+        text=True,
+        timeout=600,  # the parent kills a hung child after 420 s
     )
-    codes = json.loads(Path(f"{spec_path}.out").read_text())
+    out = Path(f"{spec_path}.out")
+    codes = json.loads(out.read_text()) if out.exists() else {}
     for key, (backend, name, url, report) in pending.items():
         output = Path(specs[key]["output"]).read_text()
-        results[backend, name] = Exit(url, report, codes[key], output)
+        if key not in codes:
+            results[backend, name] = Failed(
+                f"db_child.py --many exited {parent.returncode} before reporting {key}:\n"
+                f"{parent.stderr[-4000:]}\nthe program's output:\n{output}"
+            )
+        elif codes[key] is None:
+            results[backend, name] = Failed(f"{key} was still running after 420 s:\n{output}")
+        else:
+            results[backend, name] = Exit(url, report, codes[key], output)
     return results
 
 
@@ -236,6 +250,8 @@ def test_no_finished_episode_lost_on_exit(
     backend: str, scenario: str, exits: dict[tuple[str, str], Exit | str]
 ) -> None:
     result = exits[backend, scenario]
+    if isinstance(result, Failed):
+        pytest.fail(result)
     if isinstance(result, str):
         postgres_server()  # skips, or fails when PostgreSQL is required
         pytest.fail(result)
