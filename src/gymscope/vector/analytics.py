@@ -13,6 +13,7 @@ from gymscope.state import AnalyticsState
 from gymscope.trackers._client import TrackerClient
 from gymscope.trackers.sink import TrackerSink
 from gymscope.vector.base import VectorGymscopeWrapper, check_vector_env
+from gymscope.wrappers.analytics import analytics_sink
 
 __all__ = ["AnalyticsWrapper"]
 
@@ -33,12 +34,6 @@ def _video_folders(env: object) -> list[str]:
             break
         env = inner
     return folders
-
-
-def _env_name(env: Any) -> str:
-    """The env's id, else its class name (for the run's name and tags)."""
-    spec = getattr(env, "spec", None)
-    return str(getattr(spec, "id", "") or type(env.unwrapped).__name__)
 
 
 class AnalyticsWrapper(VectorGymscopeWrapper):
@@ -107,13 +102,13 @@ class AnalyticsWrapper(VectorGymscopeWrapper):
         alpha = check_alpha(alpha)
         window_size = check_window_size(window_size)
         keys = check_info_keys(info_keys)
-        folders = [
-            *_video_folders(env),
-            *([video_folders] if isinstance(video_folders, (str, os.PathLike)) else video_folders),
-        ]
-        sink = TrackerSink(
-            backend,
+        sink = analytics_sink(
+            env,
             state,
+            backend,
+            stack_folders=_video_folders(env),
+            video_folders=video_folders,
+            run_level=True,
             config=config,
             agent=agent,
             episodes=episodes,
@@ -121,10 +116,6 @@ class AnalyticsWrapper(VectorGymscopeWrapper):
             settings=settings,
             flush_every=flush_every,
             flush_secs=flush_secs,
-            video_folders=folders,
-            env_name=_env_name(env),
-            run_level=True,
-            owner="AnalyticsWrapper",
         )
         self._tracker_sink = sink
         super().__init__(

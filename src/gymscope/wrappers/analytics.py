@@ -44,6 +44,31 @@ def _env_name(env: Any) -> str:
     return str(getattr(spec, "id", "") or type(env.unwrapped).__name__)
 
 
+def analytics_sink(
+    env: Any,
+    state: AnalyticsState,
+    backend: str | TrackerClient,
+    *,
+    stack_folders: list[str],
+    video_folders: Iterable[str | os.PathLike[str]],
+    run_level: bool = False,
+    **options: Any,
+) -> TrackerSink:
+    """The TrackerSink of an AnalyticsWrapper (single-env or vector) around
+    ``env``: the stack's video folders, then the caller's; the env's name;
+    ``options`` are TrackerSink's (config, agent, episodes, uri, ...)."""
+    extra = [video_folders] if isinstance(video_folders, (str, os.PathLike)) else video_folders
+    return TrackerSink(
+        backend,
+        state,
+        video_folders=[*stack_folders, *extra],
+        env_name=_env_name(env),
+        run_level=run_level,
+        owner="AnalyticsWrapper",
+        **options,
+    )
+
+
 class AnalyticsWrapper(
     GymscopeWrapper[ObsType, ActType],
     gym.utils.RecordConstructorArgs,
@@ -124,13 +149,12 @@ class AnalyticsWrapper(
         alpha = check_alpha(alpha)
         window_size = check_window_size(window_size)
         keys = check_info_keys(info_keys)
-        folders = [
-            *stack_video_folders(env),
-            *([video_folders] if isinstance(video_folders, (str, os.PathLike)) else video_folders),
-        ]
-        sink = TrackerSink(
-            backend,
+        sink = analytics_sink(
+            env,
             state,
+            backend,
+            stack_folders=stack_video_folders(env),
+            video_folders=video_folders,
             config=config,
             agent=agent,
             episodes=episodes,
@@ -138,9 +162,6 @@ class AnalyticsWrapper(
             settings=settings,
             flush_every=flush_every,
             flush_secs=flush_secs,
-            video_folders=folders,
-            env_name=_env_name(env),
-            owner="AnalyticsWrapper",
         )
         gym.utils.RecordConstructorArgs.__init__(
             self,
