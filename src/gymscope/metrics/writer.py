@@ -730,7 +730,9 @@ class JournaledSQLiteWriter(SQLiteEpisodeWriter):
             else:
                 self._journal_ok()
             self._pending.append((next_sequence(), row))
-            full = len(self._pending) >= self.flush_every
+            # wake the flusher once, when the queue reaches a batch: Event.set
+            # costs more than the journal write, and the flusher takes every row
+            full = len(self._pending) == self.flush_every
         if full:
             self._flusher.wake()
         if self.token is not None and time.monotonic() >= self._next_heartbeat:
