@@ -225,6 +225,12 @@ def test_flush_every_wakes_the_commit(tmp_path: Path) -> None:
         while len(query(url, "SELECT id FROM episode")) < 3 and time.monotonic() < deadline:
             time.sleep(0.01)
         assert len(query(url, "SELECT id FROM episode")) == 3
+        # the flusher is woken once per batch, when the queue reaches it: again here
+        run_episodes(env, 3)
+        deadline = time.monotonic() + 60
+        while len(query(url, "SELECT id FROM episode")) < 6 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert len(query(url, "SELECT id FROM episode")) == 6
         env.close()
     finally:
         journal_module.FLUSH_INTERVAL_S = old
