@@ -310,3 +310,22 @@ def test_query_metrics(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     ]
     mean = statistics.fmean(r[3] for r in ours)
     assert f"experiment 1 {names[1]} (CartPole-v1): 6 episodes, mean reward {mean:.2f}" in out
+
+
+def test_native_vector(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from PIL import Image
+
+    result = load("native_vector").main(tmp_path, num_envs=4, total_steps=1_600, seed=3)
+    out = capsys.readouterr().out
+    # every episode of every sub-env is one row of its worker
+    assert result["rows_per_worker"] == dict(enumerate(result["ended"]))
+    assert sum(result["ended"]) > 20
+    assert f"{sum(result['ended'])} episodes by 4 sub-envs" in out
+    assert [p.name for p in result["videos"]] == ["rl-video-episode-0.gif"]
+    sidecar = json.loads((tmp_path / "videos" / "rl-video-episode-0.gif.json").read_text())
+    with Image.open(result["videos"][0]) as gif:  # the 4 sub-envs tiled, half size
+        assert gif.n_frames == sidecar["frames"] == sidecar["length"] + 1
+        assert gif.size == (sidecar["width"], sidecar["height"])
+    # 2 x 2 tiles of 600 x 400 (nearest to 16:9), at half size
+    assert (sidecar["width"], sidecar["height"]) == (1200 // 2, 800 // 2)
+    assert len(result["curves"]) == 2 * 4  # return and length curve per sub-env
