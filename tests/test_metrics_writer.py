@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import sqlite3
+import threading
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -13,7 +15,7 @@ from hypothesis import strategies as st
 
 from gymscope.metrics import get_db_engine
 from gymscope.metrics.db import SQLITE_PAGE_SIZE
-from gymscope.metrics.writer import WAL_AUTOCHECKPOINT_BYTES, SQLiteEpisodeWriter
+from gymscope.metrics.writer import WAL_AUTOCHECKPOINT_BYTES, SQLiteEpisodeWriter, _Reconnector
 from gymscope.wrappers.sqlite_logger import SQLiteLoggerWrapper
 from stubs import ScriptedEnv
 from stubs_db import run_episodes
@@ -87,3 +89,67 @@ def test_checkpoint_limit_is_a_wal_size_whatever_the_page_size(
     (pages,) = writer.conn.exec_driver_sql("PRAGMA wal_autocheckpoint").one()
     assert pages * page_size == WAL_AUTOCHECKPOINT_BYTES
     env.close()
+
+
+# -- reconnecting --------------------------------------------------------------------
+def _blocking_engine(path: Path) -> tuple[Any, threading.Event, list[sqlite3.Connection]]:
+    """An engine whose connects wait for ``go``; the DBAPI connections it made."""
+    import sqlalchemy as sa
+
+    go, made = threading.Event(), []
+
+    def connect() -> sqlite3.Connection:
+        go.wait(30)
+        made.append(sqlite3.connect(path, check_same_thread=False))
+        return made[-1]
+
+    return sa.create_engine("sqlite://", creator=connect), go, made
+
+
+def _is_closed(conn: sqlite3.Connection) -> bool:
+    try:
+        conn.execute("SELECT 1")
+    except sqlite3.ProgrammingError:
+        return True
+    return False
+
+
+def test_a_reconnect_that_lands_after_stop_is_closed_not_pooled(tmp_path: Path) -> None:
+    # The writer gave up (release) while its reconnect thread was connecting,
+    # and its engine was disposed of: the late connection must be closed by
+    # the thread, not returned to a pool nobody disposes of again (psycopg
+    # warned "deleted while still open" when the garbage collector found it).
+    engine, go, made = _blocking_engine(tmp_path / "r.db")
+    reconnector = _Reconnector(engine)
+    reconnector.stop()
+    engine.dispose()
+    go.set()
+    reconnector.thread.join(30)
+    assert len(made) == 1
+    assert _is_closed(made[0])
+    assert reconnector.take() is None
+
+
+def test_a_reconnect_nobody_took_is_closed_at_stop(tmp_path: Path) -> None:
+    engine, go, made = _blocking_engine(tmp_path / "r.db")
+    go.set()
+    reconnector = _Reconnector(engine)
+    reconnector.thread.join(30)
+    assert reconnector.connection is not None
+    reconnector.stop()
+    assert len(made) == 1
+    assert _is_closed(made[0])
+    engine.dispose()
+
+
+def test_a_taken_reconnect_stays_open(tmp_path: Path) -> None:
+    engine, go, _ = _blocking_engine(tmp_path / "r.db")
+    go.set()
+    reconnector = _Reconnector(engine)
+    reconnector.thread.join(30)
+    conn = reconnector.take()
+    reconnector.stop()
+    assert conn is not None
+    assert conn.exec_driver_sql("SELECT 7").scalar() == 7
+    conn.close()
+    engine.dispose()

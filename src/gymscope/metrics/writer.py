@@ -31,7 +31,6 @@ the gap shows in the run.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import json
 import logging
@@ -633,8 +632,8 @@ class _Reconnector:
         self.error: BaseException | None = None
         self._lock = threading.Lock()
         self._stopped = threading.Event()
-        thread = threading.Thread(target=self._run, name="gymscope-reconnect", daemon=True)
-        thread.start()
+        self.thread = threading.Thread(target=self._run, name="gymscope-reconnect", daemon=True)
+        self.thread.start()
 
     def _run(self) -> None:
         backoff = Backoff(first_s=0.25, max_s=RECONNECT_MAX_S)
@@ -645,8 +644,7 @@ class _Reconnector:
                 conn.exec_driver_sql("SELECT 1")
             except Exception as exc:
                 if conn is not None:  # connected, but the server is not answering
-                    with contextlib.suppress(Exception):
-                        conn.close()
+                    _discard(conn)
                     conn = None
                 # no traceback: its frames would keep this attempt's objects alive
                 self.error = exc.with_traceback(None)
@@ -659,7 +657,10 @@ class _Reconnector:
                 if not self._stopped.is_set():
                     self.connection = conn
                     return
-            conn.close()
+            # stopped while connecting: the writer (and perhaps its engine's
+            # pool) is gone, so close the connection itself rather than hand it
+            # back to a pool nobody will dispose of again
+            _discard(conn)
             return
 
     def take(self) -> Connection | None:
@@ -674,10 +675,21 @@ class _Reconnector:
             self._stopped.set()
             conn, self.connection = self.connection, None
         if conn is not None:
-            try:
-                conn.close()
-            except Exception:
-                logger.debug("closing an unused connection failed", exc_info=True)
+            _discard(conn)
+
+
+def _discard(conn: Connection) -> None:
+    """Close ``conn``'s DBAPI connection for good (not back into the pool).
+
+    A connection returned to a pool that was disposed of meanwhile stays open
+    until the garbage collector finds it (psycopg then warns "deleted while
+    still open"); invalidating it closes it now.
+    """
+    try:
+        conn.invalidate()
+        conn.close()
+    except Exception:
+        logger.debug("closing an unused connection failed", exc_info=True)
 
 
 class JournaledSQLiteWriter(SQLiteEpisodeWriter):
