@@ -162,6 +162,43 @@ def test_concurrent_ingesters_insert_each_episode_once(tmp_path: Path) -> None:
     assert [(r["reward"], r["length"]) for r in rows] == reported
 
 
+def test_a_writer_opening_during_an_ingestion_numbers_after_its_rows(tmp_path: Path) -> None:
+    # Another process is ingesting the dead worker's journal (holding its
+    # segment's lock, as a live writer would) when a new writer of that worker
+    # opens: the new writer must wait for those rows, not number its own
+    # episodes from 0 beside them (ON CONFLICT would then drop one of each).
+    db, url, reported = killed_run(tmp_path, "w", 120)
+    started = tmp_path / "ingesting"
+
+    def slow_ingester() -> None:
+        insert = journal_module._insert
+
+        def slow_insert(*args: Any) -> int:
+            started.touch()
+            time.sleep(2.0)
+            return insert(*args)
+
+        journal_module._insert = slow_insert  # type: ignore[assignment]
+        ingest_orphans(db)
+
+    # built first (the database opens at the first reset): its imports are done
+    env = SQLiteLoggerWrapper(ScriptedEnv(SCRIPT), url, "w", worker=0)
+    proc = _fork(slow_ingester)
+    deadline = time.monotonic() + 60
+    while not started.exists() and time.monotonic() < deadline and proc.is_alive():
+        time.sleep(0.01)
+    assert started.exists()
+    run_episodes(env, 3)  # opens while the other process is inserting
+    env.close()
+    proc.join(60)
+    assert proc.exitcode == 0
+    rows = read_episodes(url, "w")
+    n = len(reported)
+    assert [r["episode_num"] for r in rows] == list(range(n + 3))
+    assert [(r["reward"], r["length"]) for r in rows[:n]] == reported
+    assert [r["reward"] for r in rows[n:]] == [script_episode(i)[0] for i in range(3)]
+
+
 def test_a_forked_child_does_not_keep_a_dead_parents_journal_alive(tmp_path: Path) -> None:
     # AsyncVectorEnv-style: the child inherits the journal's descriptor by fork;
     # POSIX record locks are not inherited, so the journal is an orphan once

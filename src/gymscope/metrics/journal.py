@@ -146,6 +146,12 @@ def _lock(fd: int) -> bool:
 #: closing a second descriptor of a held file would drop its lock).
 _OWN: set[str] = set()
 _OWN_LOCK = threading.Lock()
+#: Held by the thread of this process that is ingesting (see ingest_orphans),
+#: and the folder descriptor it holds the flock through: a flock belongs to
+#: the open file, which a forked child shares, so the child closes its copy
+#: (else the lock would outlive the parent's close for as long as the child).
+_INGEST_LOCK = threading.Lock()
+_INGEST_FDS: set[int] = set()
 
 
 class Segment:
@@ -289,12 +295,20 @@ def _insert_episodes(conn: sqlite3.Connection, rows: Sequence[Sequence[Any]]) ->
         conn.execute(sql, [value for row in chunk for value in row])
 
 
-def _parse(path: Path) -> tuple[list[list[Any]], list[list[Any]]]:
-    """The episode and metric rows of a segment; a torn last line is skipped."""
+def _parse(fd: int, path: Path) -> tuple[list[list[Any]], list[list[Any]]]:
+    """The episode and metric rows of a segment; a torn last line is skipped.
+
+    Read through ``fd``, the descriptor that holds the segment's lock: closing
+    any other descriptor of the file would release the process's POSIX lock.
+    """
     episodes: list[list[Any]] = []
     metrics: list[list[Any]] = []
-    with open(path, "rb") as file:
-        data = file.read()
+    chunks: list[bytes] = []
+    offset = 0
+    while chunk := os.pread(fd, 1 << 20, offset):
+        chunks.append(chunk)
+        offset += len(chunk)
+    data = b"".join(chunks)
     for line in data.split(b"\n"):
         if not line:
             continue
@@ -312,9 +326,10 @@ def _parse(path: Path) -> tuple[list[list[Any]], list[list[Any]]]:
 def ingest_orphans(database: str | os.PathLike[str], conn: sqlite3.Connection | None = None) -> int:
     """Insert the rows of journal segments left by dead processes; delete the segments.
 
-    Safe to call from any number of processes at once: a segment is read
-    only while its lock is held, and rows already in the database are not
-    inserted again. Returns the number of episode rows inserted. Errors (a
+    Safe to call from any number of processes at once: one of them ingests
+    while the others wait (a lock on the journal folder), so a call returns
+    only when no orphan it could see is left uncommitted, and rows already
+    in the database are not inserted again. Returns the number of episode rows inserted. Errors (a
     read-only database, a locked file) are logged, never raised: the
     segments stay for the next attempt.
 
@@ -325,6 +340,31 @@ def ingest_orphans(database: str | os.PathLike[str], conn: sqlite3.Connection | 
     folder = journal_folder(database)
     if fcntl is None or not folder.is_dir():
         return 0
+    # One ingester at a time, across processes (flock on the folder) and
+    # threads: a segment another ingester holds is locked as a live writer's
+    # is, so without this a writer opening beside an ingestion in progress
+    # would skip the dead writer's episodes, register, and number its own
+    # after what is committed so far, colliding with the rows still coming.
+    try:
+        folder_fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError:
+        return 0  # removed since checked: nothing was left in it
+    try:
+        with _INGEST_LOCK:
+            _INGEST_FDS.add(folder_fd)
+            try:
+                fcntl.flock(folder_fd, fcntl.LOCK_EX)
+            except OSError as exc:  # a filesystem without flock: threads only
+                logger.debug("cannot lock the journal folder %s: %s", folder, exc)
+            try:
+                return _ingest(folder, database, conn)
+            finally:
+                _INGEST_FDS.discard(folder_fd)
+    finally:
+        os.close(folder_fd)  # releases the flock
+
+
+def _ingest(folder: Path, database: str | os.PathLike[str], conn: sqlite3.Connection | None) -> int:
     try:
         names = sorted(os.listdir(folder))
     except OSError:
@@ -351,7 +391,7 @@ def ingest_orphans(database: str | os.PathLike[str], conn: sqlite3.Connection | 
                     continue  # a live writer's
                 if not path.exists():
                     continue  # another ingester finished it
-                episodes, metrics = _parse(path)
+                episodes, metrics = _parse(fd, path)
                 if episodes or metrics:
                     if conn is None and own_conn is None:
                         own_conn = _connect(database)
@@ -552,11 +592,16 @@ def join_flusher(database: str, writer: Any) -> Flusher:
 def _after_fork_in_child() -> None:
     # The parent's threads do not exist in a forked child, its locks may be
     # held by them, and its journals and record locks are the parent's.
-    global _FLUSHERS_LOCK, _OWN_LOCK
+    global _FLUSHERS_LOCK, _OWN_LOCK, _INGEST_LOCK
     _FLUSHERS.clear()
     _FLUSHERS_LOCK = threading.Lock()
     _OWN.clear()
     _OWN_LOCK = threading.Lock()
+    for fd in _INGEST_FDS:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    _INGEST_FDS.clear()
+    _INGEST_LOCK = threading.Lock()
 
 
 if hasattr(os, "register_at_fork"):
