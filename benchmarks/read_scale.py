@@ -193,7 +193,10 @@ def demo_database(cache: Path) -> Path:
     if not path.is_file():
         shutil.rmtree(folder, ignore_errors=True)
         subprocess.run(
-            [*gymscope(), "demo", str(folder)], check=True, capture_output=True, timeout=600
+            [*gymscope(), "demo", "--out", str(folder)],
+            check=True,
+            capture_output=True,
+            timeout=600,
         )
     return path
 

@@ -103,3 +103,15 @@ def test_read_scale_figures(tmp_path: Path) -> None:
     assert all(f.median_s > 0 and f.rounds == 1 for f in result.figures)
     assert all(result.figure(name).extra["peak RSS MB"] > 1 for name in bench.TARGETS_S)
     assert result.values["report HTML MB"] > 0
+
+
+@pytest.mark.slow
+def test_read_scale_makes_the_demo_database_once(tmp_path: Path) -> None:
+    bench = load_script("benchmarks/read_scale.py")
+    path = bench.demo_database(tmp_path)
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT count(*) FROM episode").fetchone() == (500,)
+    conn.close()
+    made = path.stat().st_mtime_ns
+    assert bench.demo_database(tmp_path) == path
+    assert path.stat().st_mtime_ns == made  # reused, not made again
