@@ -7,6 +7,7 @@ performance claims live in benchmarks/, not in timed tests).
 from __future__ import annotations
 
 import sqlite3
+import sys
 from pathlib import Path
 
 import pytest
@@ -115,3 +116,19 @@ def test_read_scale_makes_the_demo_database_once(tmp_path: Path) -> None:
     made = path.stat().st_mtime_ns
     assert bench.demo_database(tmp_path) == path
     assert path.stat().st_mtime_ns == made  # reused, not made again
+
+
+@pytest.mark.slow
+def test_read_scale_peak_rss_is_the_commands_own() -> None:
+    # Linux lends a command the RSS high-water mark of the process it was
+    # spawned from: a benchmark holding a big build must not inflate it
+    bench = load_script("benchmarks/read_scale.py")
+    held = b"x" * (400 * 2**20)  # 400 MB of touched pages in this process
+    small = bench.run_command([sys.executable, "-c", "pass"])
+    big = bench.run_command([sys.executable, "-c", "b = b'x' * (200 * 2**20)"])
+    assert len(held) == 400 * 2**20
+    assert small.extra["peak RSS MB"] < 100
+    assert 200 < big.extra["peak RSS MB"] < 400
+    assert small.extra["CPU s"] > 0 and small.seconds > 0
+    with pytest.raises(RuntimeError, match=r"(?s)failed: .*ZeroDivisionError"):
+        bench.run_command([sys.executable, "-c", "1 / 0"])
