@@ -291,6 +291,9 @@ def test_report_renders_in_chromium(browser: Any, tmp_path: Path) -> None:
     )
     assert len(rows) == 2 and rows[0].startswith("CartPole-v1_") and rows[1] == HOSTILE_NAME
     assert page.title() == "gymscope report"
+    # at a laptop's width the runs table fits: its last column is not cut off
+    scroll = page.eval_on_selector(".table-scroll", "e => [e.scrollWidth, e.clientWidth]")
+    assert scroll[0] <= scroll[1], scroll
     charts = page.eval_on_selector_all(
         ".chart svg", "s => s.map(e => e.getBoundingClientRect().width)"
     )
