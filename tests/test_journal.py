@@ -228,6 +228,51 @@ def test_a_forked_child_does_not_keep_a_dead_parents_journal_alive(tmp_path: Pat
         release.set()
 
 
+def test_a_child_forked_during_an_ingestion_does_not_hold_its_lock(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the ingesters' flock belongs to the open folder descriptor, which a forked
+    # child shares: unless the child closes its copy, every later ingester (and
+    # so every writer opening the database) would wait for as long as it lives
+    import fcntl
+
+    db = tmp_path / "m.db"
+    folder = journal_folder(db)
+    folder.mkdir()
+    inside, leave = threading.Event(), threading.Event()
+
+    def held_ingestion(*args: Any) -> int:
+        inside.set()
+        assert leave.wait(30)
+        return 0
+
+    monkeypatch.setattr(journal_module, "_ingest", held_ingestion)
+    ingester = threading.Thread(target=ingest_orphans, args=(db,))
+    ingester.start()
+    assert inside.wait(30)
+    running, release = FORK.Event(), FORK.Event()
+
+    def child_body() -> None:
+        running.set()  # after the fork hooks ran
+        release.wait(60)
+
+    child = FORK.Process(target=child_body)  # forked while the lock is held
+    child.start()
+    assert running.wait(30)
+    leave.set()
+    ingester.join(30)
+    try:
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # BlockingIOError if the child holds it
+        finally:
+            os.close(fd)
+        assert child.is_alive()
+    finally:
+        release.set()
+        child.join(30)
+
+
 # -- live runs --------------------------------------------------------------------------
 def test_a_live_run_is_committed_without_flush(tmp_path: Path) -> None:
     db = tmp_path / "m.db"
