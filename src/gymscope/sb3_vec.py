@@ -46,7 +46,7 @@ from gymscope.errors import (
 )
 from gymscope.sinks.base import EpisodeSink
 from gymscope.sinks.stats import STATS_KEYS
-from gymscope.vector.base import SinkFactory, _sinks_per_sub_env
+from gymscope.vector.base import SinkFactory, sinks_per_sub_env
 from gymscope.vector.tracker import EpisodeEnds, VectorEpisodeTracker
 
 if TYPE_CHECKING:
@@ -211,7 +211,7 @@ class VecMonitor(SinkOwner):
         stats = StatsConfig(check_window_size(window_size), check_alpha(alpha))
         n = check_int("venv.num_envs", venv.num_envs, 1)
         offset = check_int("worker_offset", worker_offset, 0)
-        groups = _sinks_per_sub_env(sinks, n)
+        groups = sinks_per_sub_env(sinks, n)
         env_id = _env_id(venv)
         self._owned_engine: Engine | None = None
         db_sinks: tuple[DatabaseSink, ...] = ()
@@ -276,7 +276,7 @@ class VecMonitor(SinkOwner):
 
         from gymscope.metrics.db import check_db_target, check_existing_schema
         from gymscope.sinks.database import MAX_WORKER, DatabaseSink
-        from gymscope.vector.sqlite_logger import _lazy_engine
+        from gymscope.vector.sqlite_logger import engine_for_sub_envs
 
         check_int("worker_offset + num_envs - 1", offset + n - 1, 0, maximum=MAX_WORKER)
         target = check_db_target(db)
@@ -284,7 +284,7 @@ class VecMonitor(SinkOwner):
             engine = target
         else:
             check_existing_schema(target)
-            engine = self._owned_engine = _lazy_engine(target, n)
+            engine = self._owned_engine = engine_for_sub_envs(target, n)
         made: list[DatabaseSink] = []
         for i in range(n):
             made.append(

@@ -82,7 +82,13 @@ from gymscope.vector.tracker import (
 
 _pid = current_pid
 
-__all__ = ["SinkFactory", "VectorGymscopeWrapper", "check_vector_env", "find_vector_tracker"]
+__all__ = [
+    "SinkFactory",
+    "VectorGymscopeWrapper",
+    "check_vector_env",
+    "find_vector_tracker",
+    "sinks_per_sub_env",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -112,9 +118,16 @@ def check_vector_env(env: object) -> None:
         )
 
 
-def _sinks_per_sub_env(
+def sinks_per_sub_env(
     sinks: SinkFactory | Sequence[Sequence[EpisodeSink]] | None, num_envs: int
 ) -> tuple[tuple[EpisodeSink, ...], ...]:
+    """One tuple of sinks per sub-env, from a factory ``sinks(sub_env)`` or a
+    sequence with one sequence of sinks per sub-env (None: no sinks).
+
+    Raises:
+        InvalidArgumentError: the sequence does not have ``num_envs`` entries.
+        ArgumentTypeError: an entry is not a sink.
+    """
     if sinks is None:
         return tuple(() for _ in range(num_envs))
     if callable(sinks):
@@ -180,7 +193,7 @@ class VectorGymscopeWrapper(SinkOwner, VectorWrapper):
         shared: Sequence[EpisodeSink] = (),
     ) -> None:
         check_vector_env(env)
-        groups = _sinks_per_sub_env(sinks, env.num_envs)
+        groups = sinks_per_sub_env(sinks, env.num_envs)
         shared = tuple(shared)
         for sink in shared:
             if not isinstance(sink, EpisodeSink):

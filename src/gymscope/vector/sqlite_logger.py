@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from gymscope.metrics.db import DbTarget
     from gymscope.sinks.database import DatabaseSink
 
-__all__ = ["SQLiteLoggerWrapper"]
+__all__ = ["SQLiteLoggerWrapper", "engine_for_sub_envs"]
 
 
 class SQLiteLoggerWrapper(VectorGymscopeWrapper):
@@ -134,7 +134,7 @@ class SQLiteLoggerWrapper(VectorGymscopeWrapper):
             check_existing_schema(target)
             if check_connection:  # once for all sub-envs (their sinks get the engine)
                 check_reachable(target)
-            engine = self._owned_engine = _lazy_engine(target, env.num_envs)
+            engine = self._owned_engine = engine_for_sub_envs(target, env.num_envs)
         spec = getattr(env, "spec", None)
         env_id = str(getattr(spec, "id", "") or type(env.unwrapped).__name__)
         sinks: list[DatabaseSink] = []
@@ -211,7 +211,7 @@ class SQLiteLoggerWrapper(VectorGymscopeWrapper):
         return state
 
 
-def _lazy_engine(url: Any, connections: int = 1) -> Engine:
+def engine_for_sub_envs(url: Any, connections: int = 1) -> Engine:
     """An engine for ``url`` that has not connected yet (the first sink to open
     creates the tables, with gymscope's SQLite settings), whose pool holds
     ``connections`` at once: each sub-env's sink keeps one open while the
