@@ -498,6 +498,28 @@ def test_a_resumed_run_continues_every_outputs_stream(tmp_path: Path) -> None:
         )
 
 
+def test_a_resumed_run_continues_in_the_default_tensorboard_folders(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # the default folder is runs/{env id}_{time} here
+    url = sqlite_url(tmp_path / "metrics.db")
+    logdirs = []
+    for _ in range(2):
+        tensorboard = TensorBoardWrapper(scripted(AutoresetMode.NEXT_STEP, n=2))
+        run(SQLiteLoggerWrapper(tensorboard, url, "run"), 10)
+        logdirs.append(tensorboard.logdir)
+    # the second attempt planned a folder of its own, and went back to the first's
+    (root,) = (tmp_path / "runs").iterdir()
+    assert logdirs == [root, root]
+    rows = read_episodes(url, "run")
+    for i in range(2):
+        folder = root / f"env{i}"
+        assert len(list(folder.glob("events.out.tfevents.*"))) == 2  # one per attempt
+        mine = [r["total_steps"] for r in rows if r["worker"] == i]
+        assert sorted(s for s, _ in scalars(folder)["episode/return"]) == mine
+        assert json.loads((folder / ".gymscope-run.json").read_text())["worker"] == i
+
+
 def test_async_vector_env_frames_come_from_the_workers(tmp_path: Path) -> None:
     envs = gym.vector.AsyncVectorEnv(
         [lambda i=i: ScriptedEnv(SCRIPTS[i], render_mode="rgb_array") for i in range(2)],

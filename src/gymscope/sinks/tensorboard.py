@@ -237,6 +237,12 @@ class TensorBoardSink(Sink):
             folder names, which several runs may compute alike); a stack that
             resumes its run takes the folder its worker wrote to before
             (:meth:`on_resume`).
+        resume_from: ``(folder, pattern)``: the folder is marked with the run
+            and worker at the first event, as with ``unique``, and a stack
+            that resumes its run takes the most recently marked folder of
+            this run and worker among ``folder.glob(pattern)`` instead of
+            ``logdir`` (the vector wrapper's default folders,
+            ``runs/*/env{i}``). ``logdir`` is used when none is found.
         owner: Name used in messages (the driver's, e.g. ``"TensorBoardWrapper"``).
 
     Raises:
@@ -269,6 +275,7 @@ class TensorBoardSink(Sink):
         *,
         flush_secs: float = 10.0,
         unique: bool = False,
+        resume_from: tuple[str | os.PathLike[str], str] | None = None,
         owner: str = "TensorBoardSink",
     ) -> None:
         if not isinstance(logdir, (str, os.PathLike)) or isinstance(os.fspath(logdir), bytes):
@@ -283,6 +290,10 @@ class TensorBoardSink(Sink):
             "flush_secs", flush_secs, low=0.0, what="a finite number of seconds > 0"
         )
         self.unique = check_bool("unique", unique)
+        self.resume_from: tuple[Path, str] | None = None
+        if resume_from is not None:
+            base, pattern = resume_from
+            self.resume_from = (Path(base).expanduser().absolute(), check_str("pattern", pattern))
         self.owner = check_str("owner", owner)
         self.episodes_written = 0
         """Episodes written by this sink object (a pickled copy counts its own)."""
@@ -380,11 +391,14 @@ class TensorBoardSink(Sink):
         if file is None or not file.pending:
             return
         if file.path is None:
-            folder = self._earlier_folder() if self.unique and self._resumed else None
+            marked = self.unique or self.resume_from is not None
+            folder = self._earlier_folder() if marked and self._resumed else None
             if folder is None:
                 folder = self._claim() if self.unique else self._make(self._logdir)
+            else:
+                self._make(folder)
             self._logdir = folder
-            if self.unique:
+            if marked:
                 self._mark(folder)
             # tensorboardX's name, plus the pid and a random part: writers of
             # one folder in the same second would otherwise share a file.
@@ -427,8 +441,9 @@ class TensorBoardSink(Sink):
         the folders next to :attr:`planned` are searched for that mark, and
         the most recently marked one holding this run's worker is taken
         instead of a new ``logdir_N``: TensorBoard then shows one run whose
-        second event file goes on where the first stops. An explicit
-        ``logdir`` (``unique=False``) is used as given.
+        second event file goes on where the first stops. With
+        :attr:`resume_from` the search is among its matches instead. An
+        explicit ``logdir`` (neither) is used as given.
         """
         self._resumed = True
 
@@ -448,24 +463,32 @@ class TensorBoardSink(Sink):
         except OSError as exc:
             logger.debug("could not mark %s with its run: %s", folder, exc)
 
+    def _candidates(self) -> list[Path]:
+        """The folders an earlier attempt of this run may have written to."""
+        try:
+            if self.resume_from is not None:
+                base, pattern = self.resume_from
+                return sorted(base.glob(pattern))
+            with os.scandir(self.planned.parent) as entries:
+                return [Path(entry.path) for entry in entries]
+        except (OSError, ValueError):  # no such folder; a pattern glob() refuses
+            return []
+
     def _earlier_folder(self) -> Path | None:
-        """The folder next to :attr:`planned` marked with this run and worker."""
+        """The folder marked with this run and worker: next to :attr:`planned`,
+        or among :attr:`resume_from`'s matches."""
         mark = self._run_mark()
         if mark is None:
             return None
         found: list[tuple[float, str, Path]] = []
-        try:
-            with os.scandir(self.planned.parent) as entries:
-                for entry in entries:
-                    marked = Path(entry.path) / RUN_MARK
-                    try:
-                        if not entry.is_dir() or json.loads(marked.read_text()) != mark:
-                            continue
-                        found.append((marked.stat().st_mtime, entry.name, Path(entry.path)))
-                    except (OSError, ValueError):
-                        continue
-        except OSError:
-            return None
+        for folder in self._candidates():
+            marked = folder / RUN_MARK
+            try:
+                if not folder.is_dir() or json.loads(marked.read_text()) != mark:
+                    continue
+                found.append((marked.stat().st_mtime, str(folder), folder))
+            except (OSError, ValueError):
+                continue
         if not found:
             return None
         folder = max(found)[2]

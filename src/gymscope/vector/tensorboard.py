@@ -69,8 +69,10 @@ class TensorBoardWrapper(VectorGymscopeWrapper):
     Without ``logdir`` the run goes to ``runs/{env id}_{UTC time}``
     (:func:`default_vector_logdir`; ``_2``, ``_3``, ... if that folder
     exists when the wrapper is built). Resuming a run (a database wrapper in
-    the stack) wants an explicit ``logdir``: the steps then continue in the
-    same folders. Nothing is created before a sub-env's first episode ends;
+    the stack) continues each sub-env's steps in the folder its worker wrote
+    to before: the given ``logdir``'s, or, by default, the ``runs/*/env{i}``
+    folder marked with the run and worker (``.gymscope-run.json``), so
+    TensorBoard shows one run per sub-env. Nothing is created before a sub-env's first episode ends;
     failing writes, flushing, pickling and ``close()`` are as for the
     single-env wrapper.
 
@@ -138,7 +140,12 @@ class TensorBoardWrapper(VectorGymscopeWrapper):
         check_logdir(root)
         sinks = [
             TensorBoardSink(
-                sub_env_logdir(root, i), flush_secs=flush_secs, owner="TensorBoardWrapper"
+                sub_env_logdir(root, i),
+                flush_secs=flush_secs,
+                # a default folder is new at each start: a resumed sub-env goes
+                # back to the runs/*/env{i} folder its worker wrote to before
+                resume_from=None if logdir is not None else (root.parent, f"*/env{i}"),
+                owner="TensorBoardWrapper",
             )
             for i in range(env.num_envs)
         ]
@@ -158,8 +165,9 @@ class TensorBoardWrapper(VectorGymscopeWrapper):
 
     @property
     def logdir(self) -> Path:
-        """The run's folder, parent of the sub-envs' ``env{i}`` folders."""
-        return self._logdir
+        """The run's folder, parent of the sub-envs' ``env{i}`` folders (of
+        sub-env 0's, once a resumed run went back to its earlier folder)."""
+        return self._tb_sinks[0].logdir.parent if self._tb_sinks else self._logdir
 
     @property
     def logdirs(self) -> tuple[Path, ...]:
