@@ -520,6 +520,55 @@ def test_a_resumed_run_continues_in_the_default_tensorboard_folders(
         assert json.loads((folder / ".gymscope-run.json").read_text())["worker"] == i
 
 
+@pytest.mark.parametrize("tile", [False, True])
+def test_start_and_stop_recording_by_hand(tmp_path: Path, tile: bool) -> None:
+    long = [tuple([1.0] * 10)]  # no episode ends while recording by hand
+    envs = ScheduledRecordVideo(
+        SyncVectorEnv([lambda: ScriptedEnv(long, render_mode="rgb_array")] * 2),
+        tmp_path,
+        episode_trigger=lambda k: False,
+        sub_envs="all",
+        tile=tile,
+    )
+    envs.reset(seed=0)
+    envs.start_recording("by-hand")
+    assert envs.recording
+    for _ in range(3):
+        envs.step(np.zeros(2, dtype=np.int64))
+    envs.stop_recording()
+    assert not envs.recording
+    with pytest.raises(RuntimeError, match="no video is being recorded"):
+        envs.stop_recording()
+    envs.start_recording("again")
+    envs.step(np.zeros(2, dtype=np.int64))
+    envs.start_recording("again-2")  # finishes "again" first
+    envs.step(np.zeros(2, dtype=np.int64))
+    envs.close()  # saves the running one
+    names = ["by-hand", "again", "again-2"]
+    if not tile:
+        names = [f"{name}-env{i}" for name in names for i in range(2)]
+    assert mp4s(tmp_path) == sorted(f"{name}.mp4" for name in names)
+    # a frame per step taken while recording (3, 1 and 1), none at the start itself
+    frames = {name: frame_count(tmp_path / f"{name}.mp4") for name in names}
+    assert frames == {n: 3 if n.startswith("by-hand") else 1 for n in names}
+    sidecar = json.loads((tmp_path / f"{names[0]}.mp4.json").read_text())
+    assert sidecar["trigger"] == "manual" and sidecar["end"] == "stop_recording"
+
+
+def test_start_recording_checks_the_name(tmp_path: Path) -> None:
+    envs = ScheduledRecordVideo(
+        scripted(AutoresetMode.NEXT_STEP, "rgb_array", n=2), tmp_path, sub_envs="all"
+    )
+    envs.reset(seed=0)
+    with pytest.raises(ValueError, match="video_name"):
+        envs.start_recording("")
+    with pytest.raises(ValueError, match="video_name"):
+        envs.start_recording("v" * 300)
+    envs.close()
+    # a refused name leaves the episode trigger's videos running, and saved at close
+    assert mp4s(tmp_path) == ["rl-video-env0-episode-0.mp4", "rl-video-env1-episode-0.mp4"]
+
+
 def test_async_vector_env_frames_come_from_the_workers(tmp_path: Path) -> None:
     envs = gym.vector.AsyncVectorEnv(
         [lambda i=i: ScriptedEnv(SCRIPTS[i], render_mode="rgb_array") for i in range(2)],

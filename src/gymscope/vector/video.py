@@ -306,6 +306,41 @@ class ScheduledRecordVideo(VectorGymscopeWrapper):
         for stream in self._streams:
             stream.video.flush()
 
+    # -- manual recording (gymnasium's RecordVideo API) -------------------------------
+    def start_recording(self, video_name: str) -> None:
+        """Start a video named ``video_name`` on every stream now, finishing the
+        ones running first; frames come from the next step on.
+
+        With one stream (one filmed sub-env, or ``tile=True``) the file is
+        ``{video_name}.{format}``; with several, each filmed sub-env's is
+        ``{video_name}-env{i}.{format}``. Stop them with :meth:`stop_recording`
+        (or ``video_length``, when set).
+        """
+        name = safe_name(video_name, "video_name")
+        several = len(self._streams) > 1
+        names = [f"{name}-env{s.sub_env}" if several else name for s in self._streams]
+        for full in names:
+            check_name_length(self.video_folder, full, "video_name", counter=False)
+        counts = self._gymscope_tracker.episode_counts
+        for stream, full in zip(self._streams, names, strict=True):
+            # the stream's next step is step_id + 1, in its running episode
+            self._start(stream, full, "manual", stream.step_id + 1, counts[stream.sub_env])
+
+    def stop_recording(self) -> None:
+        """Finish the running videos and save them.
+
+        Raises:
+            UsageError: no video is being recorded.
+        """
+        if not self.recording:
+            raise UsageError(
+                "stop_recording() was called, but no video is being recorded; check "
+                "envs.recording first"
+            )
+        for stream in self._streams:
+            if stream.video.recording:
+                self._finish(stream, "stop_recording")
+
     # -- gymnasium API ---------------------------------------------------------------
     def step(self, actions: ActType) -> tuple[ObsType, Any, Any, Any, dict[str, Any]]:
         """Step the vector env; film the sub-envs that are recorded."""
