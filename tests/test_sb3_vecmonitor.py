@@ -358,3 +358,19 @@ def test_a_second_run_with_the_same_experiment_resumes_each_worker(
         returns = [row[2] for row in mine]
         means = [float(np.mean(returns[max(0, k - 3) : k + 1])) for k in range(len(mine))]
         assert [row[3] for row in mine] == pytest.approx(means, rel=1e-12)
+
+
+@pytest.mark.integration(tier="sb3")
+def test_a_server_that_cannot_be_reached_fails_at_the_first_reset(sb3: ModuleType) -> None:
+    # building the VecMonitor connects to nothing; SB3's first reset (in learn())
+    # opens the sinks, which name the URL, password hidden, and the fix
+    pytest.importorskip("psycopg")
+    from gymscope.errors import DatabaseUnreachableError
+    from stubs_db import _free_port
+
+    url = f"postgresql+psycopg://writer:s3cret@127.0.0.1:{_free_port()}/metrics"
+    venv = _ours(_vec("dummy", _cartpole, 2), db=url, experiment="unreachable")
+    with pytest.raises(DatabaseUnreachableError, match=r"writer:\*\*\*@127\.0\.0\.1") as caught:
+        venv.reset()
+    assert "s3cret" not in str(caught.value)
+    venv.close()

@@ -272,34 +272,24 @@ class VecMonitor(SinkOwner):
         flush_every: int | None,
     ) -> tuple[DatabaseSink, ...]:
         """One DatabaseSink per sub-env, all on one engine (``db``'s, or one made here)."""
-        from sqlalchemy.engine import Engine
-
-        from gymscope.metrics.db import check_db_target, check_existing_schema
-        from gymscope.sinks.database import MAX_WORKER, DatabaseSink
-        from gymscope.vector.sqlite_logger import engine_for_sub_envs
+        from gymscope.sinks.database import MAX_WORKER
+        from gymscope.vector.sqlite_logger import database_sinks
 
         check_int("worker_offset + num_envs - 1", offset + n - 1, 0, maximum=MAX_WORKER)
-        target = check_db_target(db)
-        if isinstance(target, Engine):
-            engine = target
-        else:
-            check_existing_schema(target)
-            engine = self._owned_engine = engine_for_sub_envs(target, n)
-        made: list[DatabaseSink] = []
-        for i in range(n):
-            made.append(
-                DatabaseSink(
-                    engine,
-                    experiment if not made else made[0].experiment_name,
-                    env_id=env_id,
-                    agent=agent,
-                    config=config,
-                    worker=offset + i,
-                    flush_every=flush_every,
-                    stats=stats,
-                )
-            )
-        return tuple(made)
+        # checked by each sink at its first open: the first reset (SB3's learn())
+        sinks, self._owned_engine = database_sinks(
+            db,
+            experiment,
+            n,
+            offset,
+            env_id=env_id,
+            agent=agent,
+            config=config,
+            flush_every=flush_every,
+            stats=stats,
+            check_now=False,
+        )
+        return sinks
 
     # -- properties ------------------------------------------------------------------
     @property

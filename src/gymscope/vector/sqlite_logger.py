@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from gymscope.metrics.db import DbTarget
     from gymscope.sinks.database import DatabaseSink
 
-__all__ = ["SQLiteLoggerWrapper", "engine_for_sub_envs"]
+__all__ = ["SQLiteLoggerWrapper", "database_sinks", "engine_for_sub_envs"]
 
 
 class SQLiteLoggerWrapper(VectorGymscopeWrapper):
@@ -109,11 +109,7 @@ class SQLiteLoggerWrapper(VectorGymscopeWrapper):
         check_connection: bool = True,
         journal: bool = True,
     ) -> None:
-        from sqlalchemy.engine import Engine
-
-        from gymscope.metrics.connect import check_reachable
-        from gymscope.metrics.db import check_db_target, check_existing_schema
-        from gymscope.sinks.database import MAX_WORKER, DatabaseSink
+        from gymscope.sinks.database import MAX_WORKER
 
         check_vector_env(env)
         keys = check_info_keys(info_keys)
@@ -127,35 +123,23 @@ class SQLiteLoggerWrapper(VectorGymscopeWrapper):
         )
         pending = check_int("max_pending", max_pending, 1)
         check_bool("check_connection", check_connection)
-        target = check_db_target(db)
-        if isinstance(target, Engine):
-            engine, self._owned_engine = target, None
-        else:
-            check_existing_schema(target)
-            if check_connection:  # once for all sub-envs (their sinks get the engine)
-                check_reachable(target)
-            engine = self._owned_engine = engine_for_sub_envs(target, env.num_envs)
         spec = getattr(env, "spec", None)
         env_id = str(getattr(spec, "id", "") or type(env.unwrapped).__name__)
-        sinks: list[DatabaseSink] = []
-        for i in range(env.num_envs):
-            sinks.append(
-                DatabaseSink(
-                    engine,
-                    experiment if not sinks else sinks[0].experiment_name,
-                    env_id=env_id,
-                    agent=agent,
-                    config=config,
-                    worker=offset + i,
-                    flush_every=flush_every,
-                    stats=stats,
-                    max_pending=pending,
-                    # a given Engine is checked by the sinks at the first open
-                    check_connection=check_connection and isinstance(target, Engine),
-                    journal=journal,
-                )
-            )
-        self._db_sinks = tuple(sinks)
+        sinks, self._owned_engine = database_sinks(
+            db,
+            experiment,
+            env.num_envs,
+            offset,
+            env_id=env_id,
+            agent=agent,
+            config=config,
+            flush_every=flush_every,
+            stats=stats,
+            max_pending=pending,
+            check_connection=check_connection,
+            journal=journal,
+        )
+        self._db_sinks = sinks
         # priority -1: the database names the run before the stack's other sinks report it
         super().__init__(env, [[sink] for sink in sinks], stats=stats, info_keys=keys, priority=-1)
 
@@ -209,6 +193,72 @@ class SQLiteLoggerWrapper(VectorGymscopeWrapper):
         state = super().__getstate__()
         state["_owned_engine"] = None  # an Engine does not pickle; each sink opens its own
         return state
+
+
+def database_sinks(
+    db: Any,
+    experiment: str | None,
+    num_envs: int,
+    worker_offset: int,
+    *,
+    env_id: str,
+    agent: str | None,
+    config: object,
+    flush_every: int | None,
+    stats: StatsConfig,
+    max_pending: int | None = None,
+    check_connection: bool = True,
+    check_now: bool = True,
+    journal: bool = True,
+) -> tuple[tuple[DatabaseSink, ...], Engine | None]:
+    """One :class:`~gymscope.sinks.database.DatabaseSink` per sub-env, sub-env
+    ``i`` as worker ``worker_offset + i`` of one run, all on one engine: ``db``
+    itself when it is an Engine, else one made here for ``num_envs``
+    connections (:func:`engine_for_sub_envs`), returned second (the caller
+    disposes of it; None for a given Engine).
+
+    With ``check_connection`` a server that cannot be used as configured
+    is an error: a URL is checked once, here (``check_now``; else by each
+    sink at its first open, as a given Engine always is).
+
+    Raises:
+        DatabaseUnreachableError: the server refuses the URL as configured.
+        TypeError, ValueError: a bad argument.
+    """
+    from sqlalchemy.engine import Engine
+
+    from gymscope.metrics.connect import check_reachable
+    from gymscope.metrics.db import check_db_target, check_existing_schema
+    from gymscope.sinks.database import DatabaseSink
+
+    target = check_db_target(db)
+    owned: Engine | None = None
+    if isinstance(target, Engine):
+        engine = target
+    else:
+        check_existing_schema(target)
+        if check_connection and check_now:  # once for all sub-envs
+            check_reachable(target)
+        engine = owned = engine_for_sub_envs(target, num_envs)
+    checked = check_connection and check_now and owned is not None
+    sinks: list[DatabaseSink] = []
+    for i in range(num_envs):
+        sinks.append(
+            DatabaseSink(
+                engine,
+                experiment if not sinks else sinks[0].experiment_name,
+                env_id=env_id,
+                agent=agent,
+                config=config,
+                worker=worker_offset + i,
+                flush_every=flush_every,
+                stats=stats,
+                max_pending=MAX_PENDING if max_pending is None else max_pending,
+                check_connection=check_connection and not checked,
+                journal=journal,
+            )
+        )
+    return tuple(sinks), owned
 
 
 def engine_for_sub_envs(url: Any, connections: int = 1) -> Engine:
