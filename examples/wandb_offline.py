@@ -28,10 +28,8 @@ def main(out_dir: Path = Path("runs/wandb_offline"), episodes: int = 5) -> dict[
     return the episodes' returns and the W&B run folders written."""
     env = gymscope.AnalyticsWrapper(
         gym.make("CartPole-v1"),
-        AnalyticsState("cartpole", tags=["random"]),
+        AnalyticsState("cartpole", tags=["random"], offline=True, directory=out_dir),
         backend="wandb",
-        offline=True,
-        directory=out_dir,
     )
     returns: list[float] = []
     with env:

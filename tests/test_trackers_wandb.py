@@ -281,3 +281,21 @@ def test_importing_the_backend_does_not_import_wandb() -> None:
     code = "import sys, gymscope.trackers.wandb; print('wandb' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+@integration
+def test_example_wandb_offline(
+    wandb: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from stubs import load_script
+
+    summary = load_script("examples/wandb_offline.py").main(tmp_path / "out", episodes=4)
+    (run_dir,) = summary["run_dirs"]  # wandb/offline-run-{time}-{run id}
+    assert f"wandb sync {run_dir}" in capsys.readouterr().out
+    back = read_wandb(tmp_path / "out", run_dir.name.rsplit("-", 1)[1])
+    returns = summary["returns"]
+    assert [value for _, value in back.metrics["episode/return"]] == returns
+    # CartPole pays 1 per step: an episode's step is the env steps taken so far
+    steps = [step for step, _ in back.metrics["episode/return"]]
+    assert steps == [sum(returns[: k + 1]) for k in range(len(returns))]
+    assert back.tags == ["random"] and back.name == "CartPole-v1"
