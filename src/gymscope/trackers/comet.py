@@ -138,6 +138,8 @@ class CometClient:
         }
         if spec.offline:
             options["offline_directory"] = None if spec.directory is None else str(spec.directory)
+            if spec.directory is not None:  # Comet refuses a folder that does not exist
+                Path(spec.directory).mkdir(parents=True, exist_ok=True)
             kind = "ExistingOfflineExperiment" if spec.run_id else "OfflineExperiment"
         else:
             kind = "ExistingExperiment" if spec.run_id else "Experiment"
