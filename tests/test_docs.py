@@ -34,13 +34,18 @@ PG_MARK = re.compile(
 PG_URL = re.compile(r'"postgresql\+psycopg://[^"]*"')
 
 
-def _pg_pages() -> list[tuple[str, list[str]]]:
+def marked_blocks(mark: re.Pattern[str]) -> list[tuple[str, list[str]]]:
+    """Per page, in order, its code blocks in which ``mark`` is found."""
     found = []
     for doc in DOCS:
-        blocks = [b for b in BLOCK.findall(doc.read_text(encoding="utf-8")) if PG_MARK.search(b)]
+        blocks = [b for b in BLOCK.findall(doc.read_text(encoding="utf-8")) if mark.search(b)]
         if blocks:
             found.append((str(doc.relative_to(ROOT)), blocks))
     return found
+
+
+def _pg_pages() -> list[tuple[str, list[str]]]:
+    return marked_blocks(PG_MARK)
 
 
 @pytest.mark.slow

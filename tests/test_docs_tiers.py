@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from test_docs import BLOCK, DOCS, ROOT
+from test_docs import marked_blocks
 
 TESTS = Path(__file__).resolve().parent
 #: tier: (the skip marks of its blocks, the modules they import)
@@ -38,13 +38,7 @@ SHORTER = (re.compile(r"total_timesteps=50_000"), "total_timesteps=1_024")
 
 def _pages(tier: str) -> list[tuple[str, list[str]]]:
     """Per page, its blocks of ``tier``."""
-    mark = TIERS[tier][0]
-    found = []
-    for page in DOCS:
-        blocks = [b for b in BLOCK.findall(page.read_text(encoding="utf-8")) if mark.search(b)]
-        if blocks:
-            found.append((str(page.relative_to(ROOT)), blocks))
-    return found
+    return marked_blocks(TIERS[tier][0])
 
 
 def _sdks(tier: str, blocks: list[str]) -> set[str]:

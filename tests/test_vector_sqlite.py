@@ -217,3 +217,14 @@ def test_many_sub_envs_each_get_a_connection(tmp_path: Path, num_envs: int) -> N
     assert query(sqlite_url(db), "SELECT count(*), count(DISTINCT worker) FROM episode") == [
         (num_envs, num_envs)
     ]
+
+
+def test_worker_numbers_beyond_the_limit_are_refused_at_construction(tmp_path: Path) -> None:
+    from gymscope.sinks.database import MAX_WORKER
+
+    with pytest.raises(InvalidArgumentError, match=r"worker_offset \+ num_envs - 1"):
+        SQLiteLoggerWrapper(scripted(2), tmp_path / "m.db", "limit", worker_offset=MAX_WORKER)
+    assert not (tmp_path / "m.db").exists()
+    SQLiteLoggerWrapper(
+        scripted(2), tmp_path / "m.db", "limit", worker_offset=MAX_WORKER - 1
+    ).close()

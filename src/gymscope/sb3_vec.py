@@ -272,10 +272,8 @@ class VecMonitor(SinkOwner):
         flush_every: int | None,
     ) -> tuple[DatabaseSink, ...]:
         """One DatabaseSink per sub-env, all on one engine (``db``'s, or one made here)."""
-        from gymscope.sinks.database import MAX_WORKER
         from gymscope.vector.sqlite_logger import database_sinks
 
-        check_int("worker_offset + num_envs - 1", offset + n - 1, 0, maximum=MAX_WORKER)
         # checked by each sink at its first open: the first reset (SB3's learn())
         sinks, self._owned_engine = database_sinks(
             db,

@@ -395,8 +395,6 @@ class TensorBoardSink(Sink):
             folder = self._earlier_folder() if marked and self._resumed else None
             if folder is None:
                 folder = self._claim() if self.unique else self._make(self._logdir)
-            else:
-                self._make(folder)
             self._logdir = folder
             if marked:
                 self._mark(folder)

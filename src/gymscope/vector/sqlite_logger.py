@@ -109,18 +109,10 @@ class SQLiteLoggerWrapper(VectorGymscopeWrapper):
         check_connection: bool = True,
         journal: bool = True,
     ) -> None:
-        from gymscope.sinks.database import MAX_WORKER
-
         check_vector_env(env)
         keys = check_info_keys(info_keys)
         stats = StatsConfig(window_size=check_window_size(window_size))
         offset = check_int("worker_offset", worker_offset, 0)
-        check_int(
-            "worker_offset + num_envs - 1",
-            offset + env.num_envs - 1,
-            0,
-            maximum=MAX_WORKER,
-        )
         pending = check_int("max_pending", max_pending, 1)
         check_bool("check_connection", check_connection)
         spec = getattr(env, "spec", None)
@@ -206,7 +198,7 @@ def database_sinks(
     config: object,
     flush_every: int | None,
     stats: StatsConfig,
-    max_pending: int | None = None,
+    max_pending: int = MAX_PENDING,
     check_connection: bool = True,
     check_now: bool = True,
     journal: bool = True,
@@ -223,14 +215,17 @@ def database_sinks(
 
     Raises:
         DatabaseUnreachableError: the server refuses the URL as configured.
-        TypeError, ValueError: a bad argument.
+        TypeError, ValueError: a bad argument (worker numbers beyond
+            ``MAX_WORKER`` among them).
     """
     from sqlalchemy.engine import Engine
 
     from gymscope.metrics.connect import check_reachable
     from gymscope.metrics.db import check_db_target, check_existing_schema
-    from gymscope.sinks.database import DatabaseSink
+    from gymscope.sinks.database import MAX_WORKER, DatabaseSink
 
+    last = worker_offset + num_envs - 1
+    check_int("worker_offset + num_envs - 1", last, 0, maximum=MAX_WORKER)
     target = check_db_target(db)
     owned: Engine | None = None
     if isinstance(target, Engine):
@@ -253,7 +248,7 @@ def database_sinks(
                 worker=worker_offset + i,
                 flush_every=flush_every,
                 stats=stats,
-                max_pending=MAX_PENDING if max_pending is None else max_pending,
+                max_pending=max_pending,
                 check_connection=check_connection and not checked,
                 journal=journal,
             )

@@ -72,9 +72,9 @@ class TensorBoardWrapper(VectorGymscopeWrapper):
     the stack) continues each sub-env's steps in the folder its worker wrote
     to before: the given ``logdir``'s, or, by default, the ``runs/*/env{i}``
     folder marked with the run and worker (``.gymscope-run.json``), so
-    TensorBoard shows one run per sub-env. Nothing is created before a sub-env's first episode ends;
-    failing writes, flushing, pickling and ``close()`` are as for the
-    single-env wrapper.
+    TensorBoard shows one run per sub-env. Nothing is created before a
+    sub-env's first episode ends; failing writes, flushing, pickling and
+    ``close()`` are as for the single-env wrapper.
 
     Args:
         env: The vector environment to wrap.
@@ -149,7 +149,6 @@ class TensorBoardWrapper(VectorGymscopeWrapper):
             )
             for i in range(env.num_envs)
         ]
-        self._logdir = root
         self._tb_sinks = tuple(sinks)
         super().__init__(
             env,
@@ -167,7 +166,7 @@ class TensorBoardWrapper(VectorGymscopeWrapper):
     def logdir(self) -> Path:
         """The run's folder, parent of the sub-envs' ``env{i}`` folders (of
         sub-env 0's, once a resumed run went back to its earlier folder)."""
-        return self._tb_sinks[0].logdir.parent if self._tb_sinks else self._logdir
+        return self._tb_sinks[0].logdir.parent
 
     @property
     def logdirs(self) -> tuple[Path, ...]:
