@@ -25,8 +25,9 @@ Two measurements, each beside references measured in the same process:
      does minus the wrapper; (d') the same with SQLite's defaults (4 KB
      pages, checkpoint every 1000 pages), what a hand-written logger gets;
    - (e) (b)'s ORM commit per episode on a WAL file;
-   - (f) the journal's floor: one ``os.write`` of the episode's row as a
-     JSON line to an ``O_APPEND`` file (what survives SIGKILL, nothing else).
+   - (f) the journal's floor: one ``os.write`` to an ``O_APPEND`` file of the
+     episode packed as the journal packs the usual one (``struct.pack``,
+     CRC-32, header): what survives SIGKILL, nothing else.
 
    **Method.** Each variant wraps its own no-op env whose episodes are 20
    steps long; the loop times the ``step()`` call that ends each episode, in
@@ -93,7 +94,7 @@ FLOOR = "(d) raw sqlite3 commit, WAL [floor]"
 FLOOR_DEFAULTS = "(d') (d) with SQLite's defaults"
 ORM_WAL = "(e) ORM commit, WAL"
 OURS_SYNC = "(a') SQLiteLoggerWrapper(journal=False)"
-JOURNAL_FLOOR = "(f) one write() of a JSON line"
+JOURNAL_FLOOR = "(f) one write() of a packed record"
 
 EPISODE_LENGTH = 20
 OURS_TARGET_US = 30.0
@@ -247,19 +248,21 @@ def raw_sink(
 
 
 def journal_sink(path: Path) -> tuple[Callable[[dict[str, Any]], None], Callable[[], None]]:
-    """One ``os.write`` of a JSON line per episode to an ``O_APPEND`` file."""
-    import json
+    """One ``os.write`` per episode to an ``O_APPEND`` file of the episode packed
+    as the journal packs it (one ``struct.pack``, a CRC-32, a header)."""
     import os
+    import struct
+    import zlib
 
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-    dumps = json.JSONEncoder(separators=(",", ":")).encode
+    body, header = struct.Struct("<Bqqdqdddqd??q").pack, struct.Struct("<II").pack
 
     def write(v: dict[str, Any]) -> None:
-        created = dt.datetime.fromtimestamp(v["ended_at"], dt.timezone.utc).isoformat(" ")
-        row = [1, v["episode_num"], v["reward"], v["length"], v["reward_moving_avg"], 0.0, None]
-        row += [None, None, created[:26], 0, v["duration_s"], v["terminated"], v["truncated"]]
-        row += [v["total_steps"], None]
-        os.write(fd, (dumps(["e", *row]) + "\n").encode())
+        data = body(
+            1, 1, v["episode_num"], v["reward"], v["length"], v["reward_moving_avg"], 0.0,
+            v["ended_at"], 0, v["duration_s"], v["terminated"], v["truncated"], v["total_steps"],
+        )  # fmt: skip
+        os.write(fd, header(len(data), zlib.crc32(data)) + data)
 
     return write, functools.partial(os.close, fd)
 
@@ -299,7 +302,7 @@ def make_variants(folder: Path) -> tuple[dict[str, gym.Env[Any, Any]], list[Call
     envs[OURS_SYNC] = SQLiteLoggerWrapper(
         NoOpEnv(EPISODE_LENGTH), folder / "a-sync.db", experiment="benchmark", journal=False
     )
-    write, close = journal_sink(folder / "f.jsonl")
+    write, close = journal_sink(folder / "f.journal")
     envs[JOURNAL_FLOOR] = EpisodeSink(NoOpEnv(EPISODE_LENGTH), write)
     closers.append(close)
     for env in envs.values():

@@ -25,7 +25,7 @@ def test_small_run_measures_every_variant_and_the_whole_run() -> None:
         "(d') (d) with SQLite's defaults",
         "(e) ORM commit, WAL",
         "(a') SQLiteLoggerWrapper(journal=False)",
-        "(f) one write() of a JSON line",
+        "(f) one write() of a packed record",
     ]
     assert cost.names() == expected
     assert (cost.reference, cost.baseline) == ("(d) raw sqlite3 commit, WAL [floor]", "bare env")

@@ -8,8 +8,10 @@ next writer) must find exactly the episodes the child knew were finished.
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
+import re
 import signal
 import sqlite3
 import threading
@@ -22,7 +24,8 @@ import pytest
 import db_child
 import gymscope.metrics  # noqa: F401  (imported once, not in every forked child)
 from gymscope.metrics import journal as journal_module
-from gymscope.metrics.journal import Journal, ingest_orphans, journal_folder
+from gymscope.metrics.codec import COLUMNS
+from gymscope.metrics.journal import SEGMENT_SUFFIX, Journal, ingest_orphans, journal_folder
 from gymscope.wrappers.sqlite_logger import SQLiteLoggerWrapper
 from stubs import ScriptedEnv
 from stubs_db import SCRIPT, query, read_episodes, script_episode
@@ -36,7 +39,20 @@ def sqlite_url(path: Path) -> str:
 
 def segments(db: Path) -> list[Path]:
     folder = journal_folder(db)
-    return sorted(folder.glob("*.jsonl")) if folder.is_dir() else []
+    return sorted(folder.glob(f"*{SEGMENT_SUFFIX}")) if folder.is_dir() else []
+
+
+def journaled_episodes(db: Path) -> int:
+    """Episode frames in the journal segments of ``db`` (read without their locks)."""
+    count = 0
+    for path in segments(db):
+        data, offset = path.read_bytes(), 0
+        while offset < len(data):
+            length, _ = journal_module._FRAME.unpack_from(data, offset)
+            kind = data[offset + journal_module._FRAME.size]
+            count += kind in (journal_module._KIND_COMPACT, journal_module._KIND_ROW)
+            offset += journal_module._FRAME.size + length
+    return count
 
 
 def run_episodes(env: Any, n: int) -> None:
@@ -361,37 +377,74 @@ def test_a_locked_database_keeps_rows_in_the_journal_and_retries(tmp_path: Path)
     env.flush()
     query(url, "ALTER TABLE episode RENAME TO episode_away")
     run_episodes(env, 3)  # commits fail in the background; step() never raises
-    journaled = sum(p.read_bytes().count(b"\n") for p in segments(db))
-    assert journaled >= 3
+    assert journaled_episodes(db) >= 3
     query(url, "ALTER TABLE episode_away RENAME TO episode")
     env.close()
     assert [r["episode_num"] for r in read_episodes(url, "busy")] == list(range(4))
     assert segments(db) == []
 
 
-def test_journal_lines_survive_a_torn_last_line(tmp_path: Path) -> None:
+def _dead_writers_rows(tmp_path: Path) -> tuple[Path, str, list[Any]]:
+    """A database with 2 committed episodes; the values of its first row in
+    COLUMNS order (for rows a dead writer journaled after it)."""
+    from gymscope.metrics.codec import COLUMNS
+
     db = tmp_path / "m.db"
     url = sqlite_url(db)
     env = SQLiteLoggerWrapper(ScriptedEnv(SCRIPT), url, "t")
     run_episodes(env, 2)
     env.close()
-    folder = journal_folder(db)
-    folder.mkdir(exist_ok=True)
-    # a dead writer's segment with one whole line and a torn one
+    journal_folder(db).mkdir(exist_ok=True)
     rows = query(url, "SELECT * FROM episode ORDER BY episode_num")
     assert len(rows) == 2
-    journal = Journal(folder, "deadbeef")
-    from gymscope.metrics.codec import COLUMNS
-
     columns = [c[1] for c in query(url, "PRAGMA table_info(episode)")]
     first = dict(zip(columns, rows[0], strict=True))
-    line = [first[c] for c in COLUMNS]
-    line[COLUMNS.index("episode_num")] = 2
-    journal.append_episode(line)
-    os.write(journal.current.fd, b'["e", 1, 3, 1.')
+    return db, url, [first[c] for c in COLUMNS]
+
+
+def _with_num(row: list[Any], num: int) -> list[Any]:
+    from gymscope.metrics.codec import COLUMNS
+
+    row = list(row)
+    row[COLUMNS.index("episode_num")] = num
+    return row
+
+
+def test_journal_frames_survive_a_torn_last_frame(tmp_path: Path) -> None:
+    db, url, row = _dead_writers_rows(tmp_path)
+    journal = Journal(journal_folder(db), "deadbeef")
+    journal.append_episode(_with_num(row, 2))
+    whole = journal_module.frame(journal_module.row_body(_with_num(row, 3)))
+    os.write(journal.current.fd, whole[: len(whole) - 5])  # the write torn by a crash
     Journal.abandon(journal.current)
     assert ingest_orphans(db) == 1
     assert [r["episode_num"] for r in read_episodes(url, "t")] == [0, 1, 2]
+
+
+def test_a_damaged_frame_is_skipped_and_the_next_ones_ingested(tmp_path: Path) -> None:
+    db, url, row = _dead_writers_rows(tmp_path)
+    journal = Journal(journal_folder(db), "deadbeef")
+    frames = [journal_module.frame(journal_module.row_body(_with_num(row, n))) for n in (2, 3, 4)]
+    damaged = bytearray(frames[1])
+    damaged[-3] ^= 0xFF  # a flipped byte: its CRC no longer matches
+    zeros = bytes(64)  # a page the disk never wrote, read back as zeros
+    journal.append(frames[0] + bytes(damaged) + zeros + frames[2])
+    Journal.abandon(journal.current)
+    assert ingest_orphans(db) == 2
+    assert [r["episode_num"] for r in read_episodes(url, "t")] == [0, 1, 2, 4]
+
+
+def test_segments_of_the_former_json_lines_format_are_ingested(tmp_path: Path) -> None:
+    # a dead writer of an earlier gymscope: one JSON line per row, a torn last line
+    db, url, row = _dead_writers_rows(tmp_path)
+    legacy = journal_folder(db) / "cafe.1.jsonl"
+    metric = [row[0], 0, "loss", 7, 0.5, 1.0]
+    lines = [json.dumps(["e", *_with_num(row, 2)]), json.dumps(["m", *metric]), '["e", 1, 3, 1.']
+    legacy.write_text("\n".join(lines))
+    assert ingest_orphans(db) == 1
+    assert [r["episode_num"] for r in read_episodes(url, "t")] == [0, 1, 2]
+    assert query(url, "SELECT name, step, value FROM gymscope_metric") == [("loss", 7, 0.5)]
+    assert not legacy.exists()
 
 
 def test_the_flusher_thread_runs_in_the_background(tmp_path: Path) -> None:
@@ -400,3 +453,47 @@ def test_the_flusher_thread_runs_in_the_background(tmp_path: Path) -> None:
     names = [t.name for t in threading.enumerate()]
     assert any(name.startswith("gymscope-flusher") for name in names)
     env.close()
+
+
+def _stored(url: str) -> list[tuple[Any, ...]]:
+    skip = ("experiment_id", "created_at", "duration_s")  # the run's own, and timings
+    columns = ", ".join(c for c in COLUMNS if c not in skip)
+    return query(url, f"SELECT {columns} FROM episode ORDER BY episode_num")
+
+
+@pytest.mark.filterwarnings("ignore::gymscope.episode.NonFiniteRewardWarning")
+@pytest.mark.parametrize("info_keys", [(), ("score",)])
+def test_journaled_rows_equal_the_rows_of_a_commit_per_episode(
+    tmp_path: Path, info_keys: tuple[str, ...]
+) -> None:
+    # every row kind of the journal: the usual episode (packed), and as JSON
+    # rows those with captured info values, metrics or a NaN return
+    script = [(1.5,), (2.0, -1.0), (1.0, 2.0, 3.0), (2.0, 0.0), (0.25,)] * 2
+    script += [(float("nan"), 1.0), (3.0,)]  # NaN: it and the later moving averages
+    urls = {}
+    for journal in (True, False):
+        db = tmp_path / f"{journal}.db"
+        urls[journal] = url = sqlite_url(db)
+        env = SQLiteLoggerWrapper(
+            ScriptedEnv(script, truncate=[4], final_info={"score": 7}),
+            url,
+            "same",
+            info_keys=info_keys,
+            journal=journal,
+        )
+        env.reset()
+        for n, rewards in enumerate(script):
+            for _ in rewards:
+                if n == 7:
+                    env.log_metrics(actor_loss=0.5, other=2.0)
+                env.step(0)
+            env.reset()
+        env.close()
+    journaled, committed = _stored(urls[True]), _stored(urls[False])
+    assert len(journaled) == 12
+    assert repr(journaled) == repr(committed)  # repr: NaN-safe, exact floats
+    plain = sum(row[-1] is None and row[5] is None for row in journaled)  # the packed ones
+    assert plain == (0 if info_keys else 9)  # all but the metrics' and NaNs' rows
+    times = [t for (t,) in query(urls[True], "SELECT created_at FROM episode")]
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}", t) for t in times)
+    assert times == sorted(times)

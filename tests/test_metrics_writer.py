@@ -6,7 +6,6 @@ import datetime as dt
 import sqlite3
 import threading
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -15,7 +14,8 @@ from hypothesis import strategies as st
 
 from gymscope.metrics import get_db_engine
 from gymscope.metrics.db import SQLITE_PAGE_SIZE
-from gymscope.metrics.writer import WAL_AUTOCHECKPOINT_BYTES, SQLiteEpisodeWriter, _Reconnector
+from gymscope.metrics.journal import CreatedAt
+from gymscope.metrics.writer import WAL_AUTOCHECKPOINT_BYTES, _Reconnector
 from gymscope.wrappers.sqlite_logger import SQLiteLoggerWrapper
 from stubs import ScriptedEnv
 from stubs_db import run_episodes
@@ -27,8 +27,8 @@ def _reference(timestamp: float) -> str:
     return moment.isoformat(" ", "microseconds")[:26]
 
 
-def _created_at(state: SimpleNamespace, timestamp: float) -> str:
-    return SQLiteEpisodeWriter._created_at(state, timestamp)  # type: ignore[arg-type]
+def _created_at(state: CreatedAt, timestamp: float) -> str:
+    return state(timestamp)
 
 
 @settings(max_examples=300)
@@ -39,7 +39,7 @@ def _created_at(state: SimpleNamespace, timestamp: float) -> str:
 def test_created_at_text_equals_datetimes_for_any_time_stamps(
     start: float, steps: list[float]
 ) -> None:
-    state = SimpleNamespace(_second=-1, _prefix="")  # the cache the writer keeps
+    state = CreatedAt()  # the cache the writer keeps
     timestamp = start
     for step in [0.0, *steps]:
         timestamp += step
@@ -51,7 +51,7 @@ def test_created_at_text_equals_datetimes_for_any_time_stamps(
     [0.0, 1.0, 1_700_000_000.9999996, 1_700_000_000.0000004, 1_700_000_000.5, 2**31 + 0.25],
 )
 def test_created_at_rounds_like_datetime_at_the_edges(timestamp: float) -> None:
-    state = SimpleNamespace(_second=-1, _prefix="")
+    state = CreatedAt()
     first = _created_at(state, timestamp)
     again = _created_at(state, timestamp)  # second call: from the cached prefix
     assert first == again == _reference(timestamp)

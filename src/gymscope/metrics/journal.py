@@ -4,7 +4,7 @@ A SQLite commit per episode is what made every finished episode survive
 SIGKILL, and it was most of what logging cost. The physical floor of that
 promise is one ``write()`` into the kernel's page cache, which outlives the
 process. So, on SQLite files, each finished episode (and each step-keyed
-metric report) is appended as one line to its writer's *journal* with a
+metric report) is appended as one record to its writer's *journal* with a
 single ``os.write``, before ``step()`` returns, and a background thread
 commits the queued rows to the database in batches: every
 :data:`FLUSH_INTERVAL_S`, or as soon as a writer has ``flush_every`` rows
@@ -21,9 +21,19 @@ deleted when the process died is not inserted twice: each episode is stored
 exactly once.
 
 Layout: next to ``runs.db``, the folder ``runs.db.gymscope-journal/``
-holds ``{token}.{seq}.jsonl`` files, one line per row: ``["e", <the episode
-row's values in COLUMNS order>]`` or ``["m", experiment_id, worker, name,
-step, value, wall_time]``. A live writer holds a POSIX record lock
+holds ``{token}.{seq}.journal`` files of *frames*: a ``<II`` header (the
+body's length and CRC-32) and the body. A body's first byte says what it is:
+``1``, an episode in a fixed binary layout (:data:`_COMPACT`: the usual
+episode, with no info, metrics, losses or NaN, packed with one
+``struct.pack``; its ``created_at`` text is formatted from its end time when
+it is committed, off the training thread); ``2``, an episode row as a JSON
+list in ``COLUMNS`` order (every other episode); ``3``, a JSON list of metric
+rows ``[experiment_id, worker, name, step, value, wall_time]``. A frame whose
+length or CRC does not match (a write torn by power loss) is skipped, and
+reading resumes at the next whole frame. Segments written before this
+format (``.jsonl``: one JSON line per row) are still ingested.
+
+A live writer holds a POSIX record lock
 (``lockf``) on each of its segments: a segment nobody holds is an orphan.
 POSIX locks belong to the process (a forked child does not inherit them), so
 an AsyncVectorEnv worker that inherited the descriptor cannot keep a dead
@@ -38,6 +48,7 @@ readers ingest without importing SQLAlchemy.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import errno
 import heapq
 import itertools
@@ -45,10 +56,12 @@ import json
 import logging
 import os
 import sqlite3
+import struct
 import threading
 import time
 import weakref
-from collections.abc import Iterable, Sequence
+import zlib
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +76,8 @@ __all__ = [
     "FLUSH_INTERVAL_S",
     "FLUSH_ROWS",
     "JOURNAL_SUFFIX",
+    "SEGMENT_SUFFIX",
+    "CreatedAt",
     "Journal",
     "Segment",
     "ingest_orphans",
@@ -82,7 +97,23 @@ FLUSH_ROWS = 256
 #: A ``.tmp`` segment (created, not yet renamed) this old is a dead process's.
 _TMP_STALE_S = 60.0
 
-_EPISODE, _METRIC = "e", "m"
+_EPISODE, _METRIC = "e", "m"  # line kinds of the former .jsonl segments
+#: Suffix of a segment; ``.jsonl``: a segment written before frames (still ingested).
+SEGMENT_SUFFIX = ".journal"
+_LEGACY_SUFFIX = ".jsonl"
+#: Frame header: the body's length and its CRC-32.
+_FRAME = struct.Struct("<II")
+_KIND_COMPACT, _KIND_ROW, _KIND_METRICS = 1, 2, 3
+#: Body of the usual episode: kind, experiment_id, episode_num, reward, length,
+#: reward_moving_avg, reward_moving_std, ended_at (a Unix time: created_at is
+#: its text), worker, duration_s, terminated, truncated, total_steps. Its loss
+#: columns and ``extra`` are NULL.
+_COMPACT = struct.Struct("<Bqqdqdddqd??q")
+_pack_compact = _COMPACT.pack
+_pack_frame = _FRAME.pack
+_crc32 = zlib.crc32
+_UTC = dt.timezone.utc
+_fromtimestamp = dt.datetime.fromtimestamp
 #: A process-wide count of queued episode rows: each writer's queue holds
 #: ``(sequence, row)``, so one commit inserts all writers' rows in the order
 #: the episodes ended (``episode.id`` order is end order, as with a commit
@@ -115,8 +146,106 @@ def _make_dumps() -> Any:
     return lambda row: join(chunks(row, 0))
 
 
-_dumps = _make_dumps()
+_dumps: Callable[[Any], str] = _make_dumps()
 _write = os.write
+
+
+class CreatedAt:
+    """Unix times as SQLAlchemy's text of a SQLite DATETIME, in UTC.
+
+    ``CreatedAt()(t)`` is the text of ``datetime.fromtimestamp(t, utc)``
+    (microseconds rounded half to even, as datetime does) at a sixth of its
+    cost: the part up to the second is formatted once per second. One
+    instance per thread (it caches that part).
+    """
+
+    __slots__ = ("_prefix", "_second")
+
+    def __init__(self) -> None:
+        self._second = -1  # the second _prefix spells out
+        self._prefix = ""
+
+    def __call__(self, timestamp: float) -> str:
+        second = int(timestamp)
+        micros = round((timestamp - second) * 1e6)
+        if second != self._second or micros >= 1_000_000:
+            text = _fromtimestamp(timestamp, _UTC).isoformat(" ", "microseconds")[:26]
+            if micros < 1_000_000 and timestamp >= 0:
+                self._second, self._prefix = second, text[:20]  # "YYYY-MM-DD HH:MM:SS."
+            return text
+        return self._prefix + str(1_000_000 + micros)[1:]
+
+
+def compact_episode(
+    experiment_id: int,
+    episode_num: int,
+    reward: float,
+    length: int,
+    moving_mean: float,
+    moving_std: float,
+    ended_at: float,
+    worker: int,
+    duration_s: float,
+    terminated: bool,
+    truncated: bool,
+    total_steps: int,
+) -> bytes:
+    """The body of the usual episode (see :data:`_COMPACT`).
+
+    Raises:
+        struct.error: a value does not fit (an int beyond 64 bits, a non-number).
+    """
+    return _pack_compact(
+        _KIND_COMPACT,
+        experiment_id,
+        episode_num,
+        reward,
+        length,
+        moving_mean,
+        moving_std,
+        ended_at,
+        worker,
+        duration_s,
+        terminated,
+        truncated,
+        total_steps,
+    )
+
+
+def frame(body: bytes) -> bytes:
+    """``body`` as one frame of a segment: header, then body."""
+    return _pack_frame(len(body), _crc32(body)) + body
+
+
+def row_body(row: Sequence[Any]) -> bytes:
+    """The body of an episode row (``COLUMNS`` order) kept as JSON."""
+    return b"\x02" + _dumps(list(row)).encode()
+
+
+def metrics_body(rows: Iterable[Sequence[Any]]) -> bytes:
+    """The body of metric rows ``(experiment_id, worker, name, step, value, wall_time)``."""
+    return b"\x03" + _dumps([list(row) for row in rows]).encode()
+
+
+def episode_rows(items: Sequence[Any], created_at: CreatedAt | None = None) -> list[Any]:
+    """Rows (``COLUMNS`` order) of queued items: a compact body is unpacked,
+    its ``created_at`` formatted from its end time; a row is kept as it is."""
+    text = created_at if created_at is not None else CreatedAt()
+    unpack = _COMPACT.unpack
+    rows: list[Any] = []
+    append = rows.append
+    for item in items:
+        if type(item) is not bytes:
+            append(item)
+            continue
+        _, xid, num, reward, length, mean, std, ended, worker, duration, term, trunc, steps = (
+            unpack(item)
+        )
+        append(
+            (xid, num, reward, length, mean, std, None, None, None, text(ended), worker,
+             duration, term, trunc, steps, None)
+        )  # fmt: skip
+    return rows
 
 
 def journals_supported() -> bool:
@@ -184,7 +313,7 @@ class Journal:
 
     def _new_segment(self) -> Segment:
         self._seq += 1
-        path = self.folder / f"{self.stem}.{self._seq}.jsonl"
+        path = self.folder / f"{self.stem}.{self._seq}{SEGMENT_SUFFIX}"
         tmp = path.with_suffix(".tmp")
         flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC
         try:
@@ -207,17 +336,17 @@ class Journal:
         return Segment(path, fd)
 
     def append_episode(self, row: Sequence[Any]) -> None:
-        """Append one episode row (one ``write()``)."""
-        self._append(_dumps([_EPISODE, *row]) + "\n")
+        """Append one episode row in ``COLUMNS`` order (one ``write()``)."""
+        self.append(frame(row_body(row)))
 
     def append_metrics(self, rows: Iterable[Sequence[Any]]) -> None:
         """Append metric rows ``(experiment_id, worker, name, step, value, wall_time)``."""
-        text = "".join(_dumps([_METRIC, *row]) + "\n" for row in rows)
-        if text:
-            self._append(text)
+        rows = list(rows)
+        if rows:
+            self.append(frame(metrics_body(rows)))
 
-    def _append(self, text: str) -> None:
-        data = text.encode()
+    def append(self, data: bytes) -> None:
+        """Append whole frames (one ``write()``, repeated only if it was short)."""
         fd = self.current.fd
         written = _write(fd, data)
         while written < len(data):  # a short write: the disk is full, or a signal
@@ -295,20 +424,61 @@ def _insert_episodes(conn: sqlite3.Connection, rows: Sequence[Sequence[Any]]) ->
         conn.execute(sql, [value for row in chunk for value in row])
 
 
-def _parse(fd: int, path: Path) -> tuple[list[list[Any]], list[list[Any]]]:
-    """The episode and metric rows of a segment; a torn last line is skipped.
-
-    Read through ``fd``, the descriptor that holds the segment's lock: closing
-    any other descriptor of the file would release the process's POSIX lock.
-    """
-    episodes: list[list[Any]] = []
-    metrics: list[list[Any]] = []
+def _read(fd: int) -> bytes:
     chunks: list[bytes] = []
     offset = 0
     while chunk := os.pread(fd, 1 << 20, offset):
         chunks.append(chunk)
         offset += len(chunk)
-    data = b"".join(chunks)
+    return b"".join(chunks)
+
+
+def _parse(fd: int, path: Path) -> tuple[list[Any], list[list[Any]]]:
+    """The episode and metric rows of a segment; damaged frames (or lines) are skipped.
+
+    Read through ``fd``, the descriptor that holds the segment's lock: closing
+    any other descriptor of the file would release the process's POSIX lock.
+    """
+    data = _read(fd)
+    if path.name.endswith(_LEGACY_SUFFIX):
+        return _parse_lines(data, path)
+    items: list[Any] = []
+    metrics: list[list[Any]] = []
+    header, unpack = _FRAME.size, _FRAME.unpack_from
+    offset, end, skipped = 0, len(data), 0
+    while offset + header <= end:
+        length, crc = unpack(data, offset)
+        body = data[offset + header : offset + header + length]
+        if length == 0 or len(body) < length or _crc32(body) != crc:
+            offset += 1  # damaged: look for the next whole frame
+            skipped += 1
+            continue
+        offset += header + length
+        try:
+            kind = body[0]
+            if kind == _KIND_COMPACT and length == _COMPACT.size:
+                items.append(body)
+            elif kind == _KIND_ROW:
+                items.append(tuple(json.loads(body[1:])))
+            elif kind == _KIND_METRICS:
+                metrics.extend(json.loads(body[1:]))
+            else:
+                raise ValueError(f"unknown frame kind {kind}")
+        except ValueError as exc:
+            logger.warning("skipping an unreadable frame of the journal segment %s: %s", path, exc)
+    if skipped or offset < end:
+        logger.warning(
+            "skipping %d damaged byte(s) of the journal segment %s (a write torn by a crash)",
+            skipped + end - offset,
+            path,
+        )
+    return episode_rows(items), metrics
+
+
+def _parse_lines(data: bytes, path: Path) -> tuple[list[Any], list[list[Any]]]:
+    """The rows of a segment written before frames: one JSON line per row."""
+    episodes: list[Any] = []
+    metrics: list[list[Any]] = []
     for line in data.split(b"\n"):
         if not line:
             continue
@@ -377,7 +547,7 @@ def _ingest(folder: Path, database: str | os.PathLike[str], conn: sqlite3.Connec
             if name.endswith(".tmp"):
                 _drop_stale_tmp(path)
                 continue
-            if not name.endswith(".jsonl"):
+            if not name.endswith((SEGMENT_SUFFIX, _LEGACY_SUFFIX)):
                 continue
             with _OWN_LOCK:
                 if str(path) in _OWN:
@@ -441,7 +611,7 @@ def _connect(database: str | os.PathLike[str]) -> sqlite3.Connection:
     return conn
 
 
-def _insert(conn: sqlite3.Connection, episodes: list[list[Any]], metrics: list[list[Any]]) -> int:
+def _insert(conn: sqlite3.Connection, episodes: list[Any], metrics: list[list[Any]]) -> int:
     """Insert rows in one transaction; the number of episode rows that were new."""
     before = conn.total_changes
     conn.execute("BEGIN IMMEDIATE")
@@ -480,6 +650,7 @@ class Flusher:
         # never dropped (an error leaves it usable).
         self._conn: sqlite3.Connection | None = _connect(database)
         self._backoff = Backoff()
+        self._created_at = CreatedAt()  # used under _commit_lock only
         self._stopped = False
         self._thread = threading.Thread(
             target=self._run, name=f"gymscope-flusher {Path(database).name}", daemon=True
@@ -533,7 +704,9 @@ class Flusher:
             if not batches:
                 return
             by_writer = [rows for _, (rows, _, _) in batches]
-            episodes = [row for _, row in heapq.merge(*by_writer, key=_first)]
+            episodes = episode_rows(
+                [item for _, item in heapq.merge(*by_writer, key=_first)], self._created_at
+            )
             metrics = [row for _, (_, rows, _) in batches for row in rows]
             try:
                 conn = self._connection()

@@ -36,6 +36,7 @@ import json
 import logging
 import math
 import sqlite3
+import struct
 import threading
 import time
 import warnings
@@ -63,7 +64,17 @@ from gymscope.metrics.codec import (
     row_values,
 )
 from gymscope.metrics.db import autocommit_connection, write_transaction
-from gymscope.metrics.journal import Flusher, Journal, Segment, join_flusher, next_sequence
+from gymscope.metrics.journal import (
+    CreatedAt,
+    Flusher,
+    Journal,
+    Segment,
+    compact_episode,
+    frame,
+    join_flusher,
+    next_sequence,
+    row_body,
+)
 from gymscope.metrics.models import Episode, metric
 from gymscope.metrics.runs import HEARTBEAT_S, heartbeat, release_worker
 
@@ -419,8 +430,7 @@ class SQLiteEpisodeWriter(EpisodeWriter):
         self._cursor.execute(
             f"PRAGMA wal_autocheckpoint = {max(1, WAL_AUTOCHECKPOINT_BYTES // page_size)}"
         )
-        self._second = -1  # the second _prefix spells out
-        self._prefix = ""
+        self._created_at = CreatedAt()
         columns = ", ".join(COLUMNS)
         marks = ", ".join("?" * len(COLUMNS))
         self._sql = f"INSERT INTO episode ({columns}) VALUES ({marks}) ON CONFLICT DO NOTHING"
@@ -447,22 +457,6 @@ class SQLiteEpisodeWriter(EpisodeWriter):
             created_at=self._created_at(record.ended_at),
             extra=extra,
         )
-
-    def _created_at(self, timestamp: float) -> str:
-        """``timestamp`` in SQLAlchemy's text format for SQLite DATETIME, in UTC.
-
-        The text of ``datetime.fromtimestamp(timestamp, utc)`` (microseconds
-        rounded half to even, as datetime does) at a sixth of its cost: the
-        part up to the second is formatted once per second.
-        """
-        second = int(timestamp)
-        micros = round((timestamp - second) * 1e6)
-        if second != self._second or micros >= 1_000_000:
-            text = _fromtimestamp(timestamp, _UTC).isoformat(" ", "microseconds")[:26]
-            if micros < 1_000_000 and timestamp >= 0:
-                self._second, self._prefix = second, text[:20]  # "YYYY-MM-DD HH:MM:SS."
-            return text
-        return self._prefix + str(1_000_000 + micros)[1:]
 
     def add(self, record: EpisodeRecord) -> None:
         if self.flush_every != 1 or self._pending or self._pending_metrics:
@@ -732,16 +726,46 @@ class JournaledSQLiteWriter(SQLiteEpisodeWriter):
         return len(self._pending) + self._in_flight
 
     def add(self, record: EpisodeRecord) -> None:
-        row = self._row(record, self.next_num)
-        self.next_num += 1
-        with self._lock:  # the journal line and the queue change together
+        num = self.next_num
+        self.next_num = num + 1
+        item: bytes | tuple[Any, ...]
+        mean, std = record.moving_mean, record.moving_std
+        # The usual episode (no info, no metrics, finite) is packed with one
+        # struct.pack, its created_at text formatted when it is committed;
+        # any other is kept as the row, journaled as JSON.
+        if record.info or record.metrics or record.nonfinite or mean != mean or std != std:
+            item = self._row(record, num)
+            data = frame(row_body(item))
+        else:
             try:
-                self.journal.append_episode(row)
+                item = compact_episode(
+                    self.experiment_id,
+                    num,
+                    record.episode_return,
+                    record.length,
+                    mean,
+                    std,
+                    record.ended_at,
+                    self.worker,
+                    record.duration_s,
+                    record.terminated,
+                    record.truncated,
+                    record.total_steps,
+                )
+            except struct.error:  # an int beyond 64 bits
+                item = self._row(record, num)
+                data = frame(row_body(item))
+            else:
+                data = frame(item)
+        with self._lock:  # the journal frame and the queue change together
+            try:
+                self.journal.append(data)
             except OSError as exc:  # disk full...: the row waits in memory only
                 self._journal_failed(exc)
             else:
-                self._journal_ok()
-            self._pending.append((next_sequence(), row))
+                if self._journal_down:
+                    self._journal_ok()
+            self._pending.append((next_sequence(), item))
             # wake the flusher once, when the queue reaches a batch: Event.set
             # costs more than the journal write, and the flusher takes every row
             full = len(self._pending) == self.flush_every
