@@ -45,11 +45,14 @@ Two measurements, each beside references measured in the same process:
    each minus the bare env's, and ratios against the floor (d). Slow
    variants play fewer episodes per round.
 2. **A whole run**: random-policy ``CartPole-v1`` (``gym.make`` defaults,
-   actions from ``action_space.sample()``) for 20,000 episodes three ways:
-   bare, through ``SQLiteLoggerWrapper``, and through the floor's sink (d)
-   (its commit alone: what any per-episode commit costs a run). All are
-   seeded alike, so they play the same episodes. The run is cut into chunks
-   played by the three in turn, in an order rotated every chunk, so load
+   actions from ``action_space.sample()``) for 20,000 episodes six ways:
+   bare, through ``SQLiteLoggerWrapper`` (and with ``journal=False``),
+   through the floor's sink (d) (its commit alone: what any per-episode
+   commit costs a run), and two references for what wrapping costs at all on
+   an env this cheap: a pass-through ``gym.Wrapper`` (nothing but the calls)
+   and gymnasium's ``RecordEpisodeStatistics``. All are seeded alike, so
+   they play the same episodes. The run is cut into chunks played by each
+   in turn, in an order rotated every chunk, so load
    from other processes hits all alike; totals and the ratio of totals are
    shown, with the median of the per-chunk ratios. Each env first plays a
    few untimed episodes (the logger's first write creates the database and
@@ -103,6 +106,8 @@ RUN_BARE = "bare"
 RUN_LOGGED = "logged"
 RUN_FLOOR = "floor"
 RUN_SYNC = "logged, journal=False"
+RUN_PASS = "pass-through gym.Wrapper"
+RUN_GYM = "gymnasium RecordEpisodeStatistics"
 #: The journal's target: the logged random-CartPole run at most this times the bare run.
 JOURNAL_RUN_TARGET = 1.05
 
@@ -442,6 +447,16 @@ def play(env: gym.Env[Any, Any], episodes: int) -> tuple[float, int]:
     return time.perf_counter() - start, steps
 
 
+class PassThrough(gym.Wrapper[Any, Any, Any, Any]):
+    """The cheapest wrapper: ``step`` and ``reset`` call the env's, nothing else."""
+
+    def step(self, action: Any) -> tuple[Any, SupportsFloat, bool, bool, dict[str, Any]]:
+        return self.env.step(action)
+
+    def reset(self, **kwargs: Any) -> tuple[Any, dict[str, Any]]:
+        return self.env.reset(**kwargs)
+
+
 def floor_file(path: Path) -> Path:
     """A database made by ``get_db_engine`` holding one experiment, for the raw sink."""
     engine = get_db_engine(path)
@@ -465,6 +480,9 @@ def run_cartpole(folder: Path, episodes: int, chunks: int, warmup: int) -> Resul
         RUN_SYNC: SQLiteLoggerWrapper(
             gym.make(CARTPOLE), folder / "run-sync.db", experiment="cartpole", journal=False
         ),
+        # what any wrapper costs here: CartPole's step is a few microseconds
+        RUN_PASS: PassThrough(gym.make(CARTPOLE)),
+        RUN_GYM: gym.wrappers.RecordEpisodeStatistics(gym.make(CARTPOLE)),
     }
     for env in envs.values():
         env.reset(seed=0)
@@ -510,7 +528,10 @@ def run_lines(result: Result) -> list[str]:
     sync = result.figure(RUN_SYNC)
     ratio = logged.total_s / bare.total_s
     met = ratio <= JOURNAL_RUN_TARGET
-    steps = {result.values[f"{name} steps"] for name in (RUN_BARE, RUN_LOGGED, RUN_FLOOR, RUN_SYNC)}
+    steps = {result.values[f"{name} steps"] for name in result.names()}
+
+    def ratio_of(name: str) -> float:
+        return result.figure(name).total_s / bare.total_s
 
     def chunk_ratio(figure: Figure) -> float:
         return statistics.median(a / b for a, b in zip(figure.round_s, bare.round_s, strict=True))
@@ -527,6 +548,10 @@ def run_lines(result: Result) -> list[str]:
         f"{'met' if met else 'NOT met'}); median chunk ratio {chunk_ratio(logged):.3f}",
         f"without the journal (journal=False, a commit per episode): "
         f"{sync.total_s / bare.total_s:.3f} (median chunk ratio {chunk_ratio(sync):.3f})",
+        f"the least any wrapper costs, a pass-through gym.Wrapper (step and reset only "
+        f"call the env's): {ratio_of(RUN_PASS):.3f}; gymnasium's RecordEpisodeStatistics: "
+        f"{ratio_of(RUN_GYM):.3f}; SQLiteLoggerWrapper over the pass-through: "
+        f"{logged.total_s / result.figure(RUN_PASS).total_s:.3f}",
         f"floor/bare: {floor.total_s / bare.total_s:.3f} (median chunk ratio "
         f"{chunk_ratio(floor):.3f}): one raw commit per episode alone, without any episode "
         "statistics",

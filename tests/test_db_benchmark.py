@@ -36,7 +36,14 @@ def test_small_run_measures_every_variant_and_the_whole_run() -> None:
     assert "(target <= 30 us: " in cost.notes[0]
     assert any(note.startswith("(a') SQLiteLoggerWrapper(journal=False): ") for note in cost.notes)
 
-    assert run.names() == ["bare", "logged", "floor", "logged, journal=False"]
+    assert run.names() == [
+        "bare",
+        "logged",
+        "floor",
+        "logged, journal=False",
+        "pass-through gym.Wrapper",
+        "gymnasium RecordEpisodeStatistics",
+    ]
     assert run.figure("bare").ratio_to_reference == 1.0
     assert all(f.units == 40 and f.rounds == 2 and f.total_s > 0 for f in run.figures)
     # all seeded alike: the three played the same episodes
@@ -45,3 +52,4 @@ def test_small_run_measures_every_variant_and_the_whole_run() -> None:
     assert run.values["first write ms"] > 0
     assert any(note.startswith("run time ratio logged/bare: ") for note in run.notes)
     assert any(note.startswith("without the journal (journal=False") for note in run.notes)
+    assert any(note.startswith("the least any wrapper costs") for note in run.notes)

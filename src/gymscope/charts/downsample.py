@@ -54,7 +54,13 @@ def minmax_downsample(x: FloatArray, y: FloatArray, columns: int) -> tuple[Float
     # by binary search, so no per-point bucket numbers are computed.
     if hi > lo:
         edges = lo + (hi - lo) * (np.arange(columns, dtype=np.float64) / columns)
-        starts = np.unique(np.searchsorted(x, edges, side="left"))
+        found = np.searchsorted(x, edges, side="left")  # non-decreasing
+        # its distinct values (np.unique would sort again, and its first call
+        # imports numpy.ma: 50 ms of every command's start-up)
+        distinct = np.empty(found.size, dtype=bool)
+        distinct[0] = True
+        np.not_equal(found[1:], found[:-1], out=distinct[1:])
+        starts = found[distinct]
         starts = starts[starts < n]
         starts[0] = 0
     else:

@@ -512,7 +512,8 @@ class RunEpisodes:
         import numpy as np
 
         ids = self.worker_ids()
-        return {int(w): np.flatnonzero(ids == w) for w in np.unique(ids)}
+        # sorted(set()), not np.unique: its first call imports numpy.ma (50 ms)
+        return {int(w): np.flatnonzero(ids == w) for w in sorted(set(ids.tolist()))}
 
     def worker_summaries(
         self, status: RunStatus | None = None, window_size: int | None = None

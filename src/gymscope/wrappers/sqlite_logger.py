@@ -108,7 +108,7 @@ class SQLiteLoggerWrapper(
         worker: Worker number of this env copy; None leases a free one.
         flush_every: Episodes per commit; None for the backend's default
             (SQLite with the journal: a batch at least every 0.25 s, or once
-            256 rows wait; SQLite without it: 1; elsewhere
+            4096 rows wait; SQLite without it: 1; elsewhere
             ``REMOTE_FLUSH_EVERY``).
         journal: On a SQLite file, journal each episode with one ``write()``
             and commit in batches off the training thread (the default), or
