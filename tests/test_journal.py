@@ -49,6 +49,8 @@ def journaled_episodes(db: Path) -> int:
         data, offset = path.read_bytes(), 0
         while offset < len(data):
             length, _ = journal_module._FRAME.unpack_from(data, offset)
+            if length == 0:  # the unused end of a mapped segment
+                break
             kind = data[offset + journal_module._FRAME.size]
             count += kind in (journal_module._KIND_COMPACT, journal_module._KIND_ROW)
             offset += journal_module._FRAME.size + length
@@ -65,9 +67,13 @@ def run_episodes(env: Any, n: int) -> None:
             env.reset()
 
 
-def _child_without_commits(**kwargs: Any) -> None:
+def _child_without_commits(segments: str = "mapped", **kwargs: Any) -> None:
     # Never committed by the background thread (nor at exit: the child is killed)
     journal_module.FLUSH_INTERVAL_S = 3600.0
+    if segments == "small":  # a page each: frames fill segments, which are replaced
+        journal_module.SEGMENT_BYTES = 4096
+    elif segments == "write":  # where mapping fails: one write() per frame
+        journal_module._MAPPED = False
     db_child.run(**kwargs)
 
 
@@ -78,7 +84,7 @@ def _fork(target: Any, **kwargs: Any) -> Any:
 
 
 def killed_run(
-    tmp_path: Path, experiment: str, kill_at: int, target: Any = None
+    tmp_path: Path, experiment: str, kill_at: int, target: Any = None, segments: str = "mapped"
 ) -> tuple[Path, str, list[tuple[float, int]]]:
     """Run ``db_child`` (by default never committing) until SIGKILL at step
     ``kill_at``; the database, its URL and the episodes the child finished."""
@@ -89,6 +95,7 @@ def killed_run(
     kwargs.update(signal_name="KILL", signal_at=kill_at)
     if target is None:
         target, kwargs["flush_every"] = _child_without_commits, 10**6
+        kwargs["segments"] = segments
     proc = _fork(target, **kwargs)
     proc.join(60)
     assert proc.exitcode == -signal.SIGKILL
@@ -96,10 +103,20 @@ def killed_run(
 
 
 # -- kill between the journal write and the batch commit --------------------------------
-@pytest.mark.parametrize("kill_at", [7, 60, 233])
-def test_sigkill_before_any_commit_loses_nothing(tmp_path: Path, kill_at: int) -> None:
-    db, url, reported = killed_run(tmp_path, "k", kill_at)
+@pytest.mark.parametrize(
+    ("kill_at", "mode"),
+    [(7, "mapped"), (60, "mapped"), (233, "mapped"), (233, "small"), (60, "write")],
+)
+def test_sigkill_before_any_commit_loses_nothing(tmp_path: Path, kill_at: int, mode: str) -> None:
+    db, url, reported = killed_run(tmp_path, "k", kill_at, segments=mode)
     assert reported, "the child finished no episode before the kill"
+    if mode == "small":  # 4 KB segments: the frames filled several
+        assert len(segments(db)) > 1
+    sizes = {path.stat().st_size for path in segments(db)}
+    if mode == "write":  # not mapped: the file holds the frames only
+        assert sizes and 0 not in sizes and all(size % 4096 for size in sizes)
+    else:  # mapped: whole pages, zeros past the frames
+        assert sizes and all(size % 4096 == 0 for size in sizes)
     # nothing was committed: the episodes are only in the journal
     raw = sqlite3.connect(db)
     try:
@@ -415,7 +432,7 @@ def test_journal_frames_survive_a_torn_last_frame(tmp_path: Path) -> None:
     journal = Journal(journal_folder(db), "deadbeef")
     journal.append_episode(_with_num(row, 2))
     whole = journal_module.frame(journal_module.row_body(_with_num(row, 3)))
-    os.write(journal.current.fd, whole[: len(whole) - 5])  # the write torn by a crash
+    journal.append(whole[: len(whole) - 5])  # the copy cut short by a crash
     Journal.abandon(journal.current)
     assert ingest_orphans(db) == 1
     assert [r["episode_num"] for r in read_episodes(url, "t")] == [0, 1, 2]
@@ -497,3 +514,40 @@ def test_journaled_rows_equal_the_rows_of_a_commit_per_episode(
     times = [t for (t,) in query(urls[True], "SELECT created_at FROM episode")]
     assert all(re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}", t) for t in times)
     assert times == sorted(times)
+
+
+def test_a_frame_bigger_than_a_segment_gets_a_segment_its_size(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(journal_module, "SEGMENT_BYTES", 4096)
+    db, url, row = _dead_writers_rows(tmp_path)
+    journal = Journal(journal_folder(db), "deadbeef")
+    assert journal.current.capacity == 4096
+    assert journal.append_episode(_with_num(row, 2)) is None
+    big = [(row[0], 0, f"metric_{i:04d}", 7, float(i), 1.0) for i in range(300)]
+    first = journal.append_metrics(big)  # ~12 KB: does not fit
+    assert first is not None and first.used < 4096 < len(journal_module.metrics_body(big))
+    assert journal.current.capacity >= journal.current.used > 4096
+    Journal.abandon(first)
+    Journal.abandon(journal.current)
+    assert ingest_orphans(db) == 1
+    assert [r["episode_num"] for r in read_episodes(url, "t")] == [0, 1, 2]
+    assert len(query(url, "SELECT name FROM gymscope_metric")) == 300
+    assert segments(db) == []
+
+
+def test_segments_are_mapped_only_where_allocated_blocks_stay_the_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    kind = journal_module._filesystem(os.path.realpath(tmp_path))
+    assert kind, "no filesystem found for the test folder in /proc/self/mountinfo"
+    mapped = Journal(tmp_path / "a", "w").current
+    assert (mapped.map is not None) == (kind in journal_module._ALLOCATING_FILESYSTEMS)
+    Journal.discard(mapped)
+    # a filesystem gymscope does not trust with a map (btrfs, NFS...): write()
+    monkeypatch.setattr(journal_module, "_ALLOCATING_FILESYSTEMS", frozenset())
+    journal = Journal(tmp_path / "b", "w")
+    assert journal.current.map is None
+    assert journal.append(journal_module.frame(b"\x03[]")) is None
+    assert journal.current.path.stat().st_size == 11  # the frame, nothing else
+    Journal.discard(journal.current)

@@ -29,6 +29,8 @@ import pytest
 
 from gymscope._files import AppendTargetChanged, append_bytes
 from gymscope.errors import EpisodeWriteError, OutputWriteError, StatsKeyClashError, UsageError
+from gymscope.metrics import journal as journal_module
+from gymscope.metrics.journal import FLUSH_INTERVAL_S
 from gymscope.sinks import Sink
 from gymscope.wrappers.curves import CurveRecorderWrapper, load_checkpoint
 from gymscope.wrappers.sinks import SinkWrapper
@@ -196,7 +198,9 @@ def failure_warnings() -> Iterator[list[str]]:
         def emit(self, record: logging.LogRecord) -> None:
             message = record.getMessage()
             if record.levelno >= logging.WARNING and (
-                "could not write" in message or "cannot open" in message
+                "could not write" in message
+                or "cannot open" in message
+                or "could not commit" in message
             ):
                 found.append(message)
 
@@ -239,8 +243,35 @@ def test_disk_full_then_space_again(tmp_path: Path, case: Case) -> None:
         filler = fill(disk)
         with failure_warnings() as found:
             run(env, 150, done)  # step() never raises
+            if case.name == "database":
+                # the journal's segment was allocated before the disk filled:
+                # the episodes are safe in it, and the commit says the disk is full
+                time.sleep(4 * FLUSH_INTERVAL_S)
         assert len(found) == 1, found
         assert "No space left on device" in found[0] or "disk is full" in found[0], found
+        filler.unlink()
+        run(env, 4, done)
+        close_and_check(case, env, folder, done)
+
+
+def test_disk_full_when_the_journal_needs_a_new_segment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # segments of a page: the one allocated before the disk filled is soon
+    # full, and the next cannot be allocated; the episodes wait in memory
+    monkeypatch.setattr(journal_module, "SEGMENT_BYTES", 4096)
+    (case,) = [c for c in CASES if c.name == "database"]
+    with tmpfs(tmp_path / "disk") as disk:
+        folder = disk / "out"
+        env = case.build(folder)
+        done: list[int] = []
+        run(env, 3, done)
+        filler = fill(disk)
+        with failure_warnings() as found:
+            run(env, 150, done)  # step() never raises
+        assert len(found) == 1, found
+        assert "could not write to the journal" in found[0], found
+        assert "No space left on device" in found[0], found
         filler.unlink()
         run(env, 4, done)
         close_and_check(case, env, folder, done)

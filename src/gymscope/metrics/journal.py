@@ -4,8 +4,11 @@ A SQLite commit per episode is what made every finished episode survive
 SIGKILL, and it was most of what logging cost. The physical floor of that
 promise is one ``write()`` into the kernel's page cache, which outlives the
 process. So, on SQLite files, each finished episode (and each step-keyed
-metric report) is appended as one record to its writer's *journal* with a
-single ``os.write``, before ``step()`` returns, and a background thread
+metric report) is appended as one record to its writer's *journal* before
+``step()`` returns: copied into the segment file's shared memory map (its
+blocks allocated when it was created, so the copy cannot meet a full disk),
+which is the page cache itself and needs no system call (on ext4, XFS and
+tmpfs), or, on other filesystems, with a single ``os.write``. A background thread
 commits the queued rows to the database in batches: every
 :data:`FLUSH_INTERVAL_S`, or as soon as a writer has ``flush_every`` rows
 waiting. After each commit the journal segment that held those rows is
@@ -50,10 +53,12 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import errno
+import functools
 import heapq
 import itertools
 import json
 import logging
+import mmap
 import os
 import sqlite3
 import struct
@@ -98,6 +103,12 @@ FLUSH_INTERVAL_S = 0.25
 #: 8-10 us per episode of a fast env; at 4096 a fast env commits a few times a
 #: second and slower ones every FLUSH_INTERVAL_S anyway (benchmarks/db_logging.py).
 FLUSH_ROWS = 4096
+#: Size of a new segment, allocated and mapped at once (a bigger frame gets
+#: a segment its size): frames are copied into it, the file holds zeros past them.
+SEGMENT_BYTES = 1 << 20
+_PAGE = mmap.PAGESIZE
+#: Map segments where the filesystem allows it (False: one ``write()`` per frame).
+_MAPPED = hasattr(os, "posix_fallocate")
 #: A ``.tmp`` segment (created, not yet renamed) this old is a dead process's.
 _TMP_STALE_S = 60.0
 
@@ -288,13 +299,70 @@ _INGEST_FDS: set[int] = set()
 
 
 class Segment:
-    """One journal file: its path and the locked descriptor lines are appended to."""
+    """One journal file: its path, the locked descriptor, and, when the file is
+    mapped, the map frames are copied into and how much of it is used."""
 
-    __slots__ = ("fd", "path")
+    __slots__ = ("capacity", "fd", "map", "path", "used")
 
-    def __init__(self, path: Path, fd: int) -> None:
+    def __init__(self, path: Path, fd: int, mapped: mmap.mmap | None = None) -> None:
         self.path = path
         self.fd = fd
+        self.map = mapped
+        self.capacity = len(mapped) if mapped is not None else 0
+        self.used = 0
+
+    def close(self) -> None:
+        """Unmap the file and close the descriptor (which drops its lock)."""
+        if self.map is not None:
+            with contextlib.suppress(BufferError, ValueError):
+                self.map.close()
+            self.map = None
+        os.close(self.fd)
+
+
+#: Filesystems on which blocks ``posix_fallocate`` reserved are the file's
+#: until it is deleted. On others (copy-on-write: btrfs, ZFS; network ones)
+#: a copy into a map can still find the disk full, which is SIGBUS: there
+#: each frame is a ``write()``, whose failure is an error.
+_ALLOCATING_FILESYSTEMS = frozenset({"ext2", "ext3", "ext4", "xfs", "tmpfs"})
+
+
+@functools.lru_cache(maxsize=64)
+def _filesystem(folder: str) -> str:
+    """The type of the filesystem ``folder`` is on (Linux), or ""."""
+    best, kind = "", ""
+    try:
+        with open("/proc/self/mountinfo", encoding="utf-8", errors="replace") as lines:
+            for line in lines:
+                fields = line.split()
+                if " - " not in line or len(fields) < 5:
+                    continue
+                mount = fields[4].replace("\\040", " ")
+                inside = folder == mount or folder.startswith(mount.rstrip("/") + "/")
+                if inside and len(mount) >= len(best):
+                    best, kind = mount, line.split(" - ", 1)[1].split()[0]
+    except OSError:
+        return ""
+    return kind
+
+
+def _map(fd: int, size: int, folder: Path) -> mmap.mmap | None:
+    """``fd``'s file grown to ``size`` bytes, its blocks allocated, and mapped
+    shared; None where that fails (then frames are written with ``write()``).
+
+    The blocks are allocated first (``posix_fallocate``) so that copying into
+    the map never meets a full disk: that would be SIGBUS, not an error.
+    """
+    if not _MAPPED or _filesystem(os.path.realpath(folder)) not in _ALLOCATING_FILESYSTEMS:
+        return None
+    try:
+        os.posix_fallocate(fd, 0, size)
+        return mmap.mmap(fd, size, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
+    except (OSError, ValueError, AttributeError) as exc:
+        logger.debug("journal segment not mapped (%s): frames are written with write()", exc)
+        with contextlib.suppress(OSError):
+            os.ftruncate(fd, 0)
+        return None
 
 
 class Journal:
@@ -315,11 +383,11 @@ class Journal:
         self._seq = 0
         self.current = self._new_segment()
 
-    def _new_segment(self) -> Segment:
+    def _new_segment(self, size: int = 0) -> Segment:
         self._seq += 1
         path = self.folder / f"{self.stem}.{self._seq}{SEGMENT_SUFFIX}"
         tmp = path.with_suffix(".tmp")
-        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC
+        flags = os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC
         try:
             fd = os.open(tmp, flags, 0o644)
         except FileNotFoundError:  # the last writer of another process removed the folder
@@ -327,6 +395,7 @@ class Journal:
             fd = os.open(tmp, flags, 0o644)
         try:
             _lock(fd)  # a fresh file: nobody else can hold it
+            mapped = _map(fd, max(SEGMENT_BYTES, -(-size // _PAGE) * _PAGE), self.folder)
             with _OWN_LOCK:
                 _OWN.add(str(path))
             os.rename(tmp, path)
@@ -337,25 +406,44 @@ class Journal:
             with _OWN_LOCK:
                 _OWN.discard(str(path))
             raise
-        return Segment(path, fd)
+        return Segment(path, fd, mapped)
 
-    def append_episode(self, row: Sequence[Any]) -> None:
-        """Append one episode row in ``COLUMNS`` order (one ``write()``)."""
-        self.append(frame(row_body(row)))
+    def append_episode(self, row: Sequence[Any]) -> Segment | None:
+        """Append one episode row in ``COLUMNS`` order (see :meth:`append`)."""
+        return self.append(frame(row_body(row)))
 
-    def append_metrics(self, rows: Iterable[Sequence[Any]]) -> None:
+    def append_metrics(self, rows: Iterable[Sequence[Any]]) -> Segment | None:
         """Append metric rows ``(experiment_id, worker, name, step, value, wall_time)``."""
         rows = list(rows)
-        if rows:
-            self.append(frame(metrics_body(rows)))
+        return self.append(frame(metrics_body(rows))) if rows else None
 
-    def append(self, data: bytes) -> None:
-        """Append whole frames (one ``write()``, repeated only if it was short)."""
-        fd = self.current.fd
+    def append(self, data: bytes) -> Segment | None:
+        """Append whole frames: copied into the mapped segment (no system call:
+        the page is the kernel's, and outlives the process), or one ``write()``.
+
+        Returns:
+            The segment this one replaced because ``data`` did not fit in it
+            (its rows still to be committed), or None.
+        """
+        segment = self.current
+        mapped = segment.map
+        if mapped is not None:
+            start = segment.used
+            end = start + len(data)
+            if end <= segment.capacity:
+                mapped[start:end] = data
+                segment.used = end
+                return None
+            full = segment
+            self.current = segment = self._new_segment(len(data))
+            self.append(data)
+            return full
+        fd = segment.fd
         written = _write(fd, data)
         while written < len(data):  # a short write: the disk is full, or a signal
             data = data[written:]
             written = _write(fd, data)
+        return None
 
     def rotate(self) -> Segment:
         """Start a new segment; return the previous one (still locked: the rows
@@ -374,14 +462,14 @@ class Journal:
         finally:
             with _OWN_LOCK:
                 _OWN.discard(str(segment.path))
-            os.close(segment.fd)
+            segment.close()
 
     @staticmethod
     def abandon(segment: Segment) -> None:
         """Unlock a segment and leave it on disk: an orphan, for ingestion."""
         with _OWN_LOCK:
             _OWN.discard(str(segment.path))
-        os.close(segment.fd)
+        segment.close()
 
     def close(self) -> None:
         """Delete the current segment (call once its rows are committed), and the
@@ -452,6 +540,17 @@ def _parse(fd: int, path: Path) -> tuple[list[Any], list[list[Any]]]:
     offset, end, skipped = 0, len(data), 0
     while offset + header <= end:
         length, crc = unpack(data, offset)
+        if length == 0 and crc == 0:
+            # zeros: the unused end of a mapped segment, or a page never written
+            rest = data[offset:].lstrip(b"\0")
+            if not rest:
+                end = offset  # the end: nothing after the zeros
+                break
+            # something follows: back over the zero bytes a length may start with
+            following = max(offset + 1, len(data) - len(rest) - 3)
+            skipped += following - offset
+            offset = following
+            continue
         body = data[offset + header : offset + header + length]
         if length == 0 or len(body) < length or _crc32(body) != crc:
             offset += 1  # damaged: look for the next whole frame

@@ -759,10 +759,12 @@ class JournaledSQLiteWriter(SQLiteEpisodeWriter):
                 data = frame(item)
         with self._lock:  # the journal frame and the queue change together
             try:
-                self.journal.append(data)
+                retired = self.journal.append(data)
             except OSError as exc:  # disk full...: the row waits in memory only
                 self._journal_failed(exc)
             else:
+                if retired is not None:  # full: a new segment took the frame
+                    self._segments.append(retired)
                 if self._journal_down:
                     self._journal_ok()
             self._pending.append((next_sequence(), item))
@@ -781,10 +783,12 @@ class JournaledSQLiteWriter(SQLiteEpisodeWriter):
         ]
         with self._lock:
             try:
-                self.journal.append_metrics(rows)
+                retired = self.journal.append_metrics(rows)
             except OSError as exc:
                 self._journal_failed(exc)
             else:
+                if retired is not None:
+                    self._segments.append(retired)
                 self._journal_ok()
             self._pending_metrics.extend(rows)
 
