@@ -1,8 +1,8 @@
 """Render a :class:`~gymscope.charts.layout.ChartLayout` as a PNG with Pillow.
 
-The chart is painted at twice the output resolution and scaled down with a
-Lanczos filter, which anti-aliases lines and text (Pillow draws neither
-smoothly on its own). Each series is painted opaque on its own transparent
+The chart is painted at twice the output resolution and scaled down by
+averaging each 2x2 block, which anti-aliases lines and text (Pillow draws
+neither smoothly on its own). Each series is painted opaque on its own transparent
 layer, which is then faded to the series' opacity and composited: like an SVG
 ``stroke-opacity``, a line crossing itself does not get darker. Grid and axis
 lines are snapped to whole output pixels so they stay sharp.
@@ -133,7 +133,10 @@ def render_png_image(layout: ChartLayout, scale: float = 1.0) -> Image.Image:
         _draw_text(image, item, s)
     if layout.message is not None:
         _draw_text(image, layout.message, s)
-    return image.convert("RGB").resize((out_w, out_h), Image.Resampling.LANCZOS)
+    # Each output pixel is the mean of its 2x2 painted ones (a box filter:
+    # Lanczos looked the same here, took 5 times as long, and its ringing
+    # doubled the PNG's size).
+    return image.convert("RGB").reduce(_SUPERSAMPLE)
 
 
 def render_png(layout: ChartLayout, scale: float = 1.0) -> bytes:

@@ -105,7 +105,9 @@ FLUSH_INTERVAL_S = 0.25
 FLUSH_ROWS = 4096
 #: Size of a new segment, allocated and mapped at once (a bigger frame gets
 #: a segment its size): frames are copied into it, the file holds zeros past them.
-SEGMENT_BYTES = 1 << 20
+#: A writer starts one per batch, so a vector env's sub-envs start a few each
+#: per second: 256 KB holds ~2,600 usual episodes, and a full one is replaced.
+SEGMENT_BYTES = 256 * 1024
 _PAGE = mmap.PAGESIZE
 #: Map segments where the filesystem allows it (False: one ``write()`` per frame).
 _MAPPED = hasattr(os, "posix_fallocate")
