@@ -88,7 +88,7 @@ class DatabaseSink(Sink):
             without it, 1 (a commit per episode); elsewhere
             :data:`REMOTE_FLUSH_EVERY`.
         journal: On a SQLite file, append each finished episode to a journal
-            with one ``write()`` and commit in batches off the training
+            (a copy into a mapped file) and commit in batches off the training
             thread (True, the default there), or commit each row before
             ``step()`` returns (False). Either way a finished episode
             survives SIGKILL of the process; the journal costs a fraction of

@@ -55,8 +55,8 @@ class SQLiteLoggerWrapper(VectorGymscopeWrapper):
             run its own range).
         flush_every: Episodes per commit and sub-env; None for the
             backend's default (as the single-env ``SQLiteLoggerWrapper``).
-        journal: On a SQLite file, journal each episode with one ``write()``
-            and commit all sub-envs' rows in one batch off the training
+        journal: On a SQLite file, journal each episode (a copy into a mapped
+            file) and commit all sub-envs' rows in one batch off the training
             thread (the default), or commit every row before ``step()``
             returns (False). See the single-env wrapper's "Durability".
         max_pending: Finished episodes per sub-env kept in memory while the

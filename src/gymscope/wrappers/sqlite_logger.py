@@ -60,7 +60,7 @@ class SQLiteLoggerWrapper(
     ``worker`` is checked the same way: a live holder is an error.
 
     **Durability.** On a SQLite file each finished episode is appended to
-    the writer's journal (``<db>.gymscope-journal/``, one ``write()``)
+    the writer's journal (``<db>.gymscope-journal/``, a copy into a mapped file)
     before ``step()`` returns, and a background thread commits the journaled
     rows in batches (at least every 0.25 s; see :mod:`gymscope.metrics.journal`):
     killing the process (SIGKILL, SIGTERM, a crash) loses no finished episode;
@@ -110,8 +110,8 @@ class SQLiteLoggerWrapper(
             (SQLite with the journal: a batch at least every 0.25 s, or once
             4096 rows wait; SQLite without it: 1; elsewhere
             ``REMOTE_FLUSH_EVERY``).
-        journal: On a SQLite file, journal each episode with one ``write()``
-            and commit in batches off the training thread (the default), or
+        journal: On a SQLite file, journal each episode (a copy into a mapped
+            file, no system call) and commit in batches off the training thread (the default), or
             commit every row before ``step()`` returns (False).
         max_pending: Finished episodes kept in memory while the database
             cannot be written (default ``MAX_PENDING``); a longer outage
