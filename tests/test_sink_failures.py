@@ -233,8 +233,9 @@ def close_and_check(case: Case, env: gym.Env[Any, Any], folder: Path, done: list
 
 
 # -- the failures --------------------------------------------------------------------------
-@pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
-def test_disk_full_then_space_again(tmp_path: Path, case: Case) -> None:
+def disk_full_then_space_again(tmp_path: Path, case: Case, *, wait_s: float = 0.0) -> list[str]:
+    """Fill the disk under ``case``'s outputs for 150 episodes (then ``wait_s``),
+    free it, play 4 more, close and check; the failure warnings seen while full."""
     with tmpfs(tmp_path / "disk") as disk:
         folder = disk / "out"
         env = case.build(folder)
@@ -243,15 +244,21 @@ def test_disk_full_then_space_again(tmp_path: Path, case: Case) -> None:
         filler = fill(disk)
         with failure_warnings() as found:
             run(env, 150, done)  # step() never raises
-            if case.name == "database":
-                # the journal's segment was allocated before the disk filled:
-                # the episodes are safe in it, and the commit says the disk is full
-                time.sleep(4 * FLUSH_INTERVAL_S)
-        assert len(found) == 1, found
-        assert "No space left on device" in found[0] or "disk is full" in found[0], found
+            time.sleep(wait_s)
         filler.unlink()
         run(env, 4, done)
         close_and_check(case, env, folder, done)
+    return found
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
+def test_disk_full_then_space_again(tmp_path: Path, case: Case) -> None:
+    # the journal's segment was allocated before the disk filled: the episodes
+    # are safe in it, and the background commit says the disk is full
+    wait_s = 4 * FLUSH_INTERVAL_S if case.name == "database" else 0.0
+    found = disk_full_then_space_again(tmp_path, case, wait_s=wait_s)
+    assert len(found) == 1, found
+    assert "No space left on device" in found[0] or "disk is full" in found[0], found
 
 
 def test_disk_full_when_the_journal_needs_a_new_segment(
@@ -261,20 +268,10 @@ def test_disk_full_when_the_journal_needs_a_new_segment(
     # full, and the next cannot be allocated; the episodes wait in memory
     monkeypatch.setattr(journal_module, "SEGMENT_BYTES", 4096)
     (case,) = [c for c in CASES if c.name == "database"]
-    with tmpfs(tmp_path / "disk") as disk:
-        folder = disk / "out"
-        env = case.build(folder)
-        done: list[int] = []
-        run(env, 3, done)
-        filler = fill(disk)
-        with failure_warnings() as found:
-            run(env, 150, done)  # step() never raises
-        assert len(found) == 1, found
-        assert "could not write to the journal" in found[0], found
-        assert "No space left on device" in found[0], found
-        filler.unlink()
-        run(env, 4, done)
-        close_and_check(case, env, folder, done)
+    found = disk_full_then_space_again(tmp_path, case)
+    assert len(found) == 1, found
+    assert "could not write to the journal" in found[0], found
+    assert "No space left on device" in found[0], found
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
