@@ -11,9 +11,11 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import random
 import re
 import signal
 import sqlite3
+import struct
 import threading
 import time
 from pathlib import Path
@@ -551,3 +553,34 @@ def test_segments_are_mapped_only_where_allocated_blocks_stay_the_files(
     assert journal.append(journal_module.frame(b"\x03[]")) is None
     assert journal.current.path.stat().st_size == 11  # the frame, nothing else
     Journal.discard(journal.current)
+
+
+def test_a_frame_after_a_stretch_of_garbage_is_found(tmp_path: Path) -> None:
+    # bytes no writer wrote (a disk's stale block): every offset is tried,
+    # and the whole frame after them is ingested
+    db, url, row = _dead_writers_rows(tmp_path)
+    journal = Journal(journal_folder(db), "deadbeef")
+    garbage = random.Random(5).randbytes(200_000)
+    journal.append(garbage + journal_module.frame(journal_module.row_body(_with_num(row, 2))))
+    Journal.abandon(journal.current)
+    assert ingest_orphans(db) == 1
+    assert [r["episode_num"] for r in read_episodes(url, "t")] == [0, 1, 2]
+
+
+def test_an_episode_that_does_not_pack_is_journaled_as_its_row(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a value beyond the packed layout (an int past 64 bits) takes the JSON row
+    from gymscope.metrics import writer as writer_module
+
+    def refuse(*values: Any) -> bytes:
+        raise struct.error("int too large to convert")
+
+    monkeypatch.setattr(writer_module, "compact_episode", refuse)
+    db = tmp_path / "m.db"
+    env = SQLiteLoggerWrapper(ScriptedEnv(SCRIPT), db, "big")
+    run_episodes(env, 4)
+    assert journaled_episodes(db) == 4
+    env.close()
+    rows = read_episodes(sqlite_url(db), "big")
+    assert [(r["reward"], r["length"]) for r in rows] == [script_episode(i) for i in range(4)]

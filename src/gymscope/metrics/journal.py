@@ -539,6 +539,7 @@ def _parse(fd: int, path: Path) -> tuple[list[Any], list[list[Any]]]:
     items: list[Any] = []
     metrics: list[list[Any]] = []
     header, unpack = _FRAME.size, _FRAME.unpack_from
+    view = memoryview(data)
     offset, end, skipped = 0, len(data), 0
     while offset + header <= end:
         length, crc = unpack(data, offset)
@@ -553,12 +554,15 @@ def _parse(fd: int, path: Path) -> tuple[list[Any], list[list[Any]]]:
             skipped += following - offset
             offset = following
             continue
-        body = data[offset + header : offset + header + length]
-        if length == 0 or len(body) < length or _crc32(body) != crc:
-            offset += 1  # damaged: look for the next whole frame
+        start = offset + header
+        # damaged: look for the next whole frame (a length past the end is
+        # rejected before anything is copied or summed)
+        if length == 0 or start + length > end or _crc32(view[start : start + length]) != crc:
+            offset += 1
             skipped += 1
             continue
-        offset += header + length
+        body = data[start : start + length]
+        offset = start + length
         try:
             kind = body[0]
             if kind == _KIND_COMPACT and length == _COMPACT.size:
